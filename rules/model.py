@@ -1,0 +1,104 @@
+"""The engine's vocabulary: severities, findings and the rule declaration.
+
+Everything here is plain data so the CLI, the App and the tests can share it
+without knowing how a rule looks at Rust syntax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from tree_sitter import Node
+
+    from rules.context import FileContext
+
+Severity = Literal["error", "warning", "notice"]
+SEVERITIES: tuple[Severity, ...] = ("notice", "warning", "error")
+RANK: dict[str, int] = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+
+def at_least(severity: str, level: str) -> bool:
+    """True when `severity` reaches `level` (`never` is never reached)."""
+    return level != "never" and RANK[severity] >= RANK[level]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem on one place of one file.
+
+    `item` (the enclosing item, e.g. `impl Drop for Guard > fn drop`) and `code`
+    (the anchor line with whitespace collapsed) do not depend on line numbers:
+    the App builds its dedup fingerprint from them so a finding that only moved
+    is recognised.
+    """
+
+    rule: str
+    severity: Severity
+    path: str
+    line: int
+    end_line: int
+    column: int
+    end_column: int
+    message: str
+    fix: str | None = None
+    item: str = ""
+    code: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        """The public JSON shape of DESIGN.md (1-based lines and columns)."""
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "path": self.path,
+            "line": self.line,
+            "end_line": self.end_line,
+            "column": self.column,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """What a rule's check reports: the node to anchor on and, optionally, a
+    message that replaces the rule's default one (e.g. naming the call path)."""
+
+    node: Node
+    message: str | None = None
+
+
+Check = Callable[["FileContext"], Iterable[Hit]]
+
+
+@dataclass(frozen=True, slots=True)
+class FixPattern:
+    """A Markdown fix pattern shipped in `rules/fixes/<name>.md`."""
+
+    name: str
+    title: str
+    markdown: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule of the catalogue, declared once in `rules/<rule_id_snake>.py`.
+
+    `docs` is the user-facing page (What it does / Why is this bad? / Example /
+    Use instead / References); `dropsafe explain`, review comments and README
+    tables are generated from it. `needles` is a cheap literal pre-check: when
+    none of them occurs in a file's bytes the rule is not run on it.
+    """
+
+    id: str
+    severity: Severity
+    checklist: str
+    message: str
+    docs: str
+    check: Check
+    needles: tuple[bytes, ...]
+    fix: FixPattern | None = None
+    production_only: bool = False
+    tags: tuple[str, ...] = field(default=())

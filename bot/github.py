@@ -1,0 +1,209 @@
+"""The GitHub client: gidgethub over aiohttp, with the API version header, retries and App auth.
+
+`GitHubClient` is gidgethub's aiohttp client with one change at the HTTP layer (`_request`), so
+REST and GraphQL calls alike carry `X-GitHub-Api-Version` and are retried on 5xx and rate limits
+by GitHub's rules (docs: "rate limits for the REST API"). `GitHubApp` holds the App's identity
+and a cache of installation tokens, so a burst of deliveries costs one token request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import cachetools
+import gidgethub.aiohttp
+import gidgethub.apps
+import gidgethub.sansio
+
+API_VERSION = "2022-11-28"
+REQUESTER = "dropsafe"
+# Refresh an installation token this long before GitHub says it expires (they last one hour).
+TOKEN_REFRESH_MARGIN = 5 * 60
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to retry a request and how long to wait first; `delay` is pure so it is testable.
+
+    GitHub's rules: on a rate limit, wait `retry-after` seconds when given; else, if
+    `x-ratelimit-remaining` is 0, until `x-ratelimit-reset`; else (secondary limit) at least
+    a minute, backing off exponentially. Server errors back off exponentially. A wait longer
+    than `max_wait` is not worth holding a worker for: the error is raised instead.
+    """
+
+    attempts: int = 5
+    backoff: float = 1.0
+    max_backoff: float = 30.0
+    secondary_wait: float = 60.0
+    max_wait: float = 300.0
+
+    def delay(
+        self, attempt: int, status: int, headers: Mapping[str, str], body: bytes, now: float
+    ) -> float | None:
+        """Seconds to wait before attempt `attempt + 1`, or None to return this response."""
+        if attempt >= self.attempts:
+            return None
+        wait = self._wait(attempt, status, headers, body, now)
+        if wait is None or wait > self.max_wait:
+            return None
+        return max(wait, 0.0)
+
+    def backoff_for(self, attempt: int) -> float:
+        return float(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
+
+    def _wait(
+        self, attempt: int, status: int, headers: Mapping[str, str], body: bytes, now: float
+    ) -> float | None:
+        retry_after = _number(headers.get("retry-after"))
+        if status >= 500:
+            return retry_after if retry_after is not None else self.backoff_for(attempt)
+        if status not in (403, 429):
+            return None
+        if retry_after is not None:
+            return retry_after
+        reset = _number(headers.get("x-ratelimit-reset"))
+        if headers.get("x-ratelimit-remaining") == "0" and reset is not None:
+            return reset - now + 1
+        if status == 429 or b"secondary rate limit" in body.lower():
+            return float(self.secondary_wait * 2 ** (attempt - 1))
+        return None  # a plain 403: permissions, not a limit
+
+
+def _number(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+class GitHubClient(gidgethub.aiohttp.GitHubAPI):
+    """gidgethub's aiohttp client that sends the API version and retries by `RetryPolicy`."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        requester: str = REQUESTER,
+        *,
+        retry: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(session, requester, **kwargs)
+        self.retry = retry or RetryPolicy()
+
+    async def _request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        headers = {**headers, "x-github-api-version": API_VERSION}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await super()._request(method, url, headers, body)
+            except aiohttp.ClientConnectorError:
+                # Nothing reached GitHub, so even a POST is safe to send again.
+                if attempt >= self.retry.attempts:
+                    raise
+                delay = self.retry.backoff_for(attempt)
+                status = 0
+            else:
+                status, response_headers, response_body = response
+                retry_in = self.retry.delay(
+                    attempt, status, response_headers, response_body, time.time()
+                )
+                if retry_in is None:
+                    _log_rate_limit(method, url, status, response_headers)
+                    return response
+                delay = retry_in
+            log.warning(
+                "github request failed, retrying",
+                extra={"method": method, "url": url, "status": status, "attempt": attempt,
+                       "retry_in": delay},
+            )
+            await self.sleep(delay)
+
+
+def _log_rate_limit(method: str, url: str, status: int, headers: Mapping[str, str]) -> None:
+    limit = gidgethub.sansio.RateLimit.from_http(headers)
+    remaining = limit.remaining if limit else None
+    low = limit is not None and limit.remaining < limit.limit // 10
+    log.log(
+        logging.WARNING if low else logging.DEBUG,
+        "github request",
+        extra={"method": method, "url": url, "status": status, "rate_limit_remaining": remaining},
+    )
+
+
+@dataclass(frozen=True)
+class _Token:
+    token: str
+    refresh_at: float  # time.monotonic() value
+
+
+def _token_ttu(_key: int, token: _Token, _now: float) -> float:
+    return token.refresh_at
+
+
+@dataclass
+class GitHubApp:
+    """The App's identity: JWT client, cached installation tokens, clients per installation."""
+
+    session: aiohttp.ClientSession
+    app_id: str
+    private_key: str
+    api_url: str = "https://api.github.com"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    _tokens: cachetools.TLRUCache[int, _Token] = field(
+        default_factory=lambda: cachetools.TLRUCache(maxsize=4096, ttu=_token_ttu)
+    )
+    _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    _slug: str | None = None
+
+    def app_client(self) -> GitHubClient:
+        """A client that authenticates as the App itself (JWT), for /app endpoints."""
+        return GitHubClient(
+            self.session, app_id=self.app_id, private_key=self.private_key,
+            base_url=self.api_url, retry=self.retry,
+        )
+
+    async def installation_client(self, installation_id: int) -> GitHubClient:
+        token = await self.installation_token(installation_id)
+        return GitHubClient(
+            self.session, oauth_token=token, base_url=self.api_url, retry=self.retry
+        )
+
+    async def installation_token(self, installation_id: int) -> str:
+        """The cached token, fetched once per installation until shortly before it expires."""
+        lock = self._locks.setdefault(installation_id, asyncio.Lock())
+        async with lock:  # concurrent deliveries wait for one fetch instead of each fetching
+            cached = self._tokens.get(installation_id)
+            if cached is not None:
+                return cached.token
+            response = await gidgethub.apps.get_installation_access_token(
+                self.app_client(), installation_id=str(installation_id),
+                app_id=self.app_id, private_key=self.private_key,
+            )
+            token = _Token(response["token"], _refresh_at(response["expires_at"]))
+            self._tokens[installation_id] = token
+            log.info("installation token fetched", extra={"installation_id": installation_id})
+            return token.token
+
+    async def slug(self) -> str:
+        """The App's slug (its bot user is `<slug>[bot]`), read once from GET /app."""
+        if self._slug is None:
+            app = await self.app_client().getitem("/app")
+            self._slug = str(app["slug"])
+        return self._slug
+
+
+def _refresh_at(expires_at: str) -> float:
+    expires = datetime.fromisoformat(expires_at.replace("Z", "+00:00")).timestamp()
+    return time.monotonic() + (expires - time.time()) - TOKEN_REFRESH_MARGIN

@@ -1,0 +1,40 @@
+"""check_run and check_suite events: GitHub's "Re-run" buttons and new check suites.
+
+Both name the PRs they concern in `pull_requests`; a suite or run that names none (a push to a
+branch without a PR, or a fork's PR) has nothing for us to review.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gidgethub import routing, sansio
+
+from bot.jobs import JobQueue, job_from_event
+
+router = routing.Router()
+log = logging.getLogger(__name__)
+
+
+@router.register("check_run", action="rerequested")
+async def check_run_rerequested(
+    event: sansio.Event, *args: Any, jobs: JobQueue, **kwargs: Any
+) -> None:
+    _review_listed(event, event.data["check_run"], jobs)
+
+
+@router.register("check_suite", action="requested")
+@router.register("check_suite", action="rerequested")
+async def check_suite_requested(
+    event: sansio.Event, *args: Any, jobs: JobQueue, **kwargs: Any
+) -> None:
+    _review_listed(event, event.data["check_suite"], jobs)
+
+
+def _review_listed(event: sansio.Event, check: dict[str, Any], jobs: JobQueue) -> None:
+    pulls = check.get("pull_requests") or []
+    if not pulls:
+        log.info("no pull request to review", extra={"delivery_id": event.delivery_id})
+    for pull in pulls:
+        jobs.submit(job_from_event(event, pull_number=pull["number"], head_sha=check["head_sha"]))

@@ -1,0 +1,96 @@
+"""`/dropsafe` slash commands in pull-request comments: rescan, rescan full, help.
+
+A rescan costs API quota and posts to the PR, so only people who can push (permission admin or
+write, which covers maintain) may ask for one; `author_association` is not enough, it says
+nothing about an outside collaborator's access, so the permission endpoint decides.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gidgethub
+from gidgethub import routing, sansio
+from gidgethub.abc import GitHubAPI
+
+from bot.jobs import JobQueue, job_from_event
+
+router = routing.Router()
+log = logging.getLogger(__name__)
+
+COMMAND = "/dropsafe"
+WRITERS = frozenset({"admin", "write"})
+WRITER_ROLES = frozenset({"admin", "maintain", "write"})
+ACCEPTED_REACTION = "rocket"
+
+HELP = """\
+**dropsafe** reviews the Rust lines a pull request touches for Drop-safety and resource-cleanup \
+problems. Commands (people with write access):
+
+- `/dropsafe rescan`: review the pull request's head again, on the touched lines
+- `/dropsafe rescan full`: review the whole of every changed Rust file
+- `/dropsafe help`: this message
+"""
+
+
+def parse(body: str) -> list[str] | None:
+    """The words after `/dropsafe` on the comment's first line, or None if it is no command."""
+    lines = body.strip().splitlines()
+    words = lines[0].split() if lines else []
+    if not words or words[0].lower() != COMMAND:
+        return None
+    return [word.lower() for word in words[1:]]
+
+
+@router.register("issue_comment", action="created")
+async def comment_created(
+    event: sansio.Event, gh: GitHubAPI, *args: Any, jobs: JobQueue, **kwargs: Any
+) -> None:
+    issue, comment = event.data["issue"], event.data["comment"]
+    if "pull_request" not in issue or comment["user"].get("type") == "Bot":
+        return  # an issue, not a PR; or a bot (ourselves included): never answer bots
+    words = parse(comment["body"])
+    if words is None:
+        return
+    repo = event.data["repository"]
+    where = {"owner": repo["owner"]["login"], "repo": repo["name"], "number": issue["number"]}
+    extra = {"delivery_id": event.delivery_id, "command": " ".join(words), **where}
+    if words not in (["rescan"], ["rescan", "full"]):
+        prefix = "" if words in ([], ["help"]) else f"Unknown command `{' '.join(words)}`.\n\n"
+        await _reply(gh, where, prefix + HELP)
+        log.info("help sent", extra=extra)
+        return
+    user = comment["user"]["login"]
+    if not await can_write(gh, repo["owner"]["login"], repo["name"], user):
+        await _reply(
+            gh, where,
+            f"@{user} only people with write access to this repository can ask for a rescan.",
+        )
+        log.info("command refused", extra={**extra, "user": user})
+        return
+    await gh.post(
+        "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+        {**where, "comment_id": comment["id"]},
+        data={"content": ACCEPTED_REACTION},
+    )
+    full = words == ["rescan", "full"]
+    jobs.submit(
+        job_from_event(event, pull_number=issue["number"], full=full,
+                       reason="rescan full" if full else "rescan")
+    )
+
+
+async def can_write(gh: GitHubAPI, owner: str, repo: str, user: str) -> bool:
+    try:
+        level = await gh.getitem(
+            "/repos/{owner}/{repo}/collaborators/{username}/permission",
+            {"owner": owner, "repo": repo, "username": user},
+        )
+    except gidgethub.BadRequest:  # 404: not a collaborator at all
+        return False
+    return level.get("permission") in WRITERS or level.get("role_name") in WRITER_ROLES
+
+
+async def _reply(gh: GitHubAPI, where: dict[str, Any], body: str) -> None:
+    await gh.post("/repos/{owner}/{repo}/issues/{number}/comments", where, data={"body": body})

@@ -1,0 +1,174 @@
+"""Review jobs and the in-process queue that runs them after the webhook has been answered.
+
+One run at a time per pull request: a newer job for the same PR replaces a waiting one and
+cancels a running one (a new push makes the old head's review worthless). A bounded pool of
+workers runs the reviews; event handling (routing, permission checks) runs as tracked
+background tasks so that `idle()` covers everything a delivery started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gidgethub.sansio import Event
+
+log = logging.getLogger(__name__)
+
+PullKey = tuple[str, str, int]
+
+
+@dataclass(frozen=True)
+class ReviewJob:
+    installation_id: int
+    owner: str
+    repo: str
+    pull_number: int
+    head_sha: str | None = None  # None: the pipeline reads the PR to get its head
+    full: bool = False  # `/dropsafe rescan full`: whole changed files (mode file)
+    reason: str = ""  # e.g. "pull_request.opened", "rescan", "check_run.rerequested"
+    delivery_id: str = ""
+
+    @property
+    def key(self) -> PullKey:
+        return (self.owner, self.repo, self.pull_number)
+
+
+Runner = Callable[[ReviewJob], Awaitable[None]]
+
+
+class JobQueue:
+    """Per-PR latest-wins queue over a fixed pool of worker tasks."""
+
+    def __init__(self, run: Runner, *, workers: int = 4) -> None:
+        self._run = run
+        self._size = workers
+        self._ready: asyncio.Queue[PullKey] = asyncio.Queue()
+        self._waiting: dict[PullKey, ReviewJob] = {}
+        self._running: dict[PullKey, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._workers: list[asyncio.Task[None]] = []
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def start(self) -> None:
+        self._workers = [asyncio.create_task(self._worker()) for _ in range(self._size)]
+
+    async def close(self) -> None:
+        """Stop the workers and cancel what is running or waiting (server shutdown)."""
+        tasks = [*self._workers, *self._running.values(), *self._background]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._waiting.clear()
+        self._workers = []
+
+    def submit(self, job: ReviewJob) -> None:
+        """Queue `job`; it supersedes any job for the same PR that is waiting or running."""
+        superseded = self._waiting.get(job.key)
+        running = self._running.get(job.key)
+        self._waiting[job.key] = job
+        if running is not None:
+            # The worker re-queues the key when the cancelled run has wound down.
+            running.cancel()
+            log.info("review superseded", extra=_extra(job, superseded_running=True))
+        elif superseded is None:
+            self._ready.put_nowait(job.key)
+        else:
+            log.info(
+                "review superseded",
+                extra=_extra(job, superseded_delivery_id=superseded.delivery_id),
+            )
+        self._update_idle()
+
+    def spawn(self, work: Coroutine[Any, Any, None], *, delivery_id: str) -> None:
+        """Run event handling in the background, logging (never raising) its failure."""
+        task = asyncio.create_task(self._guarded(work, delivery_id))
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+        self._update_idle()
+
+    async def idle(self) -> None:
+        """Return once nothing is running, waiting, or being handled."""
+        while not self._is_idle():
+            self._idle.clear()
+            await self._idle.wait()
+
+    def _is_idle(self) -> bool:
+        return not (self._waiting or self._running or self._background)
+
+    def _update_idle(self) -> None:
+        if self._is_idle():
+            self._idle.set()
+        else:
+            self._idle.clear()
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        self._update_idle()
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self._ready.get()
+            job = self._waiting.pop(key)
+            task = asyncio.create_task(self._review(job))
+            self._running[key] = task
+            try:
+                # asyncio.wait, not await: a cancelled run must not cancel the worker.
+                await asyncio.wait({task})
+            finally:
+                del self._running[key]
+                if key in self._waiting:  # superseded while it ran
+                    self._ready.put_nowait(key)
+                self._update_idle()
+
+    async def _review(self, job: ReviewJob) -> None:
+        # The run's coroutine is made here, inside the task, so a task cancelled before it
+        # started leaves no never-awaited coroutine behind.
+        await self._guarded(self._run(job), job.delivery_id, _extra(job))
+
+    @staticmethod
+    async def _guarded(
+        work: Awaitable[None], delivery_id: str, extra: dict[str, object] | None = None
+    ) -> None:
+        extra = extra or {"delivery_id": delivery_id}
+        try:
+            await work
+        except asyncio.CancelledError:
+            log.info("cancelled", extra=extra)
+            raise
+        except Exception:
+            log.exception("job failed", extra=extra)
+
+
+def _extra(job: ReviewJob, **more: object) -> dict[str, object]:
+    return {
+        "delivery_id": job.delivery_id,
+        "repository": f"{job.owner}/{job.repo}",
+        "pull_number": job.pull_number,
+        "head_sha": job.head_sha,
+        "reason": job.reason,
+        **more,
+    }
+
+
+def job_from_event(
+    event: Event, *, pull_number: int, head_sha: str | None = None, full: bool = False,
+    reason: str = "",
+) -> ReviewJob:
+    """The job for one PR that a webhook event names (repository, installation: the payload)."""
+    data = event.data
+    return ReviewJob(
+        installation_id=int(data["installation"]["id"]),
+        owner=data["repository"]["owner"]["login"],
+        repo=data["repository"]["name"],
+        pull_number=int(pull_number),
+        head_sha=head_sha,
+        full=full,
+        reason=reason or f"{event.event}.{data.get('action', '')}",
+        delivery_id=event.delivery_id,
+    )

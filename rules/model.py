@@ -7,7 +7,7 @@ without knowing how a rule looks at Rust syntax.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -64,13 +64,39 @@ class Finding:
 @dataclass(frozen=True, slots=True)
 class Hit:
     """What a rule's check reports: the node to anchor on and, optionally, a
-    message that replaces the rule's default one (e.g. naming the call path)."""
+    message that replaces the rule's default one (e.g. naming the call path).
+
+    `whole` marks a finding about the whole node (an `impl Drop`): it is in
+    scope when any of the node's lines is touched, not just its first one.
+    """
 
     node: Node
     message: str | None = None
+    whole: bool = False
 
 
 Check = Callable[["FileContext"], Iterable[Hit]]
+
+# Appendix A of the audit that started the project: the per-`impl Drop`
+# checklist the App's summary renders, and that each rule serves items of.
+NEVER_PANICS = "Never panics"
+NO_UNWRAP = "No unwrap/expect calls"
+ASYNC_NOT_DETACHED = "Async cleanup not detached"
+RESOURCES_RELEASED = "Resources tracked and released"
+ERROR_PATHS = "Error paths covered"
+TESTED = "Test coverage exists"
+PERFORMANCE = "Performance acceptable"
+UNWIND_SAFE = "Unwind safety considered"
+CHECKLIST: tuple[str, ...] = (
+    NEVER_PANICS,
+    NO_UNWRAP,
+    ASYNC_NOT_DETACHED,
+    RESOURCES_RELEASED,
+    ERROR_PATHS,
+    TESTED,
+    PERFORMANCE,
+    UNWIND_SAFE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +120,10 @@ class Rule:
 
     id: str
     severity: Severity
-    checklist: str
+    checklist: tuple[str, ...]
     message: str
     docs: str
     check: Check
     needles: tuple[bytes, ...]
     fix: FixPattern | None = None
     production_only: bool = False
-    tags: tuple[str, ...] = field(default=())

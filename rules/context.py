@@ -1,0 +1,356 @@
+"""What rules need to know about one parsed file, computed lazily.
+
+A rule asks the context questions ("is this node test code?", "which functions
+does Drop reach?", "what does `task::spawn` name?") instead of re-deriving the
+answers; each answer is computed at most once per file and only when some rule
+asks, so files without `impl Drop` never pay for the call graph.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+
+from tree_sitter import Node, Tree
+
+from rules.parsing import ancestors, captures, matches, parse
+
+TEST_DIRS = frozenset({"tests", "benches", "examples"})
+_CFG_TEST = re.compile(r"^#!?\[\s*cfg\s*\((?!.*\bnot\s*\().*\btest\b", re.DOTALL)
+_TEST_ATTR = re.compile(r"^#\[\s*(?:[A-Za-z_]\w*\s*::\s*)*test\b")
+ITEM_TYPES = frozenset(
+    {
+        "function_item",
+        "impl_item",
+        "mod_item",
+        "trait_item",
+        "struct_item",
+        "enum_item",
+        "const_item",
+        "static_item",
+        "macro_definition",
+    }
+)
+
+_DROP_IMPLS = "(impl_item trait: (_) @trait type: (_) @type body: (declaration_list) @body) @impl"
+_METHODS = """
+(impl_item type: (_) @type
+  body: (declaration_list (function_item name: (identifier) @name) @fn))
+"""
+_FREE_FNS = "(function_item name: (identifier) @name) @fn"
+_CALLS = """
+(call_expression function: [
+  (identifier) @free
+  (field_expression value: (self) field: (field_identifier) @method)
+  (scoped_identifier path: (_) @owner name: (identifier) @assoc)
+]) @call
+"""
+
+
+def is_test_path(path: str) -> bool:
+    """Files under tests/, benches/ or examples/ are test code as a whole."""
+    return any(part in TEST_DIRS for part in path.replace("\\", "/").split("/")[:-1])
+
+
+def type_name(node: Node) -> str:
+    """`W<T>` -> `W`, `crate::a::Guard` -> `Guard`: the name methods hang off."""
+    while node.type in {"generic_type", "scoped_type_identifier"}:
+        inner = node.child_by_field_name("type" if node.type == "generic_type" else "name")
+        if inner is None:
+            break
+        node = inner
+    return (node.text or b"").decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class DropImpl:
+    """An `impl Drop for T` and its `fn drop` (None for a malformed impl)."""
+
+    type_name: str
+    impl: Node
+    drop_fn: Node | None
+
+
+@dataclass(frozen=True, slots=True)
+class DropScope:
+    """A function that runs when a value is dropped: `fn drop` itself or one it
+    reaches through calls in the same file. `via` is the call chain from drop."""
+
+    function: Node
+    owner: DropImpl
+    via: tuple[str, ...]
+
+    def describe(self) -> str:
+        """Message suffix naming the path, empty for `fn drop` itself."""
+        if not self.via:
+            return ""
+        return f" (reached from Drop for {self.owner.type_name} via {' -> '.join(self.via)})"
+
+
+class FileContext:
+    """One file's source, tree and lazily computed facts about it."""
+
+    def __init__(self, path: str, source: bytes, test_names: frozenset[str] = frozenset()) -> None:
+        self.path = path
+        self.source = source
+        self.tree: Tree = parse(source)
+        self.root = self.tree.root_node
+        self.test_file = is_test_path(path)
+        # names that test files elsewhere in the change mention (drop-untested)
+        self.test_names = test_names
+
+    # -- text -------------------------------------------------------------
+
+    @staticmethod
+    def text(node: Node) -> str:
+        return (node.text or b"").decode("utf-8", "replace")
+
+    # -- test code ----------------------------------------------------------
+
+    @cached_property
+    def _test_ranges(self) -> tuple[list[int], list[int]]:
+        """Sorted, non-overlapping byte ranges of test items (starts, ends)."""
+        spans: list[tuple[int, int]] = []
+        if b"test" in self.source:
+            for attr in captures("[(attribute_item) (inner_attribute_item)] @a", self.root).get(
+                "a", []
+            ):
+                text = self.text(attr)
+                if attr.type == "inner_attribute_item":
+                    if _CFG_TEST.match(text) and attr.parent is not None:
+                        spans.append((attr.parent.start_byte, attr.parent.end_byte))
+                elif _CFG_TEST.match(text) or _TEST_ATTR.match(text):
+                    item = _attributed_item(attr)
+                    if item is not None:
+                        spans.append((attr.start_byte, item.end_byte))
+        spans.sort()
+        starts: list[int] = []
+        ends: list[int] = []
+        for start, end in spans:
+            if ends and start <= ends[-1]:
+                ends[-1] = max(ends[-1], end)
+            else:
+                starts.append(start)
+                ends.append(end)
+        return starts, ends
+
+    def is_test(self, node: Node) -> bool:
+        """Test code per DESIGN.md: test files, `#[cfg(test)]` items, `#[..test]` fns."""
+        if self.test_file:
+            return True
+        starts, ends = self._test_ranges
+        index = bisect.bisect_right(starts, node.start_byte) - 1
+        return index >= 0 and node.end_byte <= ends[index]
+
+    def test_nodes(self) -> Iterator[Node]:
+        """The root nodes of test code in this file (the whole file for test files)."""
+        if self.test_file:
+            yield self.root
+            return
+        starts, ends = self._test_ranges
+        for start, end in zip(starts, ends, strict=True):
+            node = self.root.descendant_for_byte_range(start, end)
+            if node is not None:
+                yield node
+
+    # -- names --------------------------------------------------------------
+
+    @cached_property
+    def imports(self) -> dict[str, str]:
+        """`use` aliases: local name -> full path (`task` -> `tokio::task`)."""
+        aliases: dict[str, str] = {}
+        if b"use" not in self.source:
+            return aliases
+        for tree in captures("(use_declaration argument: (_) @arg)", self.root).get("arg", []):
+            pending: list[tuple[str, Node]] = [("", tree)]
+            while pending:
+                prefix, node = pending.pop()
+                kind = node.type
+                if kind in {"identifier", "scoped_identifier", "crate", "super"}:
+                    full = _join(prefix, self.text(node))
+                    aliases[full.rsplit("::", 1)[-1]] = full
+                elif kind == "self" and prefix:
+                    aliases[prefix.rsplit("::", 1)[-1]] = prefix
+                elif kind == "use_as_clause":
+                    path, alias = (
+                        node.child_by_field_name("path"),
+                        node.child_by_field_name("alias"),
+                    )
+                    if path is not None and alias is not None:
+                        aliases[self.text(alias)] = _join(prefix, self.text(path))
+                elif kind == "scoped_use_list":
+                    path, items = node.child_by_field_name("path"), node.child_by_field_name("list")
+                    inner = _join(prefix, self.text(path)) if path is not None else prefix
+                    if items is not None:
+                        pending.extend((inner, child) for child in items.named_children)
+                elif kind == "use_list":
+                    pending.extend((prefix, child) for child in node.named_children)
+        return aliases
+
+    def resolve(self, path: str) -> str:
+        """Expand a path's first segment through `use` (`task::spawn` ->
+        `tokio::task::spawn`); generic arguments and spaces are dropped."""
+        path = re.sub(r"\s+|::<.*?>|<.*?>", "", path).removeprefix("::")
+        head, sep, rest = path.partition("::")
+        full = self.imports.get(head)
+        if full is None or full == head:
+            return path
+        return full + sep + rest
+
+    # -- Drop ---------------------------------------------------------------
+
+    @cached_property
+    def drop_impls(self) -> list[DropImpl]:
+        """`impl Drop for T` (any spelling of the trait path); `fn drop` of any
+        other trait or of an inherent impl is not Drop."""
+        found: list[DropImpl] = []
+        if b"Drop" not in self.source:
+            return found
+        for _, match in matches(_DROP_IMPLS, self.root):
+            trait = self.resolve(self.text(match["trait"][0]))
+            if trait != "Drop" and not trait.endswith("ops::Drop"):
+                continue
+            body = match["body"][0]
+            drop_fn = next(
+                (
+                    child
+                    for child in body.named_children
+                    if child.type == "function_item" and _name(child) == "drop"
+                ),
+                None,
+            )
+            found.append(DropImpl(type_name(match["type"][0]), match["impl"][0], drop_fn))
+        return found
+
+    @cached_property
+    def drop_scopes(self) -> list[DropScope]:
+        """Every function the file shows `drop` reaching, breadth first so each
+        gets its shortest call path; cycles are cut by visiting each once."""
+        scopes: list[DropScope] = []
+        if not self.drop_impls:
+            return scopes
+        methods = self._methods
+        free = self._free_functions
+        seen: set[int] = set()
+        for owner in self.drop_impls:
+            if owner.drop_fn is None:
+                continue
+            queue: deque[tuple[Node, tuple[str, ...]]] = deque([(owner.drop_fn, ())])
+            while queue:
+                function, via = queue.popleft()
+                if function.start_byte in seen:
+                    continue
+                seen.add(function.start_byte)
+                scopes.append(DropScope(function, owner, via))
+                body = function.child_by_field_name("body")
+                if body is None:
+                    continue
+                for callee_name, callee in self._callees(body, owner.type_name, methods, free):
+                    if callee.start_byte not in seen:
+                        queue.append((callee, (*via, callee_name)))
+        return scopes
+
+    def drop_scope_of(self, node: Node) -> DropScope | None:
+        """The innermost Drop scope holding `node`, if any."""
+        best: DropScope | None = None
+        for scope in self.drop_scopes:
+            function = scope.function
+            inside = function.start_byte <= node.start_byte and node.end_byte <= function.end_byte
+            if inside and (best is None or function.start_byte >= best.function.start_byte):
+                best = scope
+        return best
+
+    @cached_property
+    def _methods(self) -> dict[tuple[str, str], Node]:
+        table: dict[tuple[str, str], Node] = {}
+        for _, match in matches(_METHODS, self.root):
+            key = (type_name(match["type"][0]), self.text(match["name"][0]))
+            table.setdefault(key, match["fn"][0])
+        return table
+
+    @cached_property
+    def _free_functions(self) -> dict[str, Node]:
+        table: dict[str, Node] = {}
+        for _, match in matches(_FREE_FNS, self.root):
+            function = match["fn"][0]
+            parent = function.parent
+            is_free = parent is not None and (
+                parent.type == "source_file"
+                or (parent.type == "declaration_list" and _parent_type(parent) == "mod_item")
+            )
+            if is_free:
+                table.setdefault(self.text(match["name"][0]), function)
+        return table
+
+    def _callees(
+        self,
+        body: Node,
+        owner: str,
+        methods: dict[tuple[str, str], Node],
+        free: dict[str, Node],
+    ) -> Iterator[tuple[str, Node]]:
+        for _, match in matches(_CALLS, body):
+            callee: Node | None = None
+            if "free" in match:
+                name = self.text(match["free"][0])
+                callee = free.get(name)
+            elif "method" in match:
+                name = self.text(match["method"][0])
+                callee = methods.get((owner, name))
+            else:
+                name = self.text(match["assoc"][0])
+                if self.text(match["owner"][0]) in {"Self", owner}:
+                    callee = methods.get((owner, name))
+            if callee is not None:
+                yield name, callee
+
+    # -- items --------------------------------------------------------------
+
+    def item_path(self, node: Node) -> str:
+        """Enclosing items, outermost first (`impl Drop for G > fn drop`): part
+        of the line-independent fingerprint the App dedups comments with."""
+        parts: list[str] = []
+        for ancestor in ancestors(node):
+            if ancestor.type == "function_item":
+                parts.append(f"fn {_name(ancestor)}")
+            elif ancestor.type == "impl_item":
+                parts.append(self._impl_label(ancestor))
+            elif ancestor.type in {"mod_item", "trait_item"}:
+                parts.append(f"{ancestor.type.removesuffix('_item')} {_name(ancestor)}")
+        return " > ".join(reversed(parts))
+
+    def _impl_label(self, impl: Node) -> str:
+        target = impl.child_by_field_name("type")
+        trait = impl.child_by_field_name("trait")
+        name = type_name(target) if target is not None else "?"
+        return f"impl {self.text(trait)} for {name}" if trait is not None else f"impl {name}"
+
+
+def _attributed_item(attr: Node) -> Node | None:
+    """The item an outer attribute applies to: the next sibling that is not
+    another attribute or a comment."""
+    sibling = attr.next_named_sibling
+    while sibling is not None and sibling.type in {
+        "attribute_item",
+        "line_comment",
+        "block_comment",
+    }:
+        sibling = sibling.next_named_sibling
+    return sibling
+
+
+def _name(node: Node) -> str:
+    name = node.child_by_field_name("name")
+    return (name.text or b"").decode("utf-8", "replace") if name is not None else ""
+
+
+def _parent_type(node: Node) -> str:
+    return node.parent.type if node.parent is not None else ""
+
+
+def _join(prefix: str, path: str) -> str:
+    return f"{prefix}::{path}" if prefix else path

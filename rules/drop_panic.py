@@ -1,0 +1,68 @@
+"""drop-panic: panicking macros in Drop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rules.context import FileContext
+from rules.docs import page
+from rules.fixes import SAFE_DROP
+from rules.model import NEVER_PANICS, UNWIND_SAFE, Hit, Rule
+from rules.syntax import in_drop, macro_name, with_scope
+
+PANIC_MACROS = """
+(macro_invocation macro: [
+  (identifier) @name
+  (scoped_identifier name: (identifier) @name)
+] (#match? @name "^(panic|unreachable|todo|unimplemented|(debug_)?assert(_eq|_ne)?)$")) @macro
+"""
+
+
+def check(ctx: FileContext) -> Iterator[Hit]:
+    for macro, scope in in_drop(ctx, PANIC_MACROS, "macro"):
+        message = f"`{macro_name(macro)}!` in `Drop`: a panic while unwinding aborts the process"
+        yield Hit(macro, with_scope(message, scope))
+
+
+RULE = Rule(
+    id="drop-panic",
+    severity="error",
+    checklist=(NEVER_PANICS, UNWIND_SAFE),
+    message="panicking macro in `Drop`: a panic while unwinding aborts the process",
+    needles=(b"panic!", b"unreachable!", b"todo!", b"unimplemented!", b"assert"),
+    check=check,
+    fix=SAFE_DROP,
+    docs=page(
+        what="""
+            Flags `panic!`, `unreachable!`, `todo!`, `unimplemented!` and the `assert*!`
+            family inside `fn drop` of an `impl Drop`, and in every function of the same
+            file that `drop` reaches through calls.
+        """,
+        why="""
+            `drop` runs during unwinding too. A panic raised while the thread is already
+            unwinding aborts the process at once, losing the original panic message and
+            every other destructor's cleanup. An `assert!` that "cannot fail" in `drop`
+            turns a recoverable bug into a crash.
+        """,
+        example="""
+            impl Drop for Pool {
+                fn drop(&mut self) {
+                    assert_eq!(self.in_use, 0, "connections leaked");
+                }
+            }
+        """,
+        instead="""
+            impl Drop for Pool {
+                fn drop(&mut self) {
+                    if self.in_use != 0 {
+                        eprintln!("warning: {} connections still in use at drop", self.in_use);
+                    }
+                }
+            }
+        """,
+        references="""
+            - [std::ops::Drop: panics](https://doc.rust-lang.org/std/ops/trait.Drop.html#panics)
+            - [std::thread::panicking](https://doc.rust-lang.org/std/thread/fn.panicking.html)
+        """,
+    ),
+)

@@ -1,0 +1,67 @@
+"""panic-in-production: `panic!` / `todo!` / `unimplemented!` outside test code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rules.context import FileContext
+from rules.docs import page
+from rules.model import ERROR_PATHS, Hit, Rule
+from rules.parsing import captures
+from rules.syntax import macro_name, outside_drop
+
+PRODUCTION_PANICS = """
+(macro_invocation macro: [
+  (identifier) @name
+  (scoped_identifier name: (identifier) @name)
+] (#any-of? @name "panic" "todo" "unimplemented")) @macro
+"""
+
+
+def check(ctx: FileContext) -> Iterator[Hit]:
+    macros = captures(PRODUCTION_PANICS, ctx.root).get("macro", [])
+    for macro in outside_drop(ctx, macros):
+        yield Hit(macro, f"`{macro_name(macro)}!` in production code")
+
+
+RULE = Rule(
+    id="panic-in-production",
+    severity="notice",
+    checklist=(ERROR_PATHS,),
+    message="`panic!`/`todo!`/`unimplemented!` in production code",
+    needles=(b"panic!", b"todo!", b"unimplemented!"),
+    check=check,
+    production_only=True,
+    docs=page(
+        what="""
+            Flags `panic!`, `todo!` and `unimplemented!` outside test code. Inside `Drop`
+            the stricter `drop-panic` reports them instead.
+        """,
+        why="""
+            A `todo!` that ships is a crash waiting for its input; an explicit `panic!`
+            ends the thread without giving the caller the chance to clean up or retry.
+            Return an error instead, or document the invariant with `unreachable!` where
+            it truly cannot happen.
+        """,
+        example="""
+            fn parse_mode(s: &str) -> Mode {
+                match s {
+                    "fast" => Mode::Fast,
+                    _ => todo!(),
+                }
+            }
+        """,
+        instead="""
+            fn parse_mode(s: &str) -> Result<Mode, UnknownMode> {
+                match s {
+                    "fast" => Ok(Mode::Fast),
+                    other => Err(UnknownMode(other.to_owned())),
+                }
+            }
+        """,
+        references="""
+            - [clippy: panic](https://rust-lang.github.io/rust-clippy/master/index.html#panic)
+            - [clippy: todo](https://rust-lang.github.io/rust-clippy/master/index.html#todo)
+        """,
+    ),
+)

@@ -1,0 +1,51 @@
+"""One tree-sitter-rust language, parser and query cache per process.
+
+Building a Language, Parser or Query is costly; analyses reuse them and make a
+fresh QueryCursor each time (cursors carry per-run state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+
+import tree_sitter_rust
+from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
+
+LANGUAGE = Language(tree_sitter_rust.language())
+_PARSER = Parser(LANGUAGE)
+
+
+def parse(source: bytes) -> Tree:
+    return _PARSER.parse(source)
+
+
+@cache
+def query(text: str) -> Query:
+    """A compiled query; the text is the cache key, so rules may inline theirs."""
+    return Query(LANGUAGE, text)
+
+
+def captures(query_text: str, node: Node) -> dict[str, list[Node]]:
+    return QueryCursor(query(query_text)).captures(node)
+
+
+def matches(query_text: str, node: Node) -> list[tuple[int, dict[str, list[Node]]]]:
+    return QueryCursor(query(query_text)).matches(node)
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every named descendant of `node` (itself included), pre-order, without
+    recursion: deeply nested code must not hit Python's recursion limit."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.named_children))
+
+
+def ancestors(node: Node) -> Iterator[Node]:
+    parent = node.parent
+    while parent is not None:
+        yield parent
+        parent = parent.parent

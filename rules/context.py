@@ -314,7 +314,7 @@ class FileContext:
         """Enclosing items, outermost first (`impl Drop for G > fn drop`): part
         of the line-independent fingerprint the App dedups comments with."""
         parts: list[str] = []
-        for ancestor in ancestors(node):
+        for ancestor in ancestors(node, self.root):
             if ancestor.type == "function_item":
                 parts.append(f"fn {_name(ancestor)}")
             elif ancestor.type == "impl_item":

@@ -44,8 +44,14 @@ def walk(node: Node) -> Iterator[Node]:
         stack.extend(reversed(current.named_children))
 
 
-def ancestors(node: Node) -> Iterator[Node]:
-    parent = node.parent
-    while parent is not None:
-        yield parent
-        parent = parent.parent
+def ancestors(node: Node, root: Node) -> list[Node]:
+    """`node`'s ancestors, innermost first. Found by descending from `root`:
+    `Node.parent` walks from the root itself, so climbing parent by parent
+    costs depth squared on deeply nested code."""
+    path: list[Node] = []
+    current: Node | None = root
+    while current is not None and current != node:
+        path.append(current)
+        current = current.child_with_descendant(node)
+    path.reverse()
+    return path

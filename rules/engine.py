@@ -103,10 +103,8 @@ def analyze(
 
 
 def _effective_severity(rule: Rule, settings: Settings) -> Severity | None:
-    configured = settings.rules.get(rule.id, rule.severity)
-    if configured == "off":
-        return None
-    return configured  # type: ignore[return-value]  # validated by rules.config
+    # load_settings admits only off|notice|warning|error, so this is a Severity
+    return settings.severity_of(rule.id, rule.severity)  # type: ignore[return-value]
 
 
 def _order(finding: Finding) -> tuple[int, int, str]:

@@ -1,0 +1,216 @@
+"""The engine's shared machinery: scope, suppression, test code, reach through
+calls, settings and bad input. Rule specifics live in the rule fixtures."""
+
+import pytest
+
+from rules.catalogue import RULES
+from rules.config import load_settings
+from rules.context import FileContext
+from rules.engine import MAX_SOURCE_BYTES, UNKNOWN_ALLOW, SourceFile, analyze, analyze_files
+
+GUARD = b"""\
+struct Guard(Option<u8>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.take().unwrap();
+        self.cleanup_sync();
+    }
+}
+
+impl Guard {
+    fn cleanup_sync(&self) {
+        helper();
+    }
+}
+
+fn helper() {
+    panic!("boom");
+}
+"""
+
+
+def found(report, rule=None):
+    return [(f.rule, f.line) for f in report.findings if rule is None or f.rule == rule]
+
+
+def test_touched_lines_scope_findings():
+    everything = analyze(SourceFile("src/lib.rs", GUARD))
+    assert ("drop-unwrap", 5) in found(everything)
+    only_helper = analyze(SourceFile("src/lib.rs", GUARD, touched=frozenset({17})))
+    assert found(only_helper) == [("drop-panic", 17)]
+    assert only_helper.out_of_scope >= 1
+
+
+def test_reach_through_calls_names_the_path():
+    report = analyze(SourceFile("src/lib.rs", GUARD))
+    (panic,) = [f for f in report.findings if f.rule == "drop-panic"]
+    assert "reached from Drop for Guard via cleanup_sync -> helper" in panic.message
+    assert panic.item == "fn helper"
+
+
+def test_recursive_calls_are_cut():
+    source = b"""
+struct G;
+impl Drop for G { fn drop(&mut self) { self.a(); } }
+impl G {
+    fn a(&self) { self.b(); }
+    fn b(&self) { self.a(); Self::a(self); x.unwrap(); }
+}
+"""
+    report = analyze(SourceFile("src/lib.rs", source))
+    assert [f.message for f in report.findings if f.rule == "drop-unwrap"] == [
+        "`unwrap` in `Drop`: a panic while unwinding aborts the process"
+        " (reached from Drop for G via a -> b)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"impl Drop for G", b"impl std::ops::Drop for G", b"impl<T> Drop for G<T>", b"impl core::ops::Drop for G"],
+)
+def test_drop_impl_spellings(header):
+    report = analyze(SourceFile("src/lib.rs", header + b" { fn drop(&mut self) { x.unwrap(); } }"))
+    assert found(report, "drop-unwrap") == [("drop-unwrap", 1)]
+
+
+def test_fn_drop_of_another_trait_is_not_drop():
+    source = b"impl Closer for G { fn drop(&mut self) { x.unwrap(); } }"
+    assert found(analyze(SourceFile("src/lib.rs", source)), "drop-unwrap") == []
+
+
+def test_use_aliases_resolve():
+    ctx = FileContext("src/lib.rs", b"use tokio::{self, task::{self, spawn as sp}};\nuse std::mem;")
+    assert ctx.resolve("task::spawn") == "tokio::task::spawn"
+    assert ctx.resolve("sp") == "tokio::task::spawn"
+    assert ctx.resolve("mem::forget") == "std::mem::forget"
+    assert ctx.resolve("::std::thread::spawn") == "std::thread::spawn"
+
+
+def test_test_code_detection():
+    source = b"""
+fn prod() { a.unwrap(); }
+#[cfg(test)]
+mod tests { fn t() { b.unwrap(); } }
+#[tokio::test(flavor = "multi_thread")]
+async fn t2() { c.unwrap(); }
+#[cfg(not(test))]
+fn prod2() { d.unwrap(); }
+"""
+    report = analyze(SourceFile("src/lib.rs", source))
+    assert found(report, "unwrap-in-production") == [
+        ("unwrap-in-production", 2),
+        ("unwrap-in-production", 8),
+    ]
+    for folder in ("tests", "benches", "examples"):
+        assert found(analyze(SourceFile(f"{folder}/it.rs", source))) == []
+
+
+def test_allow_comments():
+    source = b"""
+fn a() {
+    // dropsafe:allow(unwrap-in-production)
+    x.unwrap();
+    y.unwrap(); // dropsafe:allow(unwrap-in-production)
+    z.unwrap();
+}
+// dropsafe:allow(unwrap-in-production, panic-in-production)
+#[inline]
+fn b() {
+    x.unwrap();
+    panic!();
+}
+fn c() {
+    // dropsafe:allow(unwrap-in-productoin)
+    x.unwrap();
+}
+"""
+    report = analyze(SourceFile("src/lib.rs", source))
+    assert found(report) == [
+        ("unwrap-in-production", 6),
+        (UNKNOWN_ALLOW, 15),
+        ("unwrap-in-production", 16),
+    ]
+    assert report.suppressed == 4
+    unknown = next(f for f in report.findings if f.rule == UNKNOWN_ALLOW)
+    assert unknown.severity == "notice"
+    assert "unwrap-in-productoin" in unknown.message
+
+
+def test_settings_turn_rules_off_and_change_severity():
+    settings, errors = load_settings(
+        '[rules]\nunwrap-in-production = "off"\ndrop-panic = "warning"\n',
+        [rule.id for rule in RULES],
+    )
+    assert errors == []
+    report = analyze(SourceFile("src/lib.rs", GUARD + b"fn p() { q.unwrap(); }\n"), settings)
+    assert {(f.rule, f.severity) for f in report.findings} == {
+        ("drop-unwrap", "error"),
+        ("drop-panic", "warning"),
+    }
+
+
+def test_findings_carry_position_fix_and_fingerprint_parts():
+    source = "impl Drop for G {\n    fn drop(&mut self) { let é = 1; x.unwrap(); }\n}\n"
+    (finding,) = analyze(SourceFile("src/lib.rs", source.encode())).findings
+    assert (finding.line, finding.column, finding.end_line) == (2, 39, 2)
+    assert finding.code == "fn drop(&mut self) { let é = 1; x.unwrap(); }"
+    assert finding.item == "impl Drop for G > fn drop"
+    assert finding.fix and "block_in_place" in finding.fix
+    assert set(finding.to_json()) == {
+        "rule", "severity", "path", "line", "end_line", "column", "message", "fix"
+    }
+
+
+def test_test_files_elsewhere_count_for_drop_untested():
+    lib = SourceFile("src/lib.rs", b"pub struct Guard;\nimpl Drop for Guard { fn drop(&mut self) {} }\n")
+    untested = analyze_files([lib])
+    assert found(untested[0], "drop-untested") == [("drop-untested", 2)]
+    test = SourceFile("tests/guard.rs", b"#[test]\nfn drops() { let _g = mycrate::Guard; }\n")
+    tested = analyze_files([lib, test])
+    assert found(tested[0], "drop-untested") == []
+
+
+def test_drop_impls_are_listed_with_touched_flag():
+    report = analyze(SourceFile("src/lib.rs", GUARD, touched=frozenset({17})))
+    (impl,) = report.drop_impls
+    assert (impl.type_name, impl.line, impl.end_line, impl.touched) == ("Guard", 3, 8, False)
+
+
+# -- bad input -----------------------------------------------------------------
+
+
+def test_non_utf8_source_is_analysed():
+    source = b"\xff\xfe fn g() {}\nimpl Drop for X { fn drop(&mut self) { z.expect(\"\xe9\"); } }"
+    report = analyze(SourceFile("src/lib.rs", source))
+    assert found(report, "drop-unwrap") == [("drop-unwrap", 2)]
+
+
+def test_deep_nesting_does_not_recurse():
+    source = b"fn f() {" + b"{" * 5000 + b"x.unwrap();" + b"}" * 5000 + b"}\n"
+    report = analyze(SourceFile("src/lib.rs", source))
+    assert found(report) == [("unwrap-in-production", 1)]
+    assert report.findings[0].item == "fn f"
+
+
+def test_syntax_errors_keep_the_parts_that_parse():
+    source = (
+        b"fn ok() { a.unwrap(); }\n"
+        + b"@@@ ))) fn ( { ] ;; " * 500
+        + b"\nimpl Drop for G { fn drop(&mut self) { b.unwrap(); } }\n"
+    )
+    report = analyze(SourceFile("src/lib.rs", source))
+    assert ("unwrap-in-production", 1) in found(report)
+    assert ("drop-unwrap", 3) in found(report)
+
+
+def test_oversized_file_is_skipped_with_a_reason():
+    source = b"fn f() { x.unwrap(); }\n" * (MAX_SOURCE_BYTES // 20)
+    report = analyze(SourceFile("src/big.rs", source))
+    assert report.findings == ()
+    assert report.skipped and "MB" in report.skipped
+
+
+def test_empty_file():
+    report = analyze(SourceFile("src/empty.rs", b""))
+    assert (report.findings, report.skipped, report.drop_impls) == ((), None, ())

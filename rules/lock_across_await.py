@@ -1,23 +1,97 @@
-"""lock-across-await: PLACEHOLDER, being written (replace this whole module)."""
+"""lock-across-await: a lock guard bound by `let` still held at a later `.await`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tree_sitter import Node
+
 from rules.context import FileContext
-from rules.model import Hit, Rule
+from rules.docs import page
+from rules.guards import NEEDLES, Guard, locks
+from rules.model import PERFORMANCE, Hit, Rule
+from rules.parsing import captures
+
+# `join!`/`select!` await their operands without a `.await` token of their own
+AWAIT_POINTS = """
+(await_expression "await" @await)
+(macro_invocation macro: [
+  (identifier) @await
+  (scoped_identifier name: (identifier) @await)
+] (#any-of? @await "join" "try_join" "select"))
+"""
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    yield from ()
+    held: dict[int, tuple[Node, list[Guard]]] = {}
+    awaits_by_block: dict[int, list[Node]] = {}
+    for guard in locks(ctx).guards:
+        key = guard.block.start_byte
+        if key not in awaits_by_block:
+            found = captures(AWAIT_POINTS, guard.block).get("await", [])
+            awaits_by_block[key] = sorted(found, key=lambda n: n.start_byte)
+        point = next((a for a in awaits_by_block[key] if guard.held_at(a)), None)
+        if point is not None:
+            held.setdefault(point.start_byte, (point, []))[1].append(guard)
+    for point, guards in held.values():
+        yield Hit(point, _message(guards, point))
+
+
+def _message(guards: list[Guard], point: Node) -> str:
+    what = "this `.await`" if point.type == "await" else f"this `{FileContext.text(point)}!`"
+    names = " and ".join(f"`{g.name}` (line {g.line})" for g in guards)
+    verb = "is" if len(guards) == 1 else "are"
+    return f"{names} {verb} held across {what}"
 
 
 RULE = Rule(
     id="lock-across-await",
     severity="warning",
-    checklist=(),
-    message="PLACEHOLDER",
-    needles=(),
+    checklist=(PERFORMANCE,),
+    message="a lock guard is held across an `.await`",
+    needles=NEEDLES,
     check=check,
-    docs="PLACEHOLDER",
+    docs=page(
+        what="""
+            Flags the first `.await` (or `join!`/`try_join!`/`select!`) reached while a lock
+            guard is still alive: a value of `.lock()`, `.read()` or `.write()` (no arguments;
+            through `.await`, `?`, `.unwrap()`, `.expect(..)`) bound by `let` to a name,
+            `_guard` included. The message names the guard and the line it was taken on.
+
+            Not held: a temporary (`m.lock().await.len()`, `let n = m.lock().unwrap().len();`),
+            `let _ = m.lock()` (dropped at once), a guard moved into `drop(guard)` before the
+            await, a guard whose block ended. Awaits inside a closure or an `async` block that
+            is not awaited on the spot run later, so they do not count; `async { .. }.await`
+            runs in place, so its awaits do. Shadowing a guard with a new `let` does not drop
+            it: it stays held to the end of its block.
+        """,
+        why="""
+            With `std::sync::Mutex`/`RwLock` (or `parking_lot`) the guard blocks the executor
+            thread's other tasks from taking the lock; a task that needs the lock and runs on
+            the same thread deadlocks, and the future is not `Send`, so `tokio::spawn` refuses
+            it. `tokio::sync::Mutex` guards are made to cross awaits, but every task that wants
+            the lock waits for the whole I/O in between: contention and latency spikes under
+            load, and the deadlock risk of holding a lock while waiting on something that may
+            itself need it. Copy what you need out of the guard and release it before awaiting.
+        """,
+        example="""
+            async fn flush(&self) -> io::Result<()> {
+                let mut pending = self.pending.lock().await;
+                self.sink.write_all(&pending).await?;
+                pending.clear();
+                Ok(())
+            }
+        """,
+        instead="""
+            async fn flush(&self) -> io::Result<()> {
+                let batch = std::mem::take(&mut *self.pending.lock().await);
+                self.sink.write_all(&batch).await
+            }
+        """,
+        references="""
+            - [clippy: await_holding_lock](https://rust-lang.github.io/rust-clippy/master/index.html#await_holding_lock)
+            - [tokio::sync::Mutex: which kind of mutex should you use?](https://docs.rs/tokio/latest/tokio/sync/struct.Mutex.html#which-kind-of-mutex-should-you-use)
+            - [Tokio tutorial: holding a MutexGuard across an .await](https://tokio.rs/tokio/tutorial/shared-state#holding-a-mutexguard-across-an-await)
+        """,
+    ),
 )

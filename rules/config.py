@@ -34,9 +34,7 @@ class Settings:
     mode: Mode = Mode.ADDED
     fail_on: str = "error"
     exclude: tuple[str, ...] = ()
-    rules: Mapping[str, str] = field(
-        default_factory=lambda: MappingProxyType({}), hash=False
-    )
+    rules: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     def excluded(self, path: str) -> bool:
         """True when a glob of `exclude` matches `path` (relative to the repository root).

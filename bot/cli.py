@@ -1,0 +1,177 @@
+"""The `dropsafe` command line: check, rules, explain, serve.
+
+Exit status (DESIGN.md): 0 no finding at the fail level, 1 some, 2 a usage
+error or unreadable input, always with one line on stderr saying which.
+Everything the scan leaves out (skipped files, config problems) is said on
+stderr too, so a quiet run never hides work it did not do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TextIO
+
+from bot.formats import FORMATS
+from bot.scan import ScanResult, Target, collect_files, diff_targets, scan
+from rules.catalogue import RULE_IDS, RULES, rule_by_id
+from rules.config import Settings, load_settings
+from rules.model import at_least
+from rules.scope import Mode
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments or unreadable input: reported as one line, exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse's own errors (2) and --help (0)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        status: int = args.run(args)
+    except UsageError as exc:
+        print(f"dropsafe: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dropsafe", description="Drop-safety review of Rust code."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = commands.add_parser("check", help="check Rust files (the whole files, or a diff)")
+    check.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default .)")
+    source = check.add_mutually_exclusive_group()
+    source.add_argument(
+        "--diff", metavar="FILE", help="only the lines a unified diff touches (- for stdin)"
+    )
+    source.add_argument(
+        "--base", metavar="REV", help="only the lines changed since git revision REV"
+    )
+    check.add_argument(
+        "--mode", choices=[m.value for m in Mode], help="which lines of a diff count"
+    )
+    check.add_argument("--format", choices=list(FORMATS), default="text")
+    check.add_argument(
+        "--config", metavar="FILE", help="settings file (.github/dropsafe.toml format)"
+    )
+    check.set_defaults(run=run_check)
+
+    rules = commands.add_parser("rules", help="list the rules")
+    rules.set_defaults(run=run_rules)
+
+    explain = commands.add_parser("explain", help="a rule's documentation and fix pattern")
+    explain.add_argument("rule", metavar="RULE")
+    explain.set_defaults(run=run_explain)
+
+    serve = commands.add_parser("serve", help="the GitHub App's web server")
+    serve.add_argument("--port", type=int, help="listen port (default: $PORT or 3000)")
+    serve.set_defaults(run=run_serve)
+    return parser
+
+
+def run_check(args: argparse.Namespace) -> int:
+    settings = _settings(args.config)
+    if args.mode:
+        settings = replace(settings, mode=Mode(args.mode))
+    paths = args.paths or ["."]
+    for path in paths:
+        if not os.path.exists(path):
+            raise UsageError(f"no such file or directory: {path}")
+    targets = _targets(args, paths, settings)
+    targets = [target for target in targets if not settings.excluded(target.path)]
+    result = scan(targets, settings)
+    _notify_skipped(result, sys.stderr)
+    sys.stdout.write(FORMATS[args.format](result))
+    failing = any(at_least(f.severity, settings.fail_on) for f in result.findings)
+    return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+
+def run_rules(args: argparse.Namespace) -> int:
+    width = max(len(rule.id) for rule in RULES)
+    for rule in RULES:
+        print(f"{rule.id:<{width}}  {rule.severity:<7}  {rule.message}")
+    return EXIT_CLEAN
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    rule = rule_by_id(args.rule)
+    if rule is None:
+        raise UsageError(f"unknown rule: {args.rule} (`dropsafe rules` lists them)")
+    page = f"# {rule.id} ({rule.severity})\n\n{rule.message}\n\n{rule.docs}"
+    if rule.fix is not None:
+        page += f"\n# Fix pattern: {rule.fix.title}\n\n{rule.fix.markdown}"
+    sys.stdout.write(page.rstrip("\n") + "\n")
+    return EXIT_CLEAN
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from bot import server  # the web stack loads only for this command
+
+    server.run(args.port)
+    return EXIT_CLEAN
+
+
+def _settings(config: str | None) -> Settings:
+    if config is None:
+        return Settings()
+    try:
+        with open(config, "rb") as file:
+            content = file.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read config {config}: {exc.strerror}") from exc
+    settings, problems = load_settings(content, RULE_IDS)
+    for problem in problems:
+        print(f"dropsafe: warning: {config}: {problem}", file=sys.stderr)
+    return settings
+
+
+def _targets(args: argparse.Namespace, paths: list[str], settings: Settings) -> list[Target]:
+    if args.diff is None and args.base is None:
+        return collect_files(paths)
+    from rules.diff import DiffError, parse_diff
+
+    if args.base is not None:
+        from bot.gitdiff import GitDiffError, diff_against
+
+        try:
+            text, root = diff_against(args.base, paths)
+        except GitDiffError as exc:
+            raise UsageError(str(exc)) from exc
+    else:
+        text, root = _read_diff(args.diff), os.getcwd()
+    try:
+        changes = parse_diff(text)
+    except DiffError as exc:
+        raise UsageError(f"cannot parse the diff: {exc}") from exc
+    return diff_targets(changes, settings.mode, root, paths)
+
+
+def _read_diff(name: str) -> str:
+    try:
+        if name == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(name, "rb") as file:
+                data = file.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read diff {name}: {exc.strerror}") from exc
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _notify_skipped(result: ScanResult, stream: TextIO) -> None:
+    for report in result.skipped:
+        print(f"dropsafe: notice: {report.path}: skipped: {report.skipped}", file=stream)

@@ -1,0 +1,203 @@
+"""Which files a `dropsafe check` reads, and running the engine over them on every core.
+
+The engine (`rules.engine.analyze`) is pure; this module is the I/O around it:
+walking directories, picking the files of a diff, reading bytes, and spreading
+many files over a process pool. Workers read their own files and send back only
+the small `FileReport`s (plus the few source lines the text format shows), so
+a tree of thousands of files costs one pickle of findings, not of sources.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from rules.config import Settings
+from rules.context import is_test_path
+from rules.engine import FileReport, SourceFile, analyze, test_identifiers
+from rules.model import Finding
+from rules.scope import FileChange, Mode
+
+SKIPPED_DIRS = frozenset({"target"})
+# Below this much source a pool costs more (fork, pickling) than it saves.
+POOL_MIN_BYTES = 512 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One file to analyse: `path` names it in reports ("/" separators), `location` is read."""
+
+    path: str
+    location: str
+    touched: frozenset[int] | None = None  # None: every line counts (mode file)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """The reports of one scan, in path order, and the source text of each line
+    a finding anchors on (keyed by (path, line)) for the text format's caret."""
+
+    reports: tuple[FileReport, ...]
+    lines: Mapping[tuple[str, int], str] = field(default_factory=dict)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [finding for report in self.reports for finding in report.findings]
+
+    @property
+    def skipped(self) -> list[FileReport]:
+        return [report for report in self.reports if report.skipped]
+
+
+def collect_files(paths: Sequence[str], cwd: str | None = None) -> list[Target]:
+    """The files under `paths`: directories walked for `*.rs` (skipping `target/`
+    and hidden folders), files taken as given. Raises FileNotFoundError naming a
+    missing path. Paths are shown relative to `cwd` when they lie under it."""
+    cwd = os.path.abspath(cwd or os.getcwd())
+    seen: dict[str, Target] = {}
+    for given in paths:
+        location = os.path.abspath(os.path.join(cwd, given))
+        if os.path.isdir(location):
+            found: Iterable[str] = walk_rust_files(location)
+        elif os.path.exists(location):
+            found = [location]
+        else:
+            raise FileNotFoundError(given)
+        for file in found:
+            seen.setdefault(file, Target(display_path(file, cwd), file))
+    return sorted(seen.values(), key=lambda target: target.path)
+
+
+def walk_rust_files(directory: str) -> Iterator[str]:
+    """Every `*.rs` below `directory`; symlinked folders are not followed (no cycles)."""
+    for parent, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.startswith("."))
+        for name in sorted(files):
+            if name.endswith(".rs"):
+                yield os.path.join(parent, name)
+
+
+def diff_targets(
+    changes: Mapping[str, FileChange], mode: Mode, root: str, within: Sequence[str] = (".",)
+) -> list[Target]:
+    """The `.rs` files a diff adds or changes, under one of the `within` paths,
+    with the lines `mode` counts. Diff paths are relative to `root` and stay so in reports."""
+    root = os.path.abspath(root)
+    scopes = [os.path.abspath(path) for path in within]
+    targets = []
+    for change in changes.values():
+        if change.status == "deleted" or change.binary or not change.path.endswith(".rs"):
+            continue
+        location = os.path.join(root, *change.path.split("/"))
+        if any(_is_under(location, scope) for scope in scopes):
+            targets.append(Target(change.path, location, change.touched(mode)))
+    return sorted(targets, key=lambda target: target.path)
+
+
+def scan(
+    targets: Sequence[Target], settings: Settings | None = None, workers: int | None = None
+) -> ScanResult:
+    """Analyse `targets` (in a process pool when there is enough work for one).
+
+    drop-untested accepts a test anywhere among the targets, so the identifiers
+    of the test files are gathered first and handed to every file's analysis.
+    """
+    settings = settings or Settings()
+    test_names = _test_names(targets)
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and len(targets) > 1 and _total_bytes(targets) >= POOL_MIN_BYTES:
+        # Largest files first so no worker is left with a big one at the end.
+        ordered = sorted(targets, key=_size, reverse=True)
+        chunksize = max(1, min(32, len(ordered) // (workers * 8)))
+        portable = replace(settings, rules=dict(settings.rules))  # a MappingProxy won't pickle
+        with ProcessPoolExecutor(
+            workers, initializer=_init_worker, initargs=(portable, test_names)
+        ) as pool:
+            results = list(pool.map(_scan_in_worker, ordered, chunksize=chunksize))
+    else:
+        results = [_scan_one(target, settings, test_names) for target in targets]
+    results.sort(key=lambda result: result[0].path)
+    lines = {(report.path, n): text for report, found in results for n, text in found.items()}
+    return ScanResult(tuple(report for report, _ in results), lines)
+
+
+def display_path(location: str, cwd: str) -> str:
+    """`location` relative to `cwd` when under it, else absolute; always "/" separators."""
+    shown = os.path.relpath(location, cwd) if _is_under(location, cwd) else location
+    return Path(shown).as_posix()
+
+
+def _is_under(location: str, directory: str) -> bool:
+    return location == directory or location.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def _size(target: Target) -> int:
+    try:
+        return os.path.getsize(target.location)
+    except OSError:
+        return 0
+
+
+def _total_bytes(targets: Iterable[Target]) -> int:
+    total = 0
+    for target in targets:
+        total += _size(target)
+        if total >= POOL_MIN_BYTES:
+            break
+    return total
+
+
+def _test_names(targets: Iterable[Target]) -> frozenset[str]:
+    names: set[str] = set()
+    for target in targets:
+        if is_test_path(target.path):
+            source = _read(target)
+            if source is not None:
+                names |= test_identifiers(SourceFile(target.path, source))
+    return frozenset(names)
+
+
+def _read(target: Target) -> bytes | None:
+    try:
+        return Path(target.location).read_bytes()
+    except OSError:
+        return None
+
+
+def _scan_one(
+    target: Target, settings: Settings, test_names: frozenset[str]
+) -> tuple[FileReport, dict[int, str]]:
+    try:
+        source = Path(target.location).read_bytes()
+    except OSError as exc:
+        return FileReport(target.path, (), skipped=f"cannot read it ({exc.strerror})"), {}
+    report = analyze(SourceFile(target.path, source, target.touched), settings, test_names)
+    return report, _anchor_lines(source, report.findings)
+
+
+def _anchor_lines(source: bytes, findings: Iterable[Finding]) -> dict[int, str]:
+    wanted = {finding.line for finding in findings}
+    if not wanted:
+        return {}
+    lines = source.split(b"\n")
+    return {
+        n: lines[n - 1].rstrip(b"\r").decode("utf-8", "replace") for n in wanted if n <= len(lines)
+    }
+
+
+# Set once per worker process by the pool's initializer, so settings and the
+# (possibly large) set of test identifiers are pickled once per worker, not per file.
+_worker_settings = Settings()
+_worker_test_names: frozenset[str] = frozenset()
+
+
+def _init_worker(settings: Settings, test_names: frozenset[str]) -> None:
+    global _worker_settings, _worker_test_names
+    _worker_settings, _worker_test_names = settings, test_names
+
+
+def _scan_in_worker(target: Target) -> tuple[FileReport, dict[int, str]]:
+    return _scan_one(target, _worker_settings, _worker_test_names)

@@ -1,0 +1,353 @@
+"""The REST handlers: one function per operationId, each reading or changing the state.
+
+A handler gets a validated `Call` (the server already matched the route, checked auth,
+query and body against the spec) and returns a `Reply`, or raises `GitHubError` with
+the status and message GitHub would send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from yarl import URL
+
+from . import rules
+from .credentials import AppCredentials
+from .diff import parse_patch
+from .responses import Renderer, error_body
+from .state import (
+    CheckRun,
+    GitHubState,
+    IssueComment,
+    PullRequest,
+    Reaction,
+    Repository,
+    Review,
+    ReviewComment,
+    ReviewThread,
+    now_iso,
+)
+
+DEFAULT_PER_PAGE = 30
+MAX_PR_FILES = 3000  # pulls/list-files lists at most 3000 files
+
+
+class GitHubError(Exception):
+    """An error response as GitHub shapes it."""
+
+    def __init__(self, status: int, message: str, errors: list[Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"{status} {message}")
+        self.status, self.message, self.errors = status, message, errors
+        self.headers = headers or {}
+
+    def reply(self) -> Reply:
+        return Reply(self.status, error_body(self.status, self.message, self.errors),
+                     self.headers)
+
+
+def not_found() -> GitHubError:
+    return GitHubError(404, "Not Found")
+
+
+def unprocessable(errors: list[str]) -> GitHubError:
+    """422 in `validation-error-simple` shape, as create-review sends it."""
+    return GitHubError(422, "Unprocessable Entity", errors)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    params: dict[str, str]
+    query: dict[str, str]
+    body: Any
+    url: URL  # as requested, absolute: Link headers are built from it
+    installation_id: int | None  # from the installation token, if one was used
+
+
+@dataclass
+class Context:
+    state: GitHubState
+    render: Renderer
+    credentials: AppCredentials
+
+
+Handler = Callable[[Context, Call], Awaitable[Reply]]
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def repo_of(ctx: Context, call: Call) -> Repository:
+    """The repository in the path, when the token's installation may see it (else 404)."""
+    repo = ctx.state.repository(call.params["owner"], call.params["repo"])
+    if repo is None or repo.installation_id != call.installation_id:
+        raise not_found()
+    return repo
+
+
+def pull_of(repo: Repository, number: str) -> PullRequest:
+    pull = repo.pulls.get(int(number))
+    if pull is None:
+        raise not_found()
+    return pull
+
+
+def paginate(call: Call, items: Sequence[Any]) -> Reply:
+    """One page of `items` with GitHub's `Link` header (first/prev/next/last)."""
+    per_page = int(call.query.get("per_page", DEFAULT_PER_PAGE))
+    page = int(call.query.get("page", 1))
+    last = max(1, -(-len(items) // per_page))
+    links = []
+    for rel, number in (("prev", page - 1), ("next", page + 1), ("last", last), ("first", 1)):
+        wanted = (rel in ("prev", "first") and page > 1) or (rel in ("next", "last")
+                                                             and page < last)
+        if wanted:
+            url = call.url.update_query(page=number, per_page=per_page)
+            links.append(f'<{url}>; rel="{rel}"')
+    headers = {"Link": ", ".join(links)} if links else {}
+    return Reply(200, list(items[(page - 1) * per_page: page * per_page]), headers)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- apps ------------------------------------------------------------------------------
+
+
+async def create_installation_token(ctx: Context, call: Call) -> Reply:
+    installation_id = int(call.params["installation_id"])
+    if installation_id not in ctx.state.installations:
+        raise not_found()
+    issued = ctx.state.tokens.issue(installation_id)
+    return Reply(201, ctx.render.installation_token(issued, _iso(issued.expires_at)))
+
+
+async def get_authenticated_app(ctx: Context, call: Call) -> Reply:
+    return Reply(200, ctx.render.app())
+
+
+async def create_from_manifest(ctx: Context, call: Call) -> Reply:
+    creds = ctx.credentials
+    return Reply(201, ctx.render.manifest_conversion(creds.private_key, creds.webhook_secret))
+
+
+# -- reading a pull request -----------------------------------------------------------
+
+
+async def get_pull(ctx: Context, call: Call) -> Reply:
+    repo = repo_of(ctx, call)
+    return Reply(200, ctx.render.pull(repo, pull_of(repo, call.params["pull_number"])))
+
+
+async def list_pull_files(ctx: Context, call: Call) -> Reply:
+    repo = repo_of(ctx, call)
+    pull = pull_of(repo, call.params["pull_number"])
+    entries = [ctx.render.diff_entry(repo, pull.head_sha, f) for f in pull.files[:MAX_PR_FILES]]
+    return paginate(call, entries)
+
+
+async def get_content(ctx: Context, call: Call) -> Reply:
+    repo = repo_of(ctx, call)
+    path = call.params["path"]
+    data = repo.contents.get((path, call.query.get("ref", repo.default_branch)))
+    if data is None:
+        raise not_found()
+    return Reply(200, ctx.render.content_file(repo, path, data))
+
+
+async def get_blob(ctx: Context, call: Call) -> Reply:
+    repo = repo_of(ctx, call)
+    sha = call.params["file_sha"]
+    data = repo.blobs.get(sha)
+    if data is None:
+        raise not_found()
+    return Reply(200, ctx.render.blob(repo, sha, data))
+
+
+async def compare(ctx: Context, call: Call) -> Reply:
+    repo = repo_of(ctx, call)
+    base, dots, head = call.params["basehead"].partition("...")
+    if not dots:
+        raise not_found()
+    files = repo.comparisons.get((base, head))
+    if files is None:
+        pull = next((p for p in repo.pulls.values()
+                     if (p.base_sha, p.head_sha) == (base, head)), None)
+        if pull is None and not {base, head} <= repo.commits:
+            raise not_found()
+        files = pull.files if pull is not None else []
+    return Reply(200, ctx.render.comparison(repo, base, head, files))
+
+
+async def list_reviews(ctx: Context, call: Call) -> Reply:
+    repo = repo_of(ctx, call)
+    pull = pull_of(repo, call.params["pull_number"])
+    return paginate(call, [ctx.render.review(repo, pull, r) for r in pull.reviews])
+
+
+async def list_review_comments(ctx: Context, call: Call) -> Reply:
+    repo = repo_of(ctx, call)
+    pull = pull_of(repo, call.params["pull_number"])
+    comments = [ctx.render.review_comment(repo, pull, c) for c in pull.review_comments]
+    if call.query.get("direction") == "desc":
+        comments.reverse()
+    return paginate(call, comments)
+
+
+async def get_permission(ctx: Context, call: Call) -> Reply:
+    repo = repo_of(ctx, call)
+    return Reply(200, ctx.render.permission(repo, call.params["username"]))
+
+
+# -- check runs ------------------------------------------------------------------------
+
+
+async def create_check_run(ctx: Context, call: Call) -> Reply:
+    repo = repo_of(ctx, call)
+    body = call.body
+    errors = rules.check_run_errors(body, creating=True)
+    if errors:
+        raise GitHubError(422, "Invalid request.\n\n" + "\n".join(errors))
+    if body["head_sha"] not in repo.commits:
+        raise GitHubError(422, f"No commit found for SHA: {body['head_sha']}")
+    run = CheckRun(
+        id=ctx.state.next_id(), repo=repo.full_name, name=body["name"],
+        head_sha=body["head_sha"], status="queued", conclusion=None,
+        started_at=body.get("started_at") or now_iso(), completed_at=None,
+        external_id=body.get("external_id"), details_url=body.get("details_url"), output={},
+    )
+    _apply_check_run(run, body)
+    ctx.state.check_runs.append(run)
+    return Reply(201, ctx.render.check_run(repo, run))
+
+
+async def update_check_run(ctx: Context, call: Call) -> Reply:
+    repo = repo_of(ctx, call)
+    run_id = int(call.params["check_run_id"])
+    run = next((r for r in ctx.state.check_runs
+                if r.id == run_id and r.repo == repo.full_name), None)
+    if run is None:
+        raise not_found()
+    errors = rules.check_run_errors(call.body, creating=False)
+    if errors:
+        raise GitHubError(422, "Invalid request.\n\n" + "\n".join(errors))
+    _apply_check_run(run, call.body)
+    run.updates += 1
+    return Reply(200, ctx.render.check_run(repo, run))
+
+
+def _apply_check_run(run: CheckRun, body: dict[str, Any]) -> None:
+    """Fields given replace the old ones; annotations append (GitHub's documented rule)."""
+    for key in ("name", "details_url", "external_id", "started_at", "status"):
+        if key in body:
+            setattr(run, key, body[key])
+    if body.get("conclusion") is not None:
+        run.conclusion, run.status = body["conclusion"], "completed"  # a conclusion completes
+    if run.status == "completed":
+        run.completed_at = body.get("completed_at") or run.completed_at or now_iso()
+    output = body.get("output") or {}
+    run.output.update({k: output[k] for k in ("title", "summary", "text") if k in output})
+    run.annotations.extend(output.get("annotations") or [])
+
+
+# -- reviews and comments --------------------------------------------------------------
+
+
+async def create_review(ctx: Context, call: Call) -> Reply:
+    repo = repo_of(ctx, call)
+    pull = pull_of(repo, call.params["pull_number"])
+    body = call.body
+    errors = rules.review_errors(pull, body)
+    if errors:
+        raise unprocessable(errors)
+    review = Review(ctx.state.next_id(), pull.number, ctx.state.bot_login, body.get("body", ""),
+                    body.get("event"), body.get("commit_id") or pull.head_sha, [])
+    for raw in body.get("comments") or []:
+        comment = ReviewComment(
+            ctx.state.next_id(), raw["path"], raw["body"], review.user, review.commit_id,
+            line=raw.get("line"), side=raw.get("side", "RIGHT") if raw.get("line") else None,
+            start_line=raw.get("start_line"),
+            start_side=raw.get("start_side", raw.get("side", "RIGHT"))
+            if raw.get("start_line") else None,
+            position=raw.get("position"), review_id=review.id,
+            diff_hunk=_diff_hunk(pull, raw),
+        )
+        review.comments.append(comment)
+        pull.review_comments.append(comment)
+        pull.threads.append(ReviewThread(f"PRRT_{ctx.state.next_id()}", comment.path,
+                                         comment.line, [comment]))
+    pull.reviews.append(review)
+    ctx.state.reviews.append(review)
+    return Reply(200, ctx.render.review(repo, pull, review))
+
+
+def _diff_hunk(pull: PullRequest, comment: dict[str, Any]) -> str:
+    """The hunk the comment sits in (checked to exist before this is called)."""
+    changed = pull.file(comment["path"])
+    assert changed is not None and changed.patch is not None
+    patch = parse_patch(changed.patch)
+    if comment.get("line") is None:
+        return "\n".join(patch.hunks[0].text) if patch.hunks else changed.patch
+    hunk = patch.hunk_of(comment["line"], comment.get("side", "RIGHT"))
+    assert hunk is not None
+    return "\n".join(hunk.text)
+
+
+async def create_issue_comment(ctx: Context, call: Call) -> Reply:
+    repo = repo_of(ctx, call)
+    number = int(call.params["issue_number"])
+    if number not in repo.pulls:
+        raise not_found()
+    comment = IssueComment(ctx.state.next_id(), number, call.body["body"], ctx.state.bot_login)
+    repo.issue_comments[comment.id] = comment
+    ctx.state.issue_comments.append(comment)
+    body = ctx.render.issue_comment(repo, comment)
+    return Reply(201, body, {"Location": body["url"]})
+
+
+async def create_reaction(ctx: Context, call: Call) -> Reply:
+    """201 for a new reaction, 200 with the existing one when the App already reacted so."""
+    repo = repo_of(ctx, call)
+    comment_id = int(call.params["comment_id"])
+    if comment_id not in repo.issue_comments:
+        raise not_found()
+    content, user = call.body["content"], ctx.state.bot_login
+    existing = next((r for r in repo.reactions if (r.comment_id, r.content, r.user)
+                     == (comment_id, content, user)), None)
+    if existing is not None:
+        return Reply(200, ctx.render.reaction(existing))
+    reaction = Reaction(ctx.state.next_id(), comment_id, content, user)
+    repo.reactions.append(reaction)
+    ctx.state.reactions.append(reaction)
+    return Reply(201, ctx.render.reaction(reaction))
+
+
+HANDLERS: dict[str, Handler] = {
+    "apps/create-installation-access-token": create_installation_token,
+    "apps/get-authenticated": get_authenticated_app,
+    "apps/create-from-manifest": create_from_manifest,
+    "pulls/get": get_pull,
+    "pulls/list-files": list_pull_files,
+    "repos/get-content": get_content,
+    "git/get-blob": get_blob,
+    "repos/compare-commits-with-basehead": compare,
+    "pulls/list-reviews": list_reviews,
+    "pulls/list-review-comments": list_review_comments,
+    "repos/get-collaborator-permission-level": get_permission,
+    "checks/create": create_check_run,
+    "checks/update": update_check_run,
+    "pulls/create-review": create_review,
+    "issues/create-comment": create_issue_comment,
+    "reactions/create-for-issue-comment": create_reaction,
+}

@@ -1,0 +1,270 @@
+"""The fake GitHub as a real HTTP server on 127.0.0.1: the pipeline every request goes through.
+
+Order per request: record it, wait `latency`, injected fault, route (404), API version
+(400), credentials (401), query parameters and body against the spec (400/422), then
+the handler; every answer carries rate-limit headers, like GitHub's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from . import graphql
+from .auth import app_jwt_error, credential
+from .credentials import AppCredentials
+from .responses import Renderer
+from .routes import HANDLERS, Call, Context, GitHubError, Reply
+from .schema import Operation, RestSpec, load_spec, query_errors, schema_errors
+from .state import GitHubState
+
+API_VERSION = "2022-11-28"
+RATE_LIMIT = 5000
+# Served besides the subset: the App's own identity, and GraphQL.
+EXTRA_OPERATIONS = (
+    Operation("apps/get-authenticated", "GET", "/app", in_subset=False),
+    Operation("graphql", "POST", "/graphql", has_body=True, in_subset=False),
+)
+JWT_OPERATIONS = {"apps/create-installation-access-token", "apps/get-authenticated"}
+UNAUTHENTICATED_OPERATIONS = {"apps/create-from-manifest"}
+FAULT_MESSAGES = {
+    403: "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
+         "again.",
+    429: "API rate limit exceeded for installation.",
+}
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the fake received it, and what it answered."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any  # the parsed body, None when empty or not JSON
+    headers: dict[str, str]  # lower-cased names
+    operation_id: str | None = None
+    status: int | None = None
+    response: Any = None
+
+
+@dataclass
+class Fault:
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    times: int
+    headers: dict[str, str]
+    body: Any
+
+
+def path_pattern(pattern: str) -> re.Pattern[str]:
+    """`*` matches anything, `{name}` one path segment; everything else is literal."""
+    out = []
+    for piece in re.split(r"(\*|\{\w+\})", pattern):
+        out.append(".*" if piece == "*" else "[^/]+" if piece.startswith("{")
+                   else re.escape(piece))
+    return re.compile("".join(out))
+
+
+class FakeGitHub(GitHubState):
+    """GitHub's REST subset + `GET /app` + GraphQL, on a random local port.
+
+    `async with FakeGitHub() as gh:` starts it; `gh.url` is the API base URL to give the App.
+    """
+
+    def __init__(self, credentials: AppCredentials | None = None, *, latency: float = 0.0,
+                 token_ttl: float = 3600.0, app_slug: str = "dropsafe",
+                 spec: RestSpec | None = None) -> None:
+        self.credentials = credentials or AppCredentials.generate()
+        super().__init__(app_id=self.credentials.app_id, app_slug=app_slug,
+                         token_ttl=token_ttl)
+        self.latency = latency
+        self.spec = spec or load_spec()
+        self.requests: list[RecordedRequest] = []
+        self.internal_errors: list[str] = []  # bugs in the fake itself: tests should fail
+        self.rate_limit_used = 0
+        self.url = ""
+        self._faults: list[Fault] = []
+        self._operations = (*self.spec.operations, *EXTRA_OPERATIONS)
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._serve)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}"
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeGitHub:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.url}/graphql"
+
+    def app_env(self) -> dict[str, str]:
+        """The App's settings (DESIGN.md names) pointing at this fake."""
+        return {"APP_ID": str(self.app_id), "PRIVATE_KEY": self.credentials.private_key,
+                "WEBHOOK_SECRET": self.credentials.webhook_secret, "GITHUB_API_URL": self.url}
+
+    # -- test controls -----------------------------------------------------------------
+
+    def fail_next(self, method: str, path_pattern_: str, status: int = 500, times: int = 1,
+                  headers: dict[str, str] | None = None, body: Any = None) -> None:
+        """Answer the next `times` matching requests with `status` instead of serving them.
+
+        `method` may be "*"; the path pattern takes `*` and spec-style `{name}` holes.
+        """
+        if body is None:
+            body = {"message": FAULT_MESSAGES.get(status, "Server Error"),
+                    "documentation_url": "https://docs.github.com/rest"}
+        self._faults.append(Fault(method.upper(), path_pattern(path_pattern_), status, times,
+                                  dict(headers or {}), body))
+
+    def calls(self, method: str | None = None, path: str | None = None,
+              operation_id: str | None = None) -> list[RecordedRequest]:
+        """Recorded requests filtered by method, path pattern (as in `fail_next`), operation."""
+        regex = path_pattern(path) if path else None
+        return [r for r in self.requests
+                if (method is None or r.method == method.upper())
+                and (regex is None or regex.fullmatch(r.path))
+                and (operation_id is None or r.operation_id == operation_id)]
+
+    def issue_token(self, installation_id: int = 1) -> str:
+        """An installation token, as if the App had asked for one (for direct tests)."""
+        return self.tokens.issue(installation_id).token
+
+    def expire_tokens(self) -> None:
+        self.tokens.expire_all()
+
+    # -- the pipeline ------------------------------------------------------------------
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        record = RecordedRequest(request.method, request.path, dict(request.query),
+                                 _json_or_none(raw),
+                                 {k.lower(): v for k, v in request.headers.items()})
+        self.requests.append(record)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        headers: dict[str, str] = {}
+        try:
+            reply = self._fault(request) or await self._answer(request, raw, record)
+        except GitHubError as error:
+            reply = error.reply()
+        except Exception:  # a bug in the fake: answer 500 and make the test fail later
+            self.internal_errors.append(traceback.format_exc())
+            reply = Reply(500, {"message": "fake GitHub crashed, see internal_errors"})
+        headers.update(self._rate_limit_headers(record.operation_id))
+        headers.update(reply.headers)
+        record.status, record.response = reply.status, reply.body
+        return web.Response(status=reply.status, body=json.dumps(reply.body).encode(),
+                            content_type="application/json", charset="utf-8", headers=headers)
+
+    def _fault(self, request: web.Request) -> Reply | None:
+        for fault in self._faults:
+            if fault.method in ("*", request.method) and fault.pattern.fullmatch(request.path):
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+                return Reply(fault.status, fault.body, fault.headers)
+        return None
+
+    async def _answer(self, request: web.Request, raw: bytes, record: RecordedRequest) -> Reply:
+        op, params = self._route(request.method, request.path)
+        record.operation_id = op.operation_id
+        if request.headers.get("X-GitHub-Api-Version") != API_VERSION:
+            raise GitHubError(400, f"This fake requires the X-GitHub-Api-Version header "
+                                   f"{API_VERSION!r}")
+        installation_id = self._authenticate(op, request.headers.get("Authorization"))
+        errors = query_errors(op, dict(request.query))
+        if errors:
+            raise GitHubError(422, "Validation Failed", [
+                {"resource": "Query", "code": "invalid", "message": e} for e in errors])
+        body = self._body(op, raw)
+        if op.operation_id == "graphql":
+            return Reply(200, graphql.answer(self, installation_id, body))
+        context = Context(self, Renderer(self.spec, self, self.url), self.credentials)
+        call = Call(params, dict(request.query), body, request.url, installation_id)
+        return await HANDLERS[op.operation_id](context, call)
+
+    def _route(self, method: str, path: str) -> tuple[Operation, dict[str, str]]:
+        for op in self._operations:
+            params = op.match(method, path)
+            if params is not None:
+                return op, params
+        raise GitHubError(404, "Not Found")
+
+    def _authenticate(self, op: Operation, header: str | None) -> int | None:
+        """The installation the token belongs to; None for JWT and unauthenticated calls."""
+        if op.operation_id in UNAUTHENTICATED_OPERATIONS:
+            return None
+        if op.operation_id in JWT_OPERATIONS:
+            token = credential(header, ("bearer",))
+            problem = (app_jwt_error(token, self.credentials.public_key, self.app_id)
+                       if token else "A JSON web token could not be decoded")
+            if problem:
+                raise GitHubError(401, problem)
+            return None
+        token = credential(header, ("token", "bearer"))
+        issued = self.tokens.valid(token) if token else None
+        if issued is None:
+            raise GitHubError(401, "Bad credentials")
+        return issued.installation_id
+
+    def _body(self, op: Operation, raw: bytes) -> Any:
+        if not op.has_body:
+            return None
+        if not raw.strip():
+            if op.in_subset and self.spec.body_required(op):
+                raise GitHubError(422, "Invalid request.\n\nA request body is required.")
+            return {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise GitHubError(400, "Problems parsing JSON") from None
+        if op.in_subset:
+            errors = schema_errors(self.spec.request_validator(op), body)
+            if errors:
+                raise GitHubError(422, "Invalid request.\n\n" + "\n".join(errors))
+        return body
+
+    def _rate_limit_headers(self, operation_id: str | None) -> dict[str, str]:
+        self.rate_limit_used += 1
+        return {
+            "x-ratelimit-limit": str(RATE_LIMIT),
+            "x-ratelimit-remaining": str(max(0, RATE_LIMIT - self.rate_limit_used)),
+            "x-ratelimit-used": str(self.rate_limit_used),
+            "x-ratelimit-reset": str(int(time.time()) + 3600),
+            "x-ratelimit-resource": "graphql" if operation_id == "graphql" else "core",
+            "x-github-api-version-selected": API_VERSION,
+        }
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw.strip() else None
+    except ValueError:
+        return None

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from itertools import pairwise
 from weakref import WeakKeyDictionary
 
 from tree_sitter import Node
 
 from rules.context import FileContext
-from rules.parsing import captures, matches
+from rules.parsing import ancestors, captures, matches
 
 NEEDLES = (b".lock()", b".read()", b".write()")
 
@@ -140,16 +141,12 @@ def locks(ctx: FileContext) -> Locks:
 def runs_inline(node: Node, top: Node) -> bool:
     """False when `node` sits in a closure, a nested fn or an `async` block not
     awaited on the spot, between itself and `top`: that code runs later."""
-    current = node.parent
-    while current is not None and current != top:
-        kind = current.type
-        if kind in {"closure_expression", "function_item"}:
+    chain = ancestors(node, top)
+    for inner, outer in pairwise(chain):
+        if inner.type in {"closure_expression", "function_item"}:
             return False
-        if kind == "async_block" and (
-            current.parent is None or current.parent.type != "await_expression"
-        ):
+        if inner.type == "async_block" and outer.type != "await_expression":
             return False
-        current = current.parent
     return True
 
 
@@ -199,12 +196,10 @@ def _bound_name(let: Node) -> str:
 def _release_region(move: Node, block: Node) -> Node:
     """The code a move certainly precedes: the branch it sits in (an `if` arm,
     a loop body), or the guard's whole block when it is unconditional."""
-    child = move
-    current = move.parent
-    while current is not None and current != block:
-        if current.type in _BRANCHES:
+    chain = [move, *ancestors(move, block)]
+    for child, parent in pairwise(chain):
+        if parent.type in _BRANCHES:
             return child
-        child, current = current, current.parent
     return block
 
 

@@ -1,23 +1,94 @@
-"""drop-untested: PLACEHOLDER, being written (replace this whole module)."""
+"""drop-untested: an `impl Drop for T` that no test names."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from rules.context import FileContext
-from rules.model import Hit, Rule
+from rules.docs import page
+from rules.model import TESTED, Hit, Rule
+
+_NAME_NODES = frozenset({"identifier", "type_identifier"})
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    yield from ()
+    for drop in ctx.drop_impls:
+        name = drop.type_name
+        if ctx.is_test(drop.impl) or name in ctx.test_names or named_in_tests(ctx, name):
+            continue
+        yield Hit(drop.impl, f"`impl Drop for {name}` has no test that names `{name}`", whole=True)
+
+
+def named_in_tests(ctx: FileContext, name: str) -> bool:
+    """True when this file's test code names `name` as code: an identifier or a
+    type, not words in a string or a comment. A text search finds the few
+    candidates; the tree says what each one is and whether it is test code."""
+    pattern = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
+    for found in pattern.finditer(ctx.source):
+        node = ctx.root.descendant_for_byte_range(found.start(), found.end())
+        if (
+            node is not None
+            and node.type in _NAME_NODES
+            and node.end_byte == found.end()
+            and ctx.is_test(node)
+        ):
+            return True
+    return False
 
 
 RULE = Rule(
     id="drop-untested",
     severity="notice",
-    checklist=(),
-    message="PLACEHOLDER",
-    needles=(),
+    checklist=(TESTED,),
+    message="`impl Drop` has no test that names its type",
+    needles=(b"Drop",),
     check=check,
-    docs="PLACEHOLDER",
+    docs=page(
+        what="""
+            Flags an `impl Drop for T` (also `impl<T> Drop for W<T>`, `impl std::ops::Drop for T`)
+            when no test names `T`: neither the file's own test code (`#[cfg(test)]` items,
+            `#[test]`/`#[tokio::test]` functions) as an identifier or a type, nor a test file
+            changed in the same pull request. A name that appears only in a string or a comment
+            does not count. An `impl Drop` that is itself test code is not flagged. The finding
+            is about the whole impl: it is reported when any line of the impl is touched.
+        """,
+        why="""
+            Cleanup code runs on paths nobody exercises by hand: early returns, panics, a task
+            cancelled mid-way, a value dropped inside an async runtime. A `Drop` that was never
+            run in a test is where a `block_on` that panics inside the runtime, a file that is
+            never removed, or a double free of a handle waits. The test does not need to be
+            elaborate: create the value, drop it, check the resource is gone.
+        """,
+        example="""
+            pub struct TempFileGuard {
+                path: PathBuf,
+            }
+
+            impl Drop for TempFileGuard {
+                fn drop(&mut self) {
+                    let _ = std::fs::remove_file(&self.path);
+                }
+            }
+        """,
+        instead="""
+            #[cfg(test)]
+            mod tests {
+                use super::*;
+
+                #[test]
+                fn guard_removes_its_file_on_drop() {
+                    let path = std::env::temp_dir().join("guard-test.txt");
+                    std::fs::write(&path, b"x").unwrap();
+                    drop(TempFileGuard { path: path.clone() });
+                    assert!(!path.exists());
+                }
+            }
+        """,
+        references="""
+            - [std::ops::Drop](https://doc.rust-lang.org/std/ops/trait.Drop.html)
+            - [The Rust Book: how to write tests](https://doc.rust-lang.org/book/ch11-01-writing-tests.html)
+            - [tokio: testing (`#[tokio::test]`)](https://docs.rs/tokio/latest/tokio/attr.test.html)
+        """,
+    ),
 )

@@ -1,0 +1,120 @@
+//! dropsafe's fix-pattern harness: compiles the patterns from `rules/fixes/*.md`
+//! (see build.rs) and runs every case in a child process of its own.
+//!
+//! `fixpatterns` runs all cases and prints `blocks <pattern> <rust> <should_panic>`
+//! lines, then one `case <name>: ok|FAIL <detail>` line per case; exit status 1
+//! when a case failed. `fixpatterns --case NAME` runs one case in this process.
+
+mod cases;
+mod contexts;
+mod patterns;
+mod placeholders;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+const CASE_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => run_all(),
+        [flag, name] if flag == "--case" => run_one(name),
+        _ => {
+            eprintln!("usage: fixpatterns [--case NAME]");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_one(name: &str) -> ExitCode {
+    let Some(case) = cases::all().into_iter().find(|case| case.name == name) else {
+        eprintln!("no case {name}");
+        return ExitCode::from(2);
+    };
+    let outcome = contexts::catch(|| print_outcome(&(case.run)())).map_err(|panic| panic);
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(panic) => {
+            println!("FAIL the case panicked: {panic}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_outcome(outcome: &cases::Outcome) {
+    match outcome {
+        Ok(detail) => println!("ok {detail}"),
+        Err(detail) => println!("FAIL {detail}"),
+    }
+}
+
+fn run_all() -> ExitCode {
+    for line in patterns::BLOCKS.lines() {
+        println!("blocks {line}");
+    }
+    let mut failed = 0;
+    for case in cases::all() {
+        let (ok, detail) = match child(&case.name) {
+            Ok(report) => judge(&case, report),
+            Err(error) => (false, error),
+        };
+        failed += usize::from(!ok);
+        println!("case {}: {} {}", case.name, if ok { "ok" } else { "FAIL" }, detail);
+    }
+    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+struct Report {
+    status: std::process::ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+fn child(name: &str) -> Result<Report, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .args(["--case", name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if started.elapsed() > CASE_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("hung for more than {CASE_TIMEOUT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    Ok(Report {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).trim().to_string(),
+        stderr: String::from_utf8_lossy(&output.stderr).trim().replace('\n', " | "),
+    })
+}
+
+fn judge(case: &cases::Case, report: Report) -> (bool, String) {
+    let aborted = report.status.signal() == Some(libc_sigabrt());
+    match (case.aborts, aborted) {
+        (true, true) => (true, format!("aborted as documented: {}", last_panic(&report.stderr))),
+        (true, false) => (false, format!("expected an abort, got {} {}", report.status, report.stdout)),
+        (false, true) => (false, format!("aborted: {}", report.stderr)),
+        (false, false) => match report.stdout.strip_prefix("ok ") {
+            Some(detail) if report.status.success() => (true, detail.to_string()),
+            _ => (false, format!("{} {} [stderr: {}]", report.status, report.stdout, report.stderr)),
+        },
+    }
+}
+
+/// SIGABRT, the signal of `std::process::abort` and of a panic while unwinding.
+fn libc_sigabrt() -> i32 {
+    6
+}
+
+fn last_panic(stderr: &str) -> &str {
+    stderr.rsplit(" | ").find(|part| part.contains("panic")).unwrap_or(stderr)
+}

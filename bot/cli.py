@@ -16,9 +16,11 @@ from dataclasses import replace
 from typing import TextIO
 
 from bot.formats import FORMATS
+from bot.gitdiff import GitError, diff_against
 from bot.scan import ScanResult, Target, collect_files, diff_targets, scan
 from rules.catalogue import RULE_IDS, RULES, rule_by_id
 from rules.config import Settings, load_settings
+from rules.diff import DiffError, parse_diff
 from rules.model import at_least
 from rules.scope import Mode
 
@@ -142,15 +144,12 @@ def _settings(config: str | None) -> Settings:
 def _targets(args: argparse.Namespace, paths: list[str], settings: Settings) -> list[Target]:
     if args.diff is None and args.base is None:
         return collect_files(paths)
-    from rules.diff import DiffError, parse_diff
-
     if args.base is not None:
-        from bot.gitdiff import GitDiffError, diff_against
-
         try:
-            text, root = diff_against(args.base, paths)
-        except GitDiffError as exc:
+            diff = diff_against(args.base, paths)
+        except GitError as exc:
             raise UsageError(str(exc)) from exc
+        text, root = diff.text, str(diff.root)
     else:
         text, root = _read_diff(args.diff), os.getcwd()
     try:

@@ -85,8 +85,9 @@ def diff_targets(
 ) -> list[Target]:
     """The `.rs` files a diff adds or changes, under one of the `within` paths,
     with the lines `mode` counts. Diff paths are relative to `root` and stay so in reports."""
-    root = os.path.abspath(root)
-    scopes = [os.path.abspath(path) for path in within]
+    # Real paths: git reports the repository root with symlinks resolved.
+    root = os.path.realpath(root)
+    scopes = [os.path.realpath(path) for path in within]
     targets = []
     for change in changes.values():
         if change.status == "deleted" or change.binary or not change.path.endswith(".rs"):

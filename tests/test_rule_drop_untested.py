@@ -1,0 +1,53 @@
+"""drop-untested across files: a changed test file that names the type counts."""
+
+from __future__ import annotations
+
+from rules.engine import SourceFile, analyze_files
+
+LIB = b"""
+pub struct Pool;
+pub struct Lease;
+
+impl Drop for Pool {
+    fn drop(&mut self) {}
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {}
+}
+"""
+TEST = b"""
+#[test]
+fn pool_drains_on_drop() {
+    let pool = mylib::Pool;
+    drop(pool);
+}
+"""
+
+
+def _untested(files: list[SourceFile]) -> list[str]:
+    return [
+        finding.message
+        for report in analyze_files(files)
+        for finding in report.findings
+        if finding.rule == "drop-untested"
+    ]
+
+
+def test_a_type_named_by_a_changed_test_file_is_tested():
+    messages = _untested([SourceFile("src/pool.rs", LIB), SourceFile("tests/pool.rs", TEST)])
+    assert messages == ["`impl Drop for Lease` has no test that names `Lease`"]
+
+
+def test_without_the_test_file_both_are_untested():
+    assert len(_untested([SourceFile("src/pool.rs", LIB)])) == 2
+
+
+def test_the_finding_covers_the_whole_impl():
+    touched = frozenset({6})  # the body of `impl Drop for Pool`, not its first line
+    (report,) = analyze_files([SourceFile("src/pool.rs", LIB, touched)])
+    (finding,) = [f for f in report.findings if f.rule == "drop-untested"]
+    assert (finding.line, finding.message) == (
+        6,
+        "`impl Drop for Pool` has no test that names `Pool`",
+    )

@@ -1,23 +1,92 @@
-"""drop-detached-spawn: PLACEHOLDER, being written (replace this whole module)."""
+"""drop-detached-spawn: a task or thread spawned in Drop whose handle is dropped."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from rules.context import FileContext
-from rules.model import Hit, Rule
+from rules.docs import page
+from rules.fixes import SAFE_DROP
+from rules.model import ASYNC_NOT_DETACHED, Hit, Rule
+from rules.spawns import SPAWN_CALLS, classify_spawn, handle_discarded
+from rules.syntax import in_drop, with_scope
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    yield from ()
+    for call, scope in in_drop(ctx, SPAWN_CALLS, "call"):
+        spawn = classify_spawn(ctx, call)
+        if spawn is None or spawn.family == "scoped" or not handle_discarded(ctx, call):
+            continue
+        message = f"detached `{spawn.name}` in `Drop`: the cleanup may never run"
+        yield Hit(call, with_scope(message, scope))
 
 
 RULE = Rule(
     id="drop-detached-spawn",
     severity="error",
-    checklist=(),
-    message="PLACEHOLDER",
-    needles=(),
+    checklist=(ASYNC_NOT_DETACHED,),
+    message="detached spawn in `Drop`: the cleanup may never run",
+    needles=(b"spawn",),
     check=check,
-    docs="PLACEHOLDER",
+    fix=SAFE_DROP,
+    docs=page(
+        what="""
+            Flags a task or thread spawned inside `fn drop` of an `impl Drop` (or in a
+            function of the same file that `drop` reaches through calls) whose handle is
+            thrown away: `tokio::spawn`, `tokio::task::spawn`, `spawn_local`,
+            `spawn_blocking`, `Handle::spawn` / `handle.spawn(..)` / `rt.spawn(..)`,
+            `std::thread::spawn` and `thread::Builder::spawn`, however they are imported.
+            Thrown away means an expression statement, `let _ =`, a binding that is never
+            used again, `drop(..)`, or the value of a block nobody reads. A handle that is
+            joined, awaited, pushed into a collection, stored in a field, returned or passed
+            on is kept. Spawning on a `TaskTracker` or `JoinSet` (judged by the receiver's
+            constructor, declared type or name) is tracked, not detached, and so are scoped
+            threads (`std::thread::scope`), which are joined when the scope ends.
+        """,
+        why="""
+            `drop` returns as soon as the spawn call does. The cleanup then races the rest
+            of the program: when the runtime shuts down or `main` returns first, a detached
+            tokio task is cancelled at its next `.await` and a detached thread is killed with
+            the process, so the container is never stopped, the registration never removed.
+            Nobody sees its errors or panics either, and with no runtime on the dropping
+            thread `tokio::spawn` itself panics inside `drop`.
+        """,
+        example="""
+            impl Drop for ContainerGuard {
+                fn drop(&mut self) {
+                    let environment = self.environment.clone();
+                    let container_id = self.container_id.clone();
+                    tokio::spawn(async move {
+                        let _ = environment.unregister_container(&container_id).await;
+                    });
+                }
+            }
+        """,
+        instead="""
+            impl ContainerGuard {
+                /// The primary path: owners await the cleanup.
+                pub async fn close(mut self) -> Result<()> {
+                    self.closed = true;
+                    self.environment.unregister_container(&self.container_id).await
+                }
+            }
+
+            impl Drop for ContainerGuard {
+                fn drop(&mut self) {
+                    if !self.closed {
+                        // the fallback: run the cleanup to completion (see the safe-Drop
+                        // pattern for choosing how by runtime context), never detached
+                        run_cleanup_blocking(self.environment.clone(), self.container_id.clone());
+                    }
+                }
+            }
+        """,
+        references="""
+            - [tokio::task::JoinHandle: dropping detaches the task](https://docs.rs/tokio/latest/tokio/task/struct.JoinHandle.html)
+            - [tokio::spawn](https://docs.rs/tokio/latest/tokio/task/fn.spawn.html)
+            - [tokio_util::task::TaskTracker](https://docs.rs/tokio-util/latest/tokio_util/task/task_tracker/struct.TaskTracker.html)
+            - [std::thread::JoinHandle: dropping detaches the thread](https://doc.rust-lang.org/std/thread/struct.JoinHandle.html)
+            - [clippy: let_underscore_future](https://rust-lang.github.io/rust-clippy/master/index.html#let_underscore_future)
+        """,
+    ),
 )

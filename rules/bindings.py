@@ -1,0 +1,209 @@
+"""Where a value comes from, read off the syntax: a cheap stand-in for types.
+
+Rules that must tell a tokio runtime handle from a `TaskTracker`, a
+`JoinHandle` from a database transaction, or a `std::process::Child` from a
+channel have no type checker. They follow a receiver back through method
+chains, `let` bindings, `if let`/`match`/`for` patterns, closure parameters and
+the file's struct field declarations, and collect two kinds of clues: names
+(variables, fields, methods) and types (declared types, constructor paths such
+as `Handle::current`). Callers match those clues against their own patterns,
+types first because a declared type is stronger evidence than a name.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from dataclasses import dataclass, field
+
+from tree_sitter import Node
+
+from rules.context import FileContext
+from rules.parsing import captures, walk
+
+FIELD_TYPES = "(field_declaration name: (field_identifier) @name type: (_) @type)"
+_TRANSPARENT = frozenset(
+    {"parenthesized_expression", "try_expression", "reference_expression", "await_expression"}
+)
+_field_cache: weakref.WeakKeyDictionary[FileContext, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(slots=True)
+class Origin:
+    """Clues about what an expression is: `names` and `types`, nearest first."""
+
+    names: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+
+    def type_matches(self, pattern: re.Pattern[str]) -> bool:
+        return any(pattern.search(text) for text in self.types)
+
+    def name_matches(self, pattern: re.Pattern[str]) -> bool:
+        return any(pattern.search(text) for text in self.names)
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """What introduced a variable: the bound value (None for parameters), its
+    declared type, and the closure when it is a closure parameter."""
+
+    value: Node | None
+    type: Node | None = None
+    closure: Node | None = None
+
+
+def field_types(ctx: FileContext) -> dict[str, str]:
+    """Struct field name -> declared type text, over the whole file (the first
+    declaration of a name wins: fields of one file rarely reuse a name with
+    an unrelated type, and a wrong guess only costs a missed finding)."""
+    cached = _field_cache.get(ctx)
+    if cached is None:
+        cached = {}
+        if b"struct" in ctx.source:
+            found = captures(FIELD_TYPES, ctx.root)
+            for name, kind in zip(found.get("name", []), found.get("type", []), strict=False):
+                cached.setdefault(ctx.text(name), ctx.text(kind))
+        _field_cache[ctx] = cached
+    return cached
+
+
+def binding_of(identifier: Node) -> Binding | None:
+    """The nearest binder of `identifier` between it and its function: an
+    earlier `let` of an enclosing block, a closure or fn parameter, a `for`,
+    `if let`/`while let` or `match` arm pattern. Shadowing inside patterns is
+    ignored; walking up never leaves the enclosing function."""
+    name = identifier.text or b""
+    child = identifier
+    parent = identifier.parent
+    while parent is not None:
+        kind = parent.type
+        if kind == "block":
+            sibling = child.prev_named_sibling
+            while sibling is not None:
+                if sibling.type == "let_declaration" and _binds(
+                    sibling.child_by_field_name("pattern"), name
+                ):
+                    return Binding(
+                        sibling.child_by_field_name("value"), sibling.child_by_field_name("type")
+                    )
+                sibling = sibling.prev_named_sibling
+        elif kind == "closure_expression":
+            for param in _children(parent.child_by_field_name("parameters")):
+                typed = param.type == "parameter"
+                if _binds(param.child_by_field_name("pattern") if typed else param, name):
+                    return Binding(None, param.child_by_field_name("type"), parent)
+        elif kind == "function_item":
+            for param in _children(parent.child_by_field_name("parameters")):
+                if param.type == "parameter" and _binds(param.child_by_field_name("pattern"), name):
+                    return Binding(None, param.child_by_field_name("type"))
+            return None
+        elif kind == "for_expression" and child == parent.child_by_field_name("body"):
+            if _binds(parent.child_by_field_name("pattern"), name):
+                return Binding(parent.child_by_field_name("value"))
+        elif kind in {"if_expression", "while_expression"}:
+            condition = parent.child_by_field_name("condition")
+            if (
+                condition is not None
+                and condition.type == "let_condition"
+                and child != condition
+                and child != parent.child_by_field_name("alternative")
+                and _binds(condition.child_by_field_name("pattern"), name)
+            ):
+                return Binding(condition.child_by_field_name("value"))
+        elif kind == "match_arm" and _binds(parent.child_by_field_name("pattern"), name):
+            match = parent.parent.parent if parent.parent is not None else None
+            return Binding(match.child_by_field_name("value") if match is not None else None)
+        child = parent
+        parent = parent.parent
+    return None
+
+
+def origin(ctx: FileContext, expr: Node, depth: int = 4) -> Origin:
+    """Clues about `expr`, following receivers, bindings and field types back
+    at most `depth` bindings (enough for `let c = x.take(); c.m()` chains)."""
+    found = Origin()
+    fields = field_types(ctx)
+    node: Node | None = expr
+    while node is not None:
+        kind = node.type
+        if kind in _TRANSPARENT:
+            node = node.named_children[-1] if node.named_children else None
+        elif kind == "index_expression":
+            node = node.named_children[0] if node.named_children else None
+        elif kind == "call_expression":
+            function = node.child_by_field_name("function")
+            if function is not None and function.type == "field_expression":
+                _add(found.names, function.child_by_field_name("field"))
+                node = function.child_by_field_name("value")
+            else:
+                if function is not None:
+                    found.types.append(ctx.resolve(ctx.text(function)))
+                node = None
+        elif kind == "field_expression":
+            name = node.child_by_field_name("field")
+            if name is not None:
+                found.names.append(ctx.text(name))
+                if ctx.text(name) in fields:
+                    found.types.append(fields[ctx.text(name)])
+            node = node.child_by_field_name("value")
+        elif kind == "identifier":
+            found.names.append(ctx.text(node))
+            binding = binding_of(node) if depth > 0 else None
+            node = _follow(ctx, binding, found)
+            depth -= 1
+        else:
+            node = None
+    return found
+
+
+def short_text(ctx: FileContext, node: Node, limit: int = 40) -> str | None:
+    """The node's code with whitespace removed, or None when it is too long
+    to read well in a one-line message."""
+    text = "".join(ctx.text(node).split())
+    return text if len(text) <= limit else None
+
+
+def _follow(ctx: FileContext, binding: Binding | None, found: Origin) -> Node | None:
+    """Record a binding's declared type and return the expression to follow."""
+    if binding is None:
+        return None
+    if binding.type is not None:
+        found.types.append(ctx.resolve(ctx.text(binding.type)))
+    if binding.closure is not None:
+        # `x.take().map(|h| ..)`: h comes from the receiver of the call the
+        # closure is an argument of; `thread::scope(|s| ..)`: from that path.
+        call = call_of_argument(binding.closure)
+        if call is None:
+            return None
+        function = call.child_by_field_name("function")
+        if function is not None and function.type == "field_expression":
+            return function.child_by_field_name("value")
+        if function is not None:
+            found.types.append(ctx.resolve(ctx.text(function)))
+        return None
+    return binding.value
+
+
+def call_of_argument(node: Node) -> Node | None:
+    """The call that has `node` as one of its arguments, if any."""
+    arguments = node.parent
+    if arguments is not None and arguments.type == "arguments":
+        return arguments.parent
+    return None
+
+
+def _binds(pattern: Node | None, name: bytes) -> bool:
+    if pattern is None:
+        return False
+    if pattern.type == "identifier":
+        return pattern.text == name
+    return any(node.type == "identifier" and node.text == name for node in walk(pattern))
+
+
+def _children(node: Node | None) -> list[Node]:
+    return node.named_children if node is not None else []
+
+
+def _add(names: list[str], node: Node | None) -> None:
+    if node is not None:
+        names.append((node.text or b"").decode("utf-8", "replace"))

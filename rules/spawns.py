@@ -1,0 +1,211 @@
+"""Spawn calls: which ones start a task or a thread, and whether the handle
+they return is thrown away.
+
+Shared by drop-detached-spawn, detached-spawn (is this spawn detached?) and
+drop-block-on / drop-blocking-call (does this closure run on another thread?).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from tree_sitter import Node
+
+from rules.bindings import call_of_argument, origin, short_text
+from rules.context import FileContext
+
+SPAWN_CALLS = """
+(call_expression function: [
+  (identifier) @name
+  (scoped_identifier name: (identifier) @name)
+  (field_expression field: (field_identifier) @name)
+] (#match? @name "^spawn(_local|_blocking|_scoped)?$")) @call
+"""
+
+Family = Literal["task", "blocking", "thread", "scoped"]
+# Families whose closure runs on a thread other than the caller's.
+OTHER_THREAD: frozenset[Family] = frozenset({"blocking", "thread", "scoped"})
+
+_FUNCTIONS: dict[str, Family] = {
+    "tokio::spawn": "task",
+    "tokio::task::spawn": "task",
+    "tokio::task::spawn_local": "task",
+    "tokio::task::spawn_blocking": "blocking",
+    "async_std::task::spawn": "task",
+    "async_std::task::spawn_local": "task",
+    "async_std::task::spawn_blocking": "blocking",
+    "std::thread::spawn": "thread",
+    "thread::spawn": "thread",
+}
+_RUNTIME_OWNERS = frozenset({"Handle", "Runtime", "LocalSet"})
+
+# Receiver clues of a `.spawn(..)` method call, strongest first (see `_receiver_family`).
+_TRACKED_TYPE = re.compile(r"\b(TaskTracker|JoinSet|JoinMap|FuturesUnordered)\b")
+_SCOPE_TYPE = re.compile(r"thread::scope$|\bScope\b")
+_THREAD_BUILDER = re.compile(r"^((std::)?thread::)?Builder::new$")
+_NOT_A_TASK_TYPE = re.compile(r"\bCommand\b|process::")
+_RUNTIME_TYPE = re.compile(
+    r"\b(Handle|Runtime|LocalSet)\b|runtime::|Builder::new_(current|multi)_thread"
+)
+_TRACKED_NAME = re.compile(r"tracker|join_?set|task_?set", re.I)
+_RUNTIME_NAME = re.compile(r"(^|_)(rt|runtime|handle|local_?set)($|_)", re.I)
+
+# Methods that hand the spawn's result on unchanged for our purpose:
+# `Builder::spawn(..).expect(..)` still holds (or drops) the JoinHandle.
+_PASS_THROUGH = frozenset({b"unwrap", b"expect", b"ok"})
+_DROP_FUNCTIONS = frozenset({"drop", "std::mem::drop", "core::mem::drop", "mem::drop"})
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    """A recognised spawn: how messages name it, and where its work runs."""
+
+    name: str
+    family: Family
+
+
+def classify_spawn(ctx: FileContext, call: Node) -> Spawn | None:
+    """What `call` spawns, or None when it is no task or thread spawn (a
+    `TaskTracker`/`JoinSet` spawn someone awaits, `Command::spawn`, an
+    unknown receiver, a local function named `spawn`)."""
+    function = call.child_by_field_name("function")
+    if function is None:
+        return None
+    if function.type == "field_expression":
+        return _method_spawn(ctx, function)
+    path = ctx.resolve(ctx.text(function))
+    family = _FUNCTIONS.get(path)
+    if family is not None:
+        return Spawn("std::thread::spawn" if family == "thread" else path, family)
+    segments = path.split("::")
+    if len(segments) >= 2 and segments[-2] in _RUNTIME_OWNERS:
+        name = f"{segments[-2]}::{segments[-1]}"
+        return Spawn(name, "blocking" if segments[-1] == "spawn_blocking" else "task")
+    return None
+
+
+def handle_discarded(ctx: FileContext, call: Node) -> bool:
+    """True when the handle `call` returns is thrown away: an expression
+    statement, `let _ =`, `_ =`, a `let` binding never used afterwards,
+    `drop(..)`, or the tail of a block (an `if`/`match` arm, `unsafe`) whose
+    own value is thrown away. Anything else keeps it: a used binding, an
+    argument (`handles.push(..)`), a field, a return, `.await`, `.join()`."""
+    node = call
+    parent = call.parent
+    while parent is not None:
+        kind = parent.type
+        if kind == "expression_statement":
+            return True
+        if kind == "let_declaration":
+            return _binding_unused(ctx, parent)
+        if kind == "assignment_expression":
+            return node == parent.child_by_field_name("right") and _is_underscore(
+                parent.child_by_field_name("left")
+            )
+        if kind == "arguments":
+            owner = parent.parent
+            function = owner.child_by_field_name("function") if owner is not None else None
+            return function is not None and ctx.resolve(ctx.text(function)) in _DROP_FUNCTIONS
+        if kind == "field_expression":
+            field = parent.child_by_field_name("field")
+            outer = parent.parent
+            if field is None or field.text not in _PASS_THROUGH:
+                return False
+            if outer is None or outer.type != "call_expression":
+                return False
+            parent = outer  # `.unwrap()`: continue with the whole call
+        elif not _passes_value_up(node, parent):
+            return False
+        node = parent
+        parent = parent.parent
+    return False
+
+
+def closure_on_other_thread(ctx: FileContext, closure: Node) -> bool:
+    """True when `closure` is the argument of a spawn that runs it on another
+    thread: `std::thread::spawn`, a `thread::Builder`, a scoped thread,
+    `spawn_blocking`."""
+    call = call_of_argument(closure)
+    spawn = classify_spawn(ctx, call) if call is not None else None
+    return spawn is not None and spawn.family in OTHER_THREAD
+
+
+def _method_spawn(ctx: FileContext, function: Node) -> Spawn | None:
+    receiver = function.child_by_field_name("value")
+    method = function.child_by_field_name("field")
+    if receiver is None or method is None:
+        return None
+    family = _receiver_family(ctx, receiver)
+    if family is None:
+        return None
+    name = ctx.text(method)
+    if family == "task" and name == "spawn_blocking":
+        family = "blocking"
+    elif family == "thread" and name == "spawn_scoped":
+        family = "scoped"
+    return Spawn(short_text(ctx, function) or f".{name}(..)", family)
+
+
+def _receiver_family(ctx: FileContext, receiver: Node) -> Family | None:
+    """Decide by what the receiver is. Types (declared, or the constructor it
+    was built with) decide first: `TaskTracker`/`JoinSet` are tracked (None),
+    a `thread::scope` scope spawns scoped threads, `thread::Builder::new()`
+    threads, `Command` is a process, `Handle`/`Runtime`/`LocalSet` tasks.
+    Otherwise the names along the way decide: `tracker`/`join_set` tracked,
+    `rt`/`runtime`/`handle` (also as `_`-separated parts) tasks. Anything
+    else is unknown and not reported."""
+    clues = origin(ctx, receiver)
+    if clues.type_matches(_TRACKED_TYPE):
+        return None
+    if clues.type_matches(_SCOPE_TYPE):
+        return "scoped"
+    if clues.type_matches(_THREAD_BUILDER):
+        return "thread"
+    if clues.type_matches(_NOT_A_TASK_TYPE):
+        return None
+    if clues.type_matches(_RUNTIME_TYPE):
+        return "task"
+    if clues.name_matches(_TRACKED_NAME):
+        return None
+    if clues.name_matches(_RUNTIME_NAME):
+        return "task"
+    return None
+
+
+def _passes_value_up(node: Node, parent: Node) -> bool:
+    """True when `parent`'s value is `node`'s value: parentheses, `?`, the
+    tail of a block, a branch of an `if`, an arm of a `match`."""
+    kind = parent.type
+    if kind in {"parenthesized_expression", "try_expression", "unsafe_block", "else_clause"}:
+        return True
+    if kind == "block":
+        return node.type not in {"let_declaration", "expression_statement"}
+    if kind == "if_expression":
+        return node != parent.child_by_field_name("condition")
+    if kind == "match_arm":
+        return node == parent.child_by_field_name("value")
+    if kind == "match_block":
+        return True
+    if kind == "match_expression":
+        return node == parent.child_by_field_name("body")
+    return False
+
+
+def _binding_unused(ctx: FileContext, let: Node) -> bool:
+    """`let _ = ..` or `let name = ..` with `name` not mentioned again in the
+    rest of its block (a plain text search: a mention in a macro counts)."""
+    pattern = let.child_by_field_name("pattern")
+    if pattern is None or _is_underscore(pattern):
+        return True
+    if pattern.type != "identifier":
+        return False
+    block = let.parent
+    end = block.end_byte if block is not None else let.end_byte
+    rest = ctx.source[let.end_byte : end].decode("utf-8", "replace")
+    return re.search(rf"\b{re.escape(ctx.text(pattern))}\b", rest) is None
+
+
+def _is_underscore(node: Node | None) -> bool:
+    return node is not None and node.text == b"_"

@@ -85,8 +85,6 @@ def parse_patch(
     `patch` is hunks only (no ---/+++ header) and may be empty; `status` is
     GitHub's (`removed` becomes "deleted", `changed` and `unchanged` "modified").
     """
-    if status not in _GITHUB_STATUS:
-        raise DiffError(f"{path}: unknown file status {status!r}")
     lines = _lines(patch)
     if lines and not lines[0].startswith("@@ "):
         raise DiffError(f"{path}: the patch does not start with a hunk header '@@ '")
@@ -95,7 +93,7 @@ def parse_patch(
     if len(patched) > 1:
         raise DiffError(f"{path}: the patch holds more than one file")
     hunks = patched[0] if patched else []
-    return _change(path, old_path, _GITHUB_STATUS[status], False, hunks)
+    return _change(path, old_path, _status(path, status), False, hunks)
 
 
 def diff_contents(
@@ -109,11 +107,10 @@ def diff_contents(
     """Diff two versions of a file here, for when GitHub sends no patch.
 
     difflib with git's 3 context lines; a missing newline at the end makes the
-    last line differ, as in git. Where several alignments are equally minimal
-    difflib may pick another one than git, so hunk edges can differ slightly.
+    last line differ, as in git. difflib aligns on longest matching blocks, not
+    with git's Myers algorithm, so where a change can be aligned several ways
+    (a block of repeated lines) hunk edges may differ slightly from git's.
     """
-    if status not in _GITHUB_STATUS:
-        raise DiffError(f"{path}: unknown file status {status!r}")
     matcher = difflib.SequenceMatcher(None, _lines(old), _lines(new), autojunk=False)
     ranges: list[tuple[int, int]] = []
     added: set[int] = set()
@@ -127,11 +124,18 @@ def diff_contents(
     return FileChange(
         path=path,
         old_path=old_path,
-        status=_GITHUB_STATUS[status],
+        status=_status(path, status),
         binary=False,
         added=frozenset(added),
         hunks=tuple(ranges),
     )
+
+
+def _status(path: str, status: str) -> str:
+    """Our status for one of GitHub's (or our own) file statuses."""
+    if status not in _GITHUB_STATUS:
+        raise DiffError(f"{path}: unknown file status {status!r}")
+    return _GITHUB_STATUS[status]
 
 
 def _git_file(section: Sequence[str], offset: int) -> FileChange:
@@ -158,10 +162,11 @@ def _git_file(section: Sequence[str], offset: int) -> FileChange:
     source = _token_path(patched[0].source_file) if patched else None
     target = _token_path(patched[0].target_file) if patched else None
 
-    if "rename to" in fields or "copy to" in fields:
-        status = "renamed" if "rename to" in fields else "copied"
-        old_path = _unquote(fields.get("rename from") or fields["copy from"])
-        path = _unquote(fields.get("rename to") or fields["copy to"])
+    moved = next((k for k in ("rename", "copy") if {f"{k} from", f"{k} to"} <= fields.keys()), "")
+    if moved:
+        status = "renamed" if moved == "rename" else "copied"
+        old_path: str | None = _unquote(fields[f"{moved} from"])
+        path = _unquote(fields[f"{moved} to"])
     else:
         status = "added" if "new file mode" in fields else "modified"
         status = "deleted" if "deleted file mode" in fields else status

@@ -150,6 +150,17 @@ def test_format_patch_output_parses_like_the_diff(many_kinds: Repo) -> None:
     assert parse_diff(text) == parse_diff(many_kinds.git(*GIT_DIFF))
 
 
+def test_rename_to_a_quoted_name(repo: Repo) -> None:
+    repo.write("plain name.rs", TWENTY)
+    repo.commit()
+    (repo.root / "plain name.rs").rename(repo.root / "naïve\tname.rs")
+    repo.commit()
+    text = repo.git("diff", "-M", "HEAD~1", "HEAD")
+    assert 'rename to "na\\303\\257ve\\tname.rs"' in text
+    change = parse_diff(text)["naïve\tname.rs"]
+    assert (change.old_path, change.status, change.hunks) == ("plain name.rs", "renamed", ())
+
+
 def test_deletion_only_hunk_touches_no_added_line(repo: Repo) -> None:
     change = repo.diff_of("a.rs", TWENTY, TWENTY.replace("line 10\n", ""))
     assert change.added == frozenset()

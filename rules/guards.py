@@ -111,12 +111,12 @@ class Locks:
 
     acquisitions: list[Acquisition]
     guards: list[Guard]
+    starts: list[int]
 
     def within(self, node: Node) -> list[Acquisition]:
         """The acquisitions inside `node`'s byte range."""
-        starts = [a.call.start_byte for a in self.acquisitions]
-        low = bisect.bisect_left(starts, node.start_byte)
-        high = bisect.bisect_right(starts, node.end_byte)
+        low = bisect.bisect_left(self.starts, node.start_byte)
+        high = bisect.bisect_right(self.starts, node.end_byte)
         return self.acquisitions[low:high]
 
 
@@ -134,7 +134,8 @@ def locks(ctx: FileContext) -> Locks:
         ]
         acquisitions.sort(key=lambda a: a.call.start_byte)
         guards = [g for g in map(_guard, acquisitions) if g is not None]
-        found = _CACHE[ctx] = Locks(acquisitions, guards)
+        starts = [a.call.start_byte for a in acquisitions]
+        found = _CACHE[ctx] = Locks(acquisitions, guards, starts)
     return found
 
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 _HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_FUNCNAME = re.compile(r"[A-Za-z_$]")
 NO_NEWLINE = "\\ No newline at end of file"
 
 
@@ -24,15 +25,17 @@ def git_blob_sha(content: bytes) -> str:
 def unified_patch(old: str, new: str, context: int = 3) -> str:
     """GitHub's `patch` for a file going from `old` to `new` (git's format, no file header).
 
-    difflib's hunk headers already match git's (`-0,0` for an empty side, no count of 1).
+    difflib's hunk headers already match git's (`-0,0` for an empty side, no count of 1);
+    git's function context after `@@` is added, since GitHub's patches carry it too.
     """
-    lines = difflib.unified_diff(
-        old.splitlines(keepends=True), new.splitlines(keepends=True), n=context
-    )
+    old_lines = old.splitlines(keepends=True)
+    lines = difflib.unified_diff(old_lines, new.splitlines(keepends=True), n=context)
     out: list[str] = []
     for line in lines:
         if line.startswith(("---", "+++")) and not out:
             continue
+        if line.startswith("@@"):
+            line = _with_function_context(line, old_lines)
         out.append(line if line.endswith("\n") else f"{line}\n{NO_NEWLINE}\n")
     return "".join(out).rstrip("\n")
 
@@ -56,6 +59,19 @@ class ParsedPatch:
 
     def hunk_of(self, line: int, side: str) -> Hunk | None:
         return next((h for h in self.hunks if line in h.lines(side)), None)
+
+
+def _with_function_context(header: str, old_lines: list[str]) -> str:
+    """git's default hunk-header context: the last line before the hunk (old side) that
+    starts with a letter, `_` or `$`, cut to 80 characters."""
+    found = _HUNK_HEADER.match(header)
+    assert found is not None
+    start, count = int(found.group(1)), int(found.group(2) or 1)
+    before = old_lines[:start if count == 0 else start - 1]
+    context = next((text for text in reversed(before) if _FUNCNAME.match(text)), None)
+    if context is None:
+        return header
+    return f"{header.rstrip()} {context.rstrip()[:80]}\n"
 
 
 def parse_patch(patch: str) -> ParsedPatch:

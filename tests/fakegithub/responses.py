@@ -228,6 +228,9 @@ class Renderer:
             _links={"self": {"href": url}, "html": {"href": html},
                     "pull_request": {"href": pull_url}},
         )
+        if comment.position is None:  # a line-based comment: the spec's types forbid null
+            body.pop("position")
+            body.pop("original_position")
         if comment.in_reply_to_id is None:
             body.pop("in_reply_to_id", None)
         else:

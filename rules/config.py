@@ -41,8 +41,8 @@ class Settings:
 
         Globs follow ruff's and .gitignore's habits: a glob without "/" matches
         any file or directory name at any depth ("target", "*_generated.rs");
-        one with "/" is anchored at the root and matches the path or one of its
-        directories ("benches", "src/gen/*.rs"). `*`, `?` and `[...]` stay
+        one with "/" at its start or inside is anchored at the root and matches
+        the path or one of its directories ("/target", "benches/", "src/gen/*.rs"). `*`, `?` and `[...]` stay
         within one name; `**` spans any number of directories ("**/generated/*.rs").
         """
         parts = [part for part in path.replace("\\", "/").split("/") if part not in ("", ".")]
@@ -149,12 +149,12 @@ def _toml_type(value: object) -> str:
 
 def _glob_matches(glob: str, parts: list[str]) -> bool:
     glob = glob.removeprefix("./")
-    if "/" not in glob.strip("/"):
-        name = glob.strip("/")
-        return any(fnmatchcase(part, name) for part in parts)
+    segments = glob.strip("/").split("/")
+    if "/" not in glob.rstrip("/"):
+        return any(fnmatchcase(part, segments[0]) for part in parts)
     # reach: how many leading path names the glob's segments so far can match
     reach = {0}
-    for segment in glob.strip("/").split("/"):
+    for segment in segments:
         if segment == "**":
             reach = set(range(min(reach), len(parts) + 1))
         else:

@@ -137,6 +137,10 @@ def test_valid_parts_survive_beside_invalid_ones() -> None:
         ("src/gen", "src/gen/a.rs", True),  # a directory excludes what it holds
         ("src/gen", "src/generator.rs", False),
         ("target", "crates/a/target/debug/x.rs", True),  # no "/": any depth
+        ("/target", "crates/a/target/debug/x.rs", False),  # leading "/": anchored
+        ("/target", "target/debug/x.rs", True),
+        ("benches/", "benches/a.rs", True),
+        ("benches/", "src/benches/a.rs", True),  # a trailing "/" does not anchor
         ("*_generated.rs", "src/deep/foo_generated.rs", True),
         ("*_generated.rs", "src/generated.rs", False),
         ("tests/[ab].rs", "tests/a.rs", True),

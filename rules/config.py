@@ -42,8 +42,9 @@ class Settings:
         Globs follow ruff's and .gitignore's habits: a glob without "/" matches
         any file or directory name at any depth ("target", "*_generated.rs");
         one with "/" at its start or inside is anchored at the root and matches
-        the path or one of its directories ("/target", "benches/", "src/gen/*.rs"). `*`, `?` and `[...]` stay
-        within one name; `**` spans any number of directories ("**/generated/*.rs").
+        the path or one of its directories ("/target", "src/gen/*.rs"). `*`, `?`
+        and `[...]` stay within one name; `**` spans any number of directories
+        ("benches/**", "**/generated/*.rs").
         """
         parts = [part for part in path.replace("\\", "/").split("/") if part not in ("", ".")]
         return any(_glob_matches(glob, parts) for glob in self.exclude)

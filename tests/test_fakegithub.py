@@ -238,6 +238,16 @@ async def test_installation_endpoints_need_a_valid_installation_token(
             assert (await r.json())["message"] == "Bad credentials"
 
 
+async def test_token_lifetime_is_configurable(app_credentials: AppCredentials) -> None:
+    async with FakeGitHub(app_credentials, token_ttl=0) as fake:
+        fake.add_repository(OWNER, REPO)
+        headers = {"X-GitHub-Api-Version": API_VERSION,
+                   "Authorization": f"token {fake.issue_token(1)}"}
+        async with (aiohttp.ClientSession(fake.url, headers=headers) as session,
+                    session.get(f"{REPOS}/collaborators/alice/permission") as response):
+            assert response.status == 401
+
+
 async def test_a_token_sees_only_its_installation(fake: FakeGitHub) -> None:
     fake.add_repository("someone", "else", installation_id=7)
     fake.add_pull_request("someone", "else", 1, head_sha="a" * 40, base_sha="b" * 40)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import bisect
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
 from tree_sitter import Node, Tree
 
-from rules.parsing import ancestors, captures, matches, parse
+from rules.parsing import ancestors, matches, parse
 
 TEST_DIRS = frozenset({"tests", "benches", "examples"})
 _CFG_TEST = re.compile(r"^#!?\[\s*cfg\s*\((?!.*\bnot\s*\().*\btest\b", re.DOTALL)
@@ -36,7 +36,8 @@ ITEM_TYPES = frozenset(
     }
 )
 
-_DROP_IMPLS = "(impl_item trait: (_) @trait type: (_) @type body: (declaration_list) @body) @impl"
+_ATTRIBUTE_PARTS = frozenset({"token_tree", "attribute", "scoped_identifier"})
+NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier"})
 _METHODS = """
 (impl_item type: (_) @type
   body: (declaration_list (function_item name: (identifier) @name) @fn))
@@ -109,24 +110,52 @@ class FileContext:
     def text(node: Node) -> str:
         return (node.text or b"").decode("utf-8", "replace")
 
+    def occurrences(
+        self, names: Collection[str], types: Collection[str] = NAME_TYPES
+    ) -> list[Node]:
+        """The nodes of the given types spelled exactly as one of `names`.
+
+        Found by searching the bytes and asking the tree what stands there:
+        a query would visit every node of the file, and rules only care about a
+        few names (`spawn`, `unwrap`, `Drop`), so this is what keeps all rules
+        together cheaper than parsing itself. Names in comments and strings are
+        not nodes of these types, so they drop out.
+        """
+        found: list[Node] = []
+        source = self.source
+        for name in names:
+            word = name.encode()
+            start = source.find(word)
+            while start >= 0:
+                end = start + len(word)
+                if not (_is_word_byte(source, start - 1) or _is_word_byte(source, end)):
+                    node = self.root.descendant_for_byte_range(start, end)
+                    if (
+                        node is not None
+                        and node.type in types
+                        and node.start_byte == start
+                        and node.end_byte == end
+                    ):
+                        found.append(node)
+                start = source.find(word, end)
+        found.sort(key=lambda node: node.start_byte)
+        return found
+
     # -- test code ----------------------------------------------------------
 
     @cached_property
     def _test_ranges(self) -> tuple[list[int], list[int]]:
         """Sorted, non-overlapping byte ranges of test items (starts, ends)."""
         spans: list[tuple[int, int]] = []
-        if b"test" in self.source:
-            for attr in captures("[(attribute_item) (inner_attribute_item)] @a", self.root).get(
-                "a", []
-            ):
-                text = self.text(attr)
-                if attr.type == "inner_attribute_item":
-                    if _CFG_TEST.match(text) and attr.parent is not None:
-                        spans.append((attr.parent.start_byte, attr.parent.end_byte))
-                elif _CFG_TEST.match(text) or _TEST_ATTR.match(text):
-                    item = _attributed_item(attr)
-                    if item is not None:
-                        spans.append((attr.start_byte, item.end_byte))
+        for attr in self._test_attributes():
+            text = self.text(attr)
+            if attr.type == "inner_attribute_item":
+                if _CFG_TEST.match(text) and attr.parent is not None:
+                    spans.append((attr.parent.start_byte, attr.parent.end_byte))
+            elif _CFG_TEST.match(text) or _TEST_ATTR.match(text):
+                item = _attributed_item(attr)
+                if item is not None:
+                    spans.append((attr.start_byte, item.end_byte))
         spans.sort()
         starts: list[int] = []
         ends: list[int] = []
@@ -137,6 +166,25 @@ class FileContext:
                 starts.append(start)
                 ends.append(end)
         return starts, ends
+
+    def _test_attributes(self) -> Iterator[Node]:
+        """Attributes that mention `test`, each once."""
+        seen: set[int] = set()
+        for name in self.occurrences(("test",)):
+            node: Node | None = name.parent
+            while node is not None and node.type in {
+                "token_tree",
+                "attribute",
+                "scoped_identifier",
+            }:
+                node = node.parent
+            if (
+                node is not None
+                and node.type in {"attribute_item", "inner_attribute_item"}
+                and node.start_byte not in seen
+            ):
+                seen.add(node.start_byte)
+                yield node
 
     def is_test(self, node: Node) -> bool:
         """Test code per DESIGN.md: test files, `#[cfg(test)]` items, `#[..test]` fns."""
@@ -163,9 +211,11 @@ class FileContext:
     def imports(self) -> dict[str, str]:
         """`use` aliases: local name -> full path (`task` -> `tokio::task`)."""
         aliases: dict[str, str] = {}
-        if b"use" not in self.source:
-            return aliases
-        for tree in captures("(use_declaration argument: (_) @arg)", self.root).get("arg", []):
+        for keyword in self.occurrences(("use",), {"use"}):
+            declaration = keyword.parent
+            tree = declaration.child_by_field_name("argument") if declaration is not None else None
+            if tree is None:
+                continue
             pending: list[tuple[str, Node]] = [("", tree)]
             while pending:
                 prefix, node = pending.pop()
@@ -208,13 +258,27 @@ class FileContext:
         """`impl Drop for T` (any spelling of the trait path); `fn drop` of any
         other trait or of an inherent impl is not Drop."""
         found: list[DropImpl] = []
-        if b"Drop" not in self.source:
-            return found
-        for _, match in matches(_DROP_IMPLS, self.root):
-            trait = self.resolve(self.text(match["trait"][0]))
-            if trait != "Drop" and not trait.endswith("ops::Drop"):
+        for name in self.occurrences(("Drop",), {"type_identifier"}):
+            trait = (
+                name.parent
+                if name.parent and name.parent.type == "scoped_type_identifier"
+                else name
+            )
+            impl = trait.parent
+            if (
+                impl is None
+                or impl.type != "impl_item"
+                or impl.child_by_field_name("trait") != trait
+                or impl.child_by_field_name("body") is None
+                or impl.child_by_field_name("type") is None
+            ):
                 continue
-            body = match["body"][0]
+            resolved = self.resolve(self.text(trait))
+            if resolved != "Drop" and not resolved.endswith("ops::Drop"):
+                continue
+            body = impl.child_by_field_name("body")
+            target = impl.child_by_field_name("type")
+            assert body is not None and target is not None
             drop_fn = next(
                 (
                     child
@@ -223,7 +287,7 @@ class FileContext:
                 ),
                 None,
             )
-            found.append(DropImpl(type_name(match["type"][0]), match["impl"][0], drop_fn))
+            found.append(DropImpl(type_name(target), impl, drop_fn))
         return found
 
     @cached_property
@@ -328,6 +392,13 @@ class FileContext:
         trait = impl.child_by_field_name("trait")
         name = type_name(target) if target is not None else "?"
         return f"impl {self.text(trait)} for {name}" if trait is not None else f"impl {name}"
+
+
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _is_word_byte(source: bytes, index: int) -> bool:
+    return 0 <= index < len(source) and source[index] in _WORD_BYTES
 
 
 def _attributed_item(attr: Node) -> Node | None:

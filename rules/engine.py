@@ -83,9 +83,10 @@ def analyze(
     ctx = FileContext(file.path, file.source, test_names)
     allowances = find_allowances(file.source, ctx.root, RULE_IDS)
     collector = _Collector(ctx, file.touched, allowances)
+    present: dict[bytes, bool] = {}
     for rule in RULES:
         severity = _effective_severity(rule, settings)
-        if severity is None or not any(needle in file.source for needle in rule.needles):
+        if severity is None or not _mentions_any(file.source, rule.needles, present):
             continue
         for hit in rule.check(ctx):
             if rule.production_only and ctx.is_test(hit.node):
@@ -100,6 +101,16 @@ def analyze(
         out_of_scope=collector.out_of_scope,
         drop_impls=tuple(_drop_impl_info(ctx, file.touched)),
     )
+
+
+def _mentions_any(source: bytes, needles: tuple[bytes, ...], seen: dict[bytes, bool]) -> bool:
+    """The rule family pre-check; rules share needles, so each is searched once."""
+    for needle in needles:
+        if needle not in seen:
+            seen[needle] = needle in source
+        if seen[needle]:
+            return True
+    return not needles
 
 
 def _effective_severity(rule: Rule, settings: Settings) -> Severity | None:

@@ -4,30 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tree_sitter import Node
+
 from rules.context import FileContext
 from rules.docs import page
 from rules.model import RESOURCES_RELEASED, Hit, Rule
-from rules.parsing import captures
 
 FORGETTERS = {"std::mem::forget", "core::mem::forget", "mem::forget"}
 MANUALLY_DROP = {"std::mem::ManuallyDrop", "core::mem::ManuallyDrop", "mem::ManuallyDrop"}
 
 
-def _calls_query(ctx: FileContext) -> str:
-    """Calls whose callee ends in a name that can mean `forget` or
-    `ManuallyDrop`, `use ... as` aliases included."""
+def _callees(ctx: FileContext) -> Iterator[Node]:
+    """Callee paths of calls that name `forget` or `ManuallyDrop` (aliases too)."""
     names = {"forget", "ManuallyDrop"} | {
         alias for alias, full in ctx.imports.items() if full in FORGETTERS | MANUALLY_DROP
     }
-    pattern = "|".join(sorted(names))
-    return f"""
-    (call_expression function: [(identifier) (scoped_identifier)] @function
-      (#match? @function "(^|::)({pattern})(::new)?$"))
-    """
+    for name in ctx.occurrences(names):
+        node = name
+        while node.parent is not None and node.parent.type == "scoped_identifier":
+            node = node.parent
+        call = node.parent
+        if call is not None and call.child_by_field_name("function") == node:
+            yield node
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    for function in captures(_calls_query(ctx), ctx.root).get("function", []):
+    for function in _callees(ctx):
         path = ctx.resolve(ctx.text(function))
         if path in FORGETTERS:
             yield Hit(function, "`mem::forget`: the value's `Drop` never runs")

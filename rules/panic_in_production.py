@@ -7,20 +7,12 @@ from collections.abc import Iterator
 from rules.context import FileContext
 from rules.docs import page
 from rules.model import ERROR_PATHS, Hit, Rule
-from rules.parsing import captures
-from rules.syntax import macro_name, outside_drop
-
-PRODUCTION_PANICS = """
-(macro_invocation macro: [
-  (identifier) @name
-  (scoped_identifier name: (identifier) @name)
-] (#any-of? @name "panic" "todo" "unimplemented")) @macro
-"""
+from rules.syntax import macro_calls, macro_name, outside_drop
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    macros = captures(PRODUCTION_PANICS, ctx.root).get("macro", [])
-    for macro in outside_drop(ctx, macros):
+    macros = macro_calls(ctx, ("panic", "todo", "unimplemented"))
+    for macro in outside_drop(ctx, list(macros)):
         yield Hit(macro, f"`{macro_name(macro)}!` in production code")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from tree_sitter import Node
 
@@ -37,3 +37,28 @@ def macro_name(macro: Node) -> str:
     if name is not None and name.type == "scoped_identifier":
         name = name.child_by_field_name("name")
     return (name.text or b"").decode("utf-8", "replace") if name is not None else ""
+
+
+def method_calls(ctx: FileContext, names: Collection[str]) -> Iterator[Node]:
+    """The method-name nodes of calls `receiver.name(..)` for the given names."""
+    for name in ctx.occurrences(names, {"field_identifier"}):
+        access = name.parent
+        call = access.parent if access is not None else None
+        if (
+            access is not None
+            and call is not None
+            and access.type == "field_expression"
+            and call.type == "call_expression"
+            and call.child_by_field_name("function") == access
+        ):
+            yield name
+
+
+def macro_calls(ctx: FileContext, names: Collection[str]) -> Iterator[Node]:
+    """`name!(..)` invocations (`std::name!` too) of the given macro names."""
+    for name in ctx.occurrences(names, {"identifier"}):
+        node = name.parent
+        if node is not None and node.type == "scoped_identifier":
+            node = node.parent
+        if node is not None and node.type == "macro_invocation":
+            yield node

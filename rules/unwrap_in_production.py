@@ -6,15 +6,12 @@ from collections.abc import Iterator
 
 from rules.context import FileContext
 from rules.docs import page
-from rules.drop_unwrap import UNWRAP_CALLS
 from rules.model import ERROR_PATHS, Hit, Rule
-from rules.parsing import captures
-from rules.syntax import outside_drop
+from rules.syntax import method_calls, outside_drop
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    methods = captures(UNWRAP_CALLS, ctx.root).get("method", [])
-    for method in outside_drop(ctx, methods):
+    for method in outside_drop(ctx, list(method_calls(ctx, ("unwrap", "expect")))):
         yield Hit(method, f"`{ctx.text(method)}` in production code panics on the error path")
 
 

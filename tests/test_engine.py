@@ -67,7 +67,12 @@ impl G {
 
 @pytest.mark.parametrize(
     "header",
-    [b"impl Drop for G", b"impl std::ops::Drop for G", b"impl<T> Drop for G<T>", b"impl core::ops::Drop for G"],
+    [
+        b"impl Drop for G",
+        b"impl std::ops::Drop for G",
+        b"impl<T> Drop for G<T>",
+        b"impl core::ops::Drop for G",
+    ],
 )
 def test_drop_impl_spellings(header):
     report = analyze(SourceFile("src/lib.rs", header + b" { fn drop(&mut self) { x.unwrap(); } }"))
@@ -139,7 +144,7 @@ fn c() {
 
 def test_settings_turn_rules_off_and_change_severity():
     settings, errors = load_settings(
-        '[rules]\nunwrap-in-production = "off"\ndrop-panic = "warning"\n',
+        '[rules]\nunwrap-in-production = "off"\ndrop-untested = "off"\ndrop-panic = "warning"\n',
         [rule.id for rule in RULES],
     )
     assert errors == []
@@ -158,12 +163,21 @@ def test_findings_carry_position_fix_and_fingerprint_parts():
     assert finding.item == "impl Drop for G > fn drop"
     assert finding.fix and "block_in_place" in finding.fix
     assert set(finding.to_json()) == {
-        "rule", "severity", "path", "line", "end_line", "column", "message", "fix"
+        "rule",
+        "severity",
+        "path",
+        "line",
+        "end_line",
+        "column",
+        "message",
+        "fix",
     }
 
 
 def test_test_files_elsewhere_count_for_drop_untested():
-    lib = SourceFile("src/lib.rs", b"pub struct Guard;\nimpl Drop for Guard { fn drop(&mut self) {} }\n")
+    lib = SourceFile(
+        "src/lib.rs", b"pub struct Guard;\nimpl Drop for Guard { fn drop(&mut self) {} }\n"
+    )
     untested = analyze_files([lib])
     assert found(untested[0], "drop-untested") == [("drop-untested", 2)]
     test = SourceFile("tests/guard.rs", b"#[test]\nfn drops() { let _g = mycrate::Guard; }\n")
@@ -181,7 +195,7 @@ def test_drop_impls_are_listed_with_touched_flag():
 
 
 def test_non_utf8_source_is_analysed():
-    source = b"\xff\xfe fn g() {}\nimpl Drop for X { fn drop(&mut self) { z.expect(\"\xe9\"); } }"
+    source = b'\xff\xfe fn g() {}\nimpl Drop for X { fn drop(&mut self) { z.expect("\xe9"); } }'
     report = analyze(SourceFile("src/lib.rs", source))
     assert found(report, "drop-unwrap") == [("drop-unwrap", 2)]
 

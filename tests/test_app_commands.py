@@ -1,0 +1,171 @@
+"""`/dropsafe` slash commands end to end: a comment on a pull request, as GitHub delivers it
+(`pr_comment_payload` derives it from the real issue-comment example), against the fake GitHub.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from app_harness import AppUnderTest, RecordingRunner, running_app
+from fakegithub import FakeGitHub, load_webhook, pr_comment_payload, pull_file
+
+from bot.commands import ACCEPTED_REACTION, HELP, parse
+
+OWNER, REPO, NUMBER = "Codertocat", "Hello-World", 2
+
+
+@pytest.fixture
+def runner() -> RecordingRunner:
+    return RecordingRunner()
+
+
+@pytest.fixture
+async def bot(fake_github: FakeGitHub, runner: RecordingRunner) -> AsyncIterator[AppUnderTest]:
+    fake_github.add_pull_request_from_payload(
+        load_webhook("pull_request.opened"),
+        files=[pull_file("src/lib.rs", "fn a() {}\n", "fn a() { Some(1).unwrap(); }\n")])
+    fake_github.set_role(OWNER, REPO, "writer", "write")
+    fake_github.set_role(OWNER, REPO, "maintainer", "maintain")
+    fake_github.set_role(OWNER, REPO, "admin", "admin")
+    fake_github.set_role(OWNER, REPO, "reader", "read")
+    fake_github.set_role(OWNER, REPO, "triager", "triage")
+    async with running_app(fake_github, runner) as app:
+        yield app
+
+
+async def comment(bot: AppUnderTest, body: str, user: str = "writer",
+                  user_type: str = "User") -> int:
+    """Someone comments `body` on the PR; returns the comment's id once the App is done."""
+    fake = bot.fake
+    made = fake.add_issue_comment(OWNER, REPO, NUMBER, body, user)
+    repo = fake.repository(OWNER, REPO)
+    assert repo is not None
+    answer = await bot.deliver("issue_comment", pr_comment_payload(made, repo, user_type))
+    assert 200 <= answer.status < 300
+    await bot.idle()
+    return made.id
+
+
+def reactions(fake: FakeGitHub, comment_id: int) -> list[str]:
+    return [r.content for r in fake.reactions if r.comment_id == comment_id]
+
+
+def replies(fake: FakeGitHub) -> list[str]:
+    return [c.body for c in fake.issue_comments]
+
+
+@pytest.mark.parametrize("user", ["writer", "maintainer", "admin"])
+async def test_rescan_by_someone_who_can_push(bot: AppUnderTest, runner: RecordingRunner,
+                                              user: str) -> None:
+    comment_id = await comment(bot, "/dropsafe rescan", user)
+    assert reactions(bot.fake, comment_id) == [ACCEPTED_REACTION]
+    [job] = runner.jobs
+    assert (job.owner, job.repo, job.pull_number, job.full, job.reason) == (
+        OWNER, REPO, NUMBER, False, "rescan")
+    assert job.head_sha is None  # the review reads the PR's current head
+    assert replies(bot.fake) == []
+
+
+async def test_rescan_full(bot: AppUnderTest, runner: RecordingRunner) -> None:
+    comment_id = await comment(bot, "/dropsafe rescan full\n\nplease, the whole files")
+    assert reactions(bot.fake, comment_id) == [ACCEPTED_REACTION]
+    assert [(job.full, job.reason) for job in runner.jobs] == [(True, "rescan full")]
+
+
+@pytest.mark.parametrize("user", ["reader", "triager", "stranger"])
+async def test_rescan_is_refused_without_write_access(bot: AppUnderTest,
+                                                      runner: RecordingRunner, user: str) -> None:
+    comment_id = await comment(bot, "/dropsafe rescan", user)
+    assert runner.jobs == []
+    assert reactions(bot.fake, comment_id) == []
+    [reply] = replies(bot.fake)
+    assert reply.startswith(f"@{user} ")
+    assert "write access" in reply
+    # The permission endpoint decided, not the payload's author_association.
+    assert bot.fake.calls("GET", f"/repos/{OWNER}/{REPO}/collaborators/{user}/permission")
+
+
+async def test_comments_from_bots_are_ignored(bot: AppUnderTest,
+                                              runner: RecordingRunner) -> None:
+    await comment(bot, "/dropsafe rescan", "dropsafe[bot]", user_type="Bot")
+    await comment(bot, "/dropsafe help", "other-app[bot]", user_type="Bot")
+    assert runner.jobs == []
+    assert replies(bot.fake) == []
+    assert bot.fake.reactions == []
+
+
+@pytest.mark.parametrize("body", ["/dropsafe help", "/dropsafe", "  /DropSafe Help  "])
+async def test_help(bot: AppUnderTest, runner: RecordingRunner, body: str) -> None:
+    await comment(bot, body, "reader")  # anyone may ask for help
+    assert replies(bot.fake) == [HELP]
+    assert runner.jobs == []
+
+
+async def test_an_unknown_subcommand_answers_with_the_help(bot: AppUnderTest,
+                                                           runner: RecordingRunner) -> None:
+    await comment(bot, "/dropsafe rescna")
+    [reply] = replies(bot.fake)
+    assert reply.startswith("Unknown command `rescna`.")
+    assert reply.endswith(HELP)
+    assert runner.jobs == []
+
+
+@pytest.mark.parametrize("body", ["LGTM", "please run /dropsafe rescan", "/dropsafer rescan"])
+async def test_other_comments_are_left_alone(bot: AppUnderTest, runner: RecordingRunner,
+                                             body: str) -> None:
+    await comment(bot, body)
+    assert runner.jobs == []
+    assert replies(bot.fake) == []
+    assert bot.fake.reactions == []
+
+
+async def test_a_comment_on_an_issue_is_ignored(bot: AppUnderTest,
+                                                runner: RecordingRunner) -> None:
+    payload = load_webhook("issue_comment.created")  # the real example: issue #1, not a PR
+    payload["comment"]["body"] = "/dropsafe rescan"
+    await bot.deliver("issue_comment", payload)
+    await bot.idle()
+    assert runner.jobs == []
+    assert bot.fake.calls(path="/repos/*") == []
+
+
+async def test_a_rescan_survives_a_server_error_and_a_rate_limit(
+        bot: AppUnderTest, runner: RecordingRunner) -> None:
+    bot.fake.fail_next("GET", "/repos/{owner}/{repo}/collaborators/{user}/permission",
+                       status=403, headers={"retry-after": "0.1"})
+    bot.fake.fail_next("POST", "/repos/{owner}/{repo}/issues/comments/{id}/reactions",
+                       status=500)
+    comment_id = await comment(bot, "/dropsafe rescan")
+    assert reactions(bot.fake, comment_id) == [ACCEPTED_REACTION]  # posted once
+    assert [r.status for r in bot.fake.calls("POST", "/repos/*/reactions")] == [500, 201]
+    assert len(runner.jobs) == 1
+
+
+async def test_a_rescan_runs_the_real_review(fake_github: FakeGitHub) -> None:
+    fake_github.add_pull_request_from_payload(
+        load_webhook("pull_request.opened"),
+        files=[pull_file("src/lib.rs", "fn a() {}\n", "fn a() { Some(1).unwrap(); }\n")])
+    fake_github.set_role(OWNER, REPO, "writer", "write")
+    recording = RecordingRunner(real=True)
+    async with running_app(fake_github, recording) as bot:
+        await comment(bot, "/dropsafe rescan full")
+    assert [job.full for job in recording.jobs] == [True]
+    [run] = fake_github.check_runs
+    assert run.status == "completed"
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ("/dropsafe rescan", ["rescan"]),
+        ("/dropsafe   rescan   FULL\nthanks", ["rescan", "full"]),
+        ("/dropsafe", []),
+        ("\n  /dropsafe help", ["help"]),
+        ("/dropsafe-ish", None),
+        ("thanks\n/dropsafe rescan", None),  # a command is the comment's first line
+        ("", None),
+    ],
+)
+def test_parse(body: str, words: list[str] | None) -> None:
+    assert parse(body) == words

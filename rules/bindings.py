@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from tree_sitter import Node
 
 from rules.context import FileContext
-from rules.parsing import captures, walk
+from rules.parsing import ancestors, matches, walk
 
 FIELD_TYPES = "(field_declaration name: (field_identifier) @name type: (_) @type)"
 _TRANSPARENT = frozenset(
@@ -60,61 +60,65 @@ def field_types(ctx: FileContext) -> dict[str, str]:
     if cached is None:
         cached = {}
         if b"struct" in ctx.source:
-            found = captures(FIELD_TYPES, ctx.root)
-            for name, kind in zip(found.get("name", []), found.get("type", []), strict=False):
-                cached.setdefault(ctx.text(name), ctx.text(kind))
+            for _, match in matches(FIELD_TYPES, ctx.root):
+                cached.setdefault(ctx.text(match["name"][0]), ctx.text(match["type"][0]))
         _field_cache[ctx] = cached
     return cached
 
 
-def binding_of(identifier: Node) -> Binding | None:
+def binding_of(identifier: Node, root: Node) -> Binding | None:
     """The nearest binder of `identifier` between it and its function: an
     earlier `let` of an enclosing block, a closure or fn parameter, a `for`,
     `if let`/`while let` or `match` arm pattern. Shadowing inside patterns is
-    ignored; walking up never leaves the enclosing function."""
+    ignored; the search never leaves the enclosing function (`root` is any
+    node holding it, the tree's root will do)."""
     name = identifier.text or b""
     child = identifier
-    parent = identifier.parent
-    while parent is not None:
-        kind = parent.type
-        if kind == "block":
-            sibling = child.prev_named_sibling
-            while sibling is not None:
-                if sibling.type == "let_declaration" and _binds(
-                    sibling.child_by_field_name("pattern"), name
-                ):
-                    return Binding(
-                        sibling.child_by_field_name("value"), sibling.child_by_field_name("type")
-                    )
-                sibling = sibling.prev_named_sibling
-        elif kind == "closure_expression":
-            for param in _children(parent.child_by_field_name("parameters")):
-                typed = param.type == "parameter"
-                if _binds(param.child_by_field_name("pattern") if typed else param, name):
-                    return Binding(None, param.child_by_field_name("type"), parent)
-        elif kind == "function_item":
-            for param in _children(parent.child_by_field_name("parameters")):
-                if param.type == "parameter" and _binds(param.child_by_field_name("pattern"), name):
-                    return Binding(None, param.child_by_field_name("type"))
-            return None
-        elif kind == "for_expression" and child == parent.child_by_field_name("body"):
-            if _binds(parent.child_by_field_name("pattern"), name):
-                return Binding(parent.child_by_field_name("value"))
-        elif kind in {"if_expression", "while_expression"}:
-            condition = parent.child_by_field_name("condition")
-            if (
-                condition is not None
-                and condition.type == "let_condition"
-                and child != condition
-                and child != parent.child_by_field_name("alternative")
-                and _binds(condition.child_by_field_name("pattern"), name)
-            ):
-                return Binding(condition.child_by_field_name("value"))
-        elif kind == "match_arm" and _binds(parent.child_by_field_name("pattern"), name):
-            match = parent.parent.parent if parent.parent is not None else None
-            return Binding(match.child_by_field_name("value") if match is not None else None)
+    for parent in ancestors(identifier, root):
+        found = _binder(parent, child, name)
+        if found is not None or parent.type == "function_item":
+            return found
         child = parent
-        parent = parent.parent
+    return None
+
+
+def _binder(parent: Node, child: Node, name: bytes) -> Binding | None:
+    """The binding of `name` that `parent` introduces for its part `child`."""
+    kind = parent.type
+    if kind == "block":
+        sibling = child.prev_named_sibling
+        while sibling is not None:
+            if sibling.type == "let_declaration" and _binds(
+                sibling.child_by_field_name("pattern"), name
+            ):
+                return Binding(
+                    sibling.child_by_field_name("value"), sibling.child_by_field_name("type")
+                )
+            sibling = sibling.prev_named_sibling
+    elif kind == "closure_expression":
+        for param in _children(parent.child_by_field_name("parameters")):
+            typed = param.type == "parameter"
+            if _binds(param.child_by_field_name("pattern") if typed else param, name):
+                return Binding(None, param.child_by_field_name("type"), parent)
+    elif kind == "function_item":
+        for param in _children(parent.child_by_field_name("parameters")):
+            if param.type == "parameter" and _binds(param.child_by_field_name("pattern"), name):
+                return Binding(None, param.child_by_field_name("type"))
+    elif kind == "for_expression" and child == parent.child_by_field_name("body"):
+        if _binds(parent.child_by_field_name("pattern"), name):
+            return Binding(parent.child_by_field_name("value"))
+    elif kind in {"if_expression", "while_expression"}:
+        condition = parent.child_by_field_name("condition")
+        if (
+            condition is not None
+            and condition.type == "let_condition"
+            and child not in (condition, parent.child_by_field_name("alternative"))
+            and _binds(condition.child_by_field_name("pattern"), name)
+        ):
+            return Binding(condition.child_by_field_name("value"))
+    elif kind == "match_arm" and _binds(parent.child_by_field_name("pattern"), name):
+        match = parent.parent.parent if parent.parent is not None else None
+        return Binding(match.child_by_field_name("value") if match is not None else None)
     return None
 
 
@@ -148,7 +152,7 @@ def origin(ctx: FileContext, expr: Node, depth: int = 4) -> Origin:
             node = node.child_by_field_name("value")
         elif kind == "identifier":
             found.names.append(ctx.text(node))
-            binding = binding_of(node) if depth > 0 else None
+            binding = binding_of(node, ctx.root) if depth > 0 else None
             node = _follow(ctx, binding, found)
             depth -= 1
         else:

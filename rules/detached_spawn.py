@@ -7,14 +7,12 @@ from collections.abc import Iterator
 from rules.context import FileContext
 from rules.docs import page
 from rules.model import ASYNC_NOT_DETACHED, Hit, Rule
-from rules.parsing import captures
-from rules.spawns import SPAWN_CALLS, classify_spawn, handle_discarded
+from rules.spawns import classify_spawn, handle_discarded, spawn_calls
 from rules.syntax import outside_drop
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    calls = captures(SPAWN_CALLS, ctx.root).get("call", [])
-    for call in outside_drop(ctx, calls):
+    for call in outside_drop(ctx, spawn_calls(ctx)):
         spawn = classify_spawn(ctx, call)
         if spawn is not None and spawn.family == "task" and handle_discarded(ctx, call):
             yield Hit(call, f"the `JoinHandle` of `{spawn.name}` is dropped: the task is detached")

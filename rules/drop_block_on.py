@@ -1,23 +1,291 @@
-"""drop-block-on: PLACEHOLDER, being written (replace this whole module)."""
+"""drop-block-on: `block_on` in Drop where a runtime may already be running."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from typing import Literal
 
+from tree_sitter import Node
+
+from rules.bindings import binding_of, call_of_argument, origin, short_text
 from rules.context import FileContext
-from rules.model import Hit, Rule
+from rules.docs import page
+from rules.fixes import SAFE_DROP
+from rules.model import NEVER_PANICS, Hit, Rule
+from rules.parsing import ancestors
+from rules.reach import in_scopes, reached
+from rules.spawns import closure_on_other_thread
+from rules.syntax import with_scope
+
+BLOCK_ON_CALLS = """
+(call_expression function: [
+  (identifier) @name
+  (scoped_identifier name: (identifier) @name)
+  (field_expression field: (field_identifier) @name)
+] (#eq? @name "block_on")) @call
+"""
+PANIC = '("Cannot start a runtime from within a runtime")'
+_BUILT_HERE = re.compile(r"Runtime::new$|Builder::new_(current|multi)_thread$")
+_HEAD = re.compile(r"\s*(?:[\w:]+::)?(\w+)")
+_WRAPPERS = frozenset({"unary_expression", "parenthesized_expression"})
+Branch = Literal["failed", "running"]
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    yield from ()
+    if not ctx.drop_scopes:
+        return
+    scopes = reached(ctx, lambda node, function: excused(ctx, node, function))
+    for call, scope in in_scopes(scopes, BLOCK_ON_CALLS, "call"):
+        if not excused(ctx, call, scope.function):
+            yield Hit(call, with_scope(_message(ctx, call, scope.function), scope))
+
+
+def excused(ctx: FileContext, node: Node, function: Node) -> bool:
+    """True when `node` runs where blocking on a future cannot panic: in a
+    closure given to `block_in_place` or to a spawn on another thread, or in
+    the branch where `Handle::try_current()` failed (no runtime here)."""
+    child = node
+    for parent in ancestors(node, function):
+        if parent.type == "closure_expression" and (
+            _in_block_in_place(ctx, parent) or closure_on_other_thread(ctx, parent)
+        ):
+            return True
+        if runtime_branch(ctx, parent, child) == "failed":
+            return True
+        child = parent
+    return False
+
+
+def runtime_branch(ctx: FileContext, parent: Node, child: Node) -> Branch | None:
+    """Which outcome of `Handle::try_current()` the branch `child` of `parent`
+    runs under: `match` arms (`Err(_)`, `Ok(h)`, `_` after `Ok`), `if let` and
+    its `else`, `let .. else`, `if try_current().is_err()` (negations too).
+    `.ok()` turns the outcomes into `Some`/`None`."""
+    if parent.type == "match_arm" and child == parent.child_by_field_name("value"):
+        return _arm_branch(ctx, parent)
+    if parent.type == "if_expression":
+        condition = parent.child_by_field_name("condition")
+        if child == parent.child_by_field_name("consequence"):
+            when_true = True
+        elif child == parent.child_by_field_name("alternative"):
+            when_true = False
+        else:
+            return None
+        outcome = _condition_outcome(ctx, condition)
+        if outcome is None:
+            return None
+        return outcome if when_true else _other(outcome)
+    if parent.type == "let_declaration" and child == parent.child_by_field_name("alternative"):
+        outcome = _pattern_outcome(ctx, parent.child_by_field_name("pattern"), parent)
+        return _other(outcome) if outcome is not None else None
+    return None
+
+
+def _message(ctx: FileContext, call: Node, function: Node) -> str:
+    callee = call.child_by_field_name("function")
+    assert callee is not None  # the query captured it
+    if callee.type != "field_expression":
+        path = ctx.resolve(ctx.text(callee))
+        if path.split("::")[-2:-1] not in (["Handle"], ["Runtime"]):
+            return (
+                f"`{path}` in `Drop` blocks the thread: dropped inside async code it"
+                " stalls a runtime worker and can deadlock"
+            )
+    receiver = callee.child_by_field_name("value")
+    if receiver is not None and origin(ctx, receiver).type_matches(_BUILT_HERE):
+        return f"`block_on` on a runtime built in `Drop` panics inside async code {PANIC}"
+    name = short_text(ctx, callee) or "Runtime::block_on"
+    message = f"`{name}` in `Drop` panics when the value is dropped inside async code {PANIC}"
+    if _in_running_branch(ctx, call, function):
+        message += "; a successful `Handle::try_current()` does not make it safe"
+    return message
+
+
+def _in_running_branch(ctx: FileContext, node: Node, function: Node) -> bool:
+    child = node
+    for parent in ancestors(node, function):
+        if runtime_branch(ctx, parent, child) == "running":
+            return True
+        child = parent
+    return False
+
+
+def _in_block_in_place(ctx: FileContext, closure: Node) -> bool:
+    call = call_of_argument(closure)
+    function = call.child_by_field_name("function") if call is not None else None
+    return function is not None and ctx.resolve(ctx.text(function)).endswith("block_in_place")
+
+
+def _arm_branch(ctx: FileContext, arm: Node) -> Branch | None:
+    block = arm.parent
+    match = block.parent if block is not None else None
+    if block is None or match is None:
+        return None
+    outcomes = _outcomes(ctx, match.child_by_field_name("value"))
+    if outcomes is None:
+        return None
+    pattern = ctx.text(arm.child_by_field_name("pattern") or arm).strip()
+    head = _head(pattern)
+    if head in outcomes:
+        return outcomes[head]
+    if pattern == "_":
+        # a catch-all after the success arm is the failure arm
+        heads = {
+            _head(ctx.text(other.child_by_field_name("pattern") or other))
+            for other in block.named_children
+            if other.type == "match_arm"
+        }
+        return "failed" if any(outcomes.get(h) == "running" for h in heads) else None
+    return None
+
+
+def _condition_outcome(ctx: FileContext, condition: Node | None) -> Branch | None:
+    """The outcome under which an `if` condition holds."""
+    negated = False
+    while condition is not None and condition.type in _WRAPPERS:
+        if condition.type == "unary_expression":
+            negated = not negated
+        condition = condition.named_children[-1] if condition.named_children else None
+    if condition is None:
+        return None
+    outcome: Branch | None
+    if condition.type == "let_condition":
+        outcome = _pattern_outcome(ctx, condition.child_by_field_name("pattern"), condition)
+    elif condition.type == "call_expression":
+        outcome = _predicate_outcome(ctx, condition)
+    else:
+        return None
+    if outcome is None:
+        return None
+    return _other(outcome) if negated else outcome
+
+
+def _predicate_outcome(ctx: FileContext, call: Node) -> Branch | None:
+    """`try_current().is_err()` holds when it failed, `.is_ok()` when it ran."""
+    function = call.child_by_field_name("function")
+    if function is None or function.type != "field_expression":
+        return None
+    method = ctx.text(function.child_by_field_name("field") or function)
+    outcomes = _outcomes(ctx, function.child_by_field_name("value"))
+    if outcomes is None:
+        return None
+    holds = {"is_err": "Err", "is_none": "None", "is_ok": "Ok", "is_some": "Some"}.get(method)
+    return outcomes.get(holds) if holds is not None else None
+
+
+def _pattern_outcome(ctx: FileContext, pattern: Node | None, owner: Node) -> Branch | None:
+    """The outcome a `let`/`if let` pattern matches against its value."""
+    outcomes = _outcomes(ctx, owner.child_by_field_name("value"))
+    if pattern is None or outcomes is None:
+        return None
+    return outcomes.get(_head(ctx.text(pattern)))
+
+
+def _outcomes(ctx: FileContext, expr: Node | None, depth: int = 1) -> dict[str, Branch] | None:
+    """Constructor -> outcome when `expr` is `Handle::try_current()` (through
+    `.map(..)`, `.ok()`, parentheses, or a variable bound to it)."""
+    while expr is not None and expr.type == "parenthesized_expression":
+        expr = expr.named_children[-1] if expr.named_children else None
+    if expr is None:
+        return None
+    if expr.type == "identifier" and depth > 0:
+        binding = binding_of(expr, ctx.root)
+        return _outcomes(ctx, binding.value, depth - 1) if binding is not None else None
+    if expr.type != "call_expression":
+        return None
+    function = expr.child_by_field_name("function")
+    if function is None:
+        return None
+    if function.type != "field_expression":
+        if ctx.text(function).endswith("try_current"):
+            return {"Ok": "running", "Err": "failed"}
+        return None
+    method = ctx.text(function.child_by_field_name("field") or function)
+    inner = _outcomes(ctx, function.child_by_field_name("value"), depth)
+    if inner is None or method not in {"ok", "map", "map_err"}:
+        return None
+    if method == "ok":
+        return {"Some": "running", "None": "failed"}
+    return inner
+
+
+def _head(pattern: str) -> str:
+    match = _HEAD.match(pattern)
+    return match.group(1) if match else ""
+
+
+def _other(branch: Branch) -> Branch:
+    return "running" if branch == "failed" else "failed"
 
 
 RULE = Rule(
     id="drop-block-on",
     severity="error",
-    checklist=(),
-    message="PLACEHOLDER",
-    needles=(),
+    checklist=(NEVER_PANICS,),
+    message=f"`block_on` in `Drop` panics when the value is dropped inside async code {PANIC}",
+    needles=(b"block_on",),
     check=check,
-    docs="PLACEHOLDER",
+    fix=SAFE_DROP,
+    docs=page(
+        what="""
+            Flags every `block_on(..)` inside `fn drop` of an `impl Drop`, and in every
+            function of the same file that `drop` reaches through calls: a handle's or a
+            runtime's (`handle.block_on`, `Handle::current().block_on`, `rt.block_on`, a
+            runtime built on the spot with `Runtime::new()` or `Builder`), and free
+            `block_on` functions such as `futures::executor::block_on`. It is not flagged
+            where it cannot hit a running runtime: inside the closure given to
+            `tokio::task::block_in_place`, inside a closure that runs on another thread
+            (`std::thread::spawn`, a `thread::Builder`, a scoped thread, `spawn_blocking`),
+            in the branch where `Handle::try_current()` failed (`Err(_) =>`, the `else` of
+            `if let Ok(h) = ..`, `if Handle::try_current().is_err()`, `let Ok(h) = .. else`),
+            and in helpers that are only called from such places.
+        """,
+        why="""
+            A value is often dropped inside async code: at the end of an `async fn`, when a
+            task finishes or is cancelled. Tokio's `block_on` then panics with "Cannot start
+            a runtime from within a runtime", and a panic in `drop` during unwinding aborts
+            the process. Checking `Handle::try_current()` first does not help: it succeeds
+            exactly when a runtime is around, which is the case that panics (the audit's own
+            "safe Drop pattern" has this bug). A runtime built inside `drop` panics the same
+            way, and dropping it in async code panics again. Other executors' `block_on`
+            (`futures::executor::block_on`) do not panic but block a runtime worker, and on a
+            current-thread runtime deadlock when the future needs that runtime.
+        """,
+        example="""
+            impl Drop for SafeGuard {
+                fn drop(&mut self) {
+                    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                        let env = self.environment.clone();
+                        let _ = handle.block_on(async move { env.cleanup().await });
+                    }
+                }
+            }
+        """,
+        instead="""
+            impl Drop for SafeGuard {
+                fn drop(&mut self) {
+                    let env = self.environment.clone();
+                    let cleanup = async move { env.cleanup().await };
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                            let _ = tokio::task::block_in_place(|| handle.block_on(cleanup));
+                        }
+                        // a current-thread runtime must not be blocked: use a thread of our own
+                        Ok(_) => {
+                            let _ = std::thread::spawn(move || run_on_own_runtime(cleanup)).join();
+                        }
+                        Err(_) => run_on_own_runtime(cleanup),
+                    }
+                }
+            }
+        """,
+        references="""
+            - [tokio::runtime::Handle::block_on: panics](https://docs.rs/tokio/latest/tokio/runtime/struct.Handle.html#method.block_on)
+            - [tokio::runtime::Handle::try_current](https://docs.rs/tokio/latest/tokio/runtime/struct.Handle.html#method.try_current)
+            - [tokio::task::block_in_place](https://docs.rs/tokio/latest/tokio/task/fn.block_in_place.html)
+            - [tokio::runtime::Handle::runtime_flavor](https://docs.rs/tokio/latest/tokio/runtime/struct.Handle.html#method.runtime_flavor)
+            - [std::ops::Drop: panics](https://doc.rust-lang.org/std/ops/trait.Drop.html#panics)
+        """,
+    ),
 )

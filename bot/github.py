@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -152,27 +152,21 @@ def _token_ttu(_key: int, token: _Token, _now: float) -> float:
     return token.refresh_at
 
 
-@dataclass
 class GitHubApp:
     """The App's identity: JWT client, cached installation tokens, clients per installation."""
 
-    session: aiohttp.ClientSession
-    app_id: str
-    private_key: str
-    api_url: str = "https://api.github.com"
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    _tokens: cachetools.TLRUCache[int, _Token] = field(
-        default_factory=lambda: cachetools.TLRUCache(maxsize=4096, ttu=_token_ttu)
-    )
-    _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
-    _slug: str | None = None
-
-    def app_client(self) -> GitHubClient:
-        """A client that authenticates as the App itself (JWT), for /app endpoints."""
-        return GitHubClient(
-            self.session, app_id=self.app_id, private_key=self.private_key,
-            base_url=self.api_url, retry=self.retry,
-        )
+    def __init__(self, session: aiohttp.ClientSession, app_id: str, private_key: str, *,
+                 api_url: str = "https://api.github.com", retry: RetryPolicy | None = None,
+                 ) -> None:
+        self.session, self.app_id, self.private_key = session, app_id, private_key
+        self.api_url, self.retry = api_url, retry or RetryPolicy()
+        # gidgethub signs a JWT when the client has app_id + private_key, and reuses it.
+        self.app = GitHubClient(session, app_id=app_id, private_key=private_key,
+                                base_url=api_url, retry=self.retry)
+        self._tokens: cachetools.TLRUCache[int, _Token] = cachetools.TLRUCache(
+            maxsize=4096, ttu=_token_ttu)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._slug: str | None = None
 
     async def installation_client(self, installation_id: int) -> GitHubClient:
         token = await self.installation_token(installation_id)
@@ -188,7 +182,7 @@ class GitHubApp:
             if cached is not None:
                 return cached.token
             response = await gidgethub.apps.get_installation_access_token(
-                self.app_client(), installation_id=str(installation_id),
+                self.app, installation_id=str(installation_id),
                 app_id=self.app_id, private_key=self.private_key,
             )
             token = _Token(response["token"], _refresh_at(response["expires_at"]))
@@ -199,7 +193,7 @@ class GitHubApp:
     async def slug(self) -> str:
         """The App's slug (its bot user is `<slug>[bot]`), read once from GET /app."""
         if self._slug is None:
-            app = await self.app_client().getitem("/app")
+            app = await self.app.getitem("/app")
             self._slug = str(app["slug"])
         return self._slug
 

@@ -75,10 +75,8 @@ def make_app(
 
     async def github_session(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            app[GITHUB] = GitHubApp(
-                session, settings.app_id, settings.private_key, settings.api_url,
-                retry or RetryPolicy(),
-            )
+            app[GITHUB] = GitHubApp(session, settings.app_id, settings.private_key,
+                                    api_url=settings.api_url, retry=retry)
             app[JOBS].start()
             yield
             await app[JOBS].close()

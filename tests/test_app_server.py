@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from app_harness import AppUnderTest, BlockingRunner, RecordingRunner, running_app
 from fakegithub import (
     API_VERSION,
@@ -22,9 +23,11 @@ from fakegithub import (
     load_webhook,
     pull_file,
 )
+from gidgethub import sansio
 
 from bot.github import RetryPolicy
 from bot.jobs import ReviewJob
+from bot.server import WEBHOOK_PATH, router
 from bot.settings import Settings, SettingsError
 
 OWNER, REPO, NUMBER = "Codertocat", "Hello-World", 2
@@ -399,6 +402,26 @@ async def test_retries_are_bounded(bot: AppUnderTest, runner: RecordingRunner) -
     await bot.idle()
     assert len(bot.fake.calls("POST", "/app/installations/*")) == 4  # FAST_RETRY.attempts
     assert runner.jobs == []
+
+
+# -- manifest ---------------------------------------------------------------------------------
+
+MANIFEST = Path(__file__).resolve().parents[1] / "app.yaml"
+
+
+def test_the_manifest_subscribes_to_what_the_app_handles_with_least_privilege() -> None:
+    text = MANIFEST.read_text()
+    manifest = yaml.safe_load(text)
+    assert "does NOT change an App that is already registered" in text
+    assert manifest["hook_attributes"]["url"].endswith(WEBHOOK_PATH)
+    handled = {"pull_request": "opened", "issue_comment": "created",
+               "check_run": "rerequested", "check_suite": "requested"}
+    assert set(manifest["default_events"]) == set(handled)
+    for event, action in handled.items():
+        assert router.fetch(sansio.Event({"action": action}, event=event, delivery_id="x"))
+    assert manifest["default_permissions"] == {
+        "checks": "write", "pull_requests": "write", "contents": "read", "issues": "write",
+        "metadata": "read"}
 
 
 # -- settings ---------------------------------------------------------------------------------

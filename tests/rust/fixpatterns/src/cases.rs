@@ -39,9 +39,13 @@ pub fn all() -> Vec<Case> {
         let name = format!("naive/unwinding/{}", context.name());
         cases.push(Case { aborts: true, ..case(name, move || naive_unwind_in(context)) });
     }
+    cases.push(case("safe_drop/shutdown/multi_thread".into(), || at_shutdown(contexts::multi_thread())));
+    cases.push(case("safe_drop/shutdown/current_thread".into(), || at_shutdown(contexts::current_thread())));
     cases.push(case("safe_drop/close".into(), safe_close));
     cases.push(case("safe_drop/limit/current_thread_foreign_io".into(), limit_foreign_io));
     cases.push(case("safe_drop/limit/multi_thread_same_io".into(), multi_thread_same_io));
+    cases.push(case("safe_drop/limit/multi_thread_pending".into(), multi_thread_pending));
+    cases.push(case("safe_drop/limit/multi_thread_without_timers".into(), multi_thread_without_timers));
     cases.push(case("temp_file_guard/file".into(), || guard_removes(Kind::File, Exit::Normal)));
     cases.push(case("temp_file_guard/dir".into(), || guard_removes(Kind::Dir, Exit::Normal)));
     cases.push(case("temp_file_guard/file_question_mark".into(), || guard_removes(Kind::File, Exit::Question)));
@@ -112,6 +116,21 @@ fn naive_unwind_in(context: Context) -> Outcome {
     Err(format!("the process survived: {result:?}"))
 }
 
+/// A task still holding a guard when its runtime shuts down: the runtime drops it.
+fn at_shutdown(runtime: tokio::runtime::Runtime) -> Outcome {
+    let (guard, counts) = guard();
+    let started = Arc::new(std::sync::Barrier::new(2));
+    let task_started = Arc::clone(&started);
+    runtime.spawn(async move {
+        let _alive = guard;
+        task_started.wait();
+        std::future::pending::<()>().await;
+    });
+    std::thread::spawn(move || started.wait());
+    contexts::catch(move || drop(runtime)).map_err(|panic| format!("shutdown panicked: {panic}"))?;
+    counts.once()
+}
+
 fn safe_close() -> Outcome {
     let (guard, counts) = guard();
     contexts::current_thread()
@@ -145,12 +164,41 @@ fn multi_thread_same_io() -> Outcome {
     let runtime = contexts::multi_thread();
     let waited = runtime.block_on(async {
         let socket = readable_socket()?;
-        Ok::<_, String>(safe_drop::block_on_cleanup(async move { socket.readable().await }, Duration::ZERO))
+        let limit = Duration::from_secs(5);
+        Ok::<_, String>(safe_drop::block_on_cleanup(async move { socket.readable().await }, limit))
     })?;
     match waited {
         Some(Ok(())) => Ok("the runtime's own socket became readable in the cleanup".into()),
         other => Err(format!("expected the socket to be readable, got {other:?}")),
     }
+}
+
+/// A cleanup that never finishes, on a multi-thread runtime: abandoned at the limit.
+fn multi_thread_pending() -> Outcome {
+    let limit = Duration::from_millis(300);
+    let started = Instant::now();
+    let waited = contexts::multi_thread()
+        .block_on(async { safe_drop::block_on_cleanup(std::future::pending::<()>(), limit) });
+    let elapsed = started.elapsed();
+    match waited {
+        None if elapsed >= limit && elapsed < limit * 10 => Ok(format!("abandoned after {elapsed:?}")),
+        other => Err(format!("expected abandonment at the limit, got {other:?} after {elapsed:?}")),
+    }
+}
+
+/// A multi-thread runtime built without timers cannot time the cleanup: the
+/// cleanup task fails, and Drop logs it instead of panicking.
+fn multi_thread_without_timers() -> Outcome {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_io()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let result = contexts::catch(|| {
+        let waited = runtime.block_on(async { safe_drop::block_on_cleanup(async { 1 }, Duration::from_secs(5)) });
+        assert_eq!(waited, None, "the cleanup cannot have run without timers");
+    });
+    result.map(|()| "no panic; the failure is logged and the cleanup is skipped".to_string())
 }
 
 /// One end of a socket pair, registered with the current runtime, with a byte waiting.

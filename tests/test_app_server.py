@@ -8,6 +8,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ from gidgethub import sansio
 
 from bot.github import RetryPolicy
 from bot.jobs import ReviewJob
-from bot.server import WEBHOOK_PATH, router
+from bot.server import WEBHOOK_PATH, KeyValueFormatter, router
 from bot.settings import Settings, SettingsError
 
 OWNER, REPO, NUMBER = "Codertocat", "Hello-World", 2
@@ -461,6 +464,22 @@ def test_an_unreadable_key_file_or_bad_port_is_an_error(tmp_path: Path) -> None:
         Settings.from_env(env)
     with pytest.raises(SettingsError, match="PORT"):
         Settings.from_env({**env, "PRIVATE_KEY": "PEM", "PORT": "http"})
+
+
+def test_serve_fails_at_start_naming_the_missing_setting() -> None:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("APP_ID", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "WEBHOOK_SECRET")}
+    done = subprocess.run([sys.executable, "-c", "from bot.server import run; run()"],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert done.stderr.strip() == "dropsafe: missing setting: APP_ID is not set"
+
+
+def test_log_lines_carry_the_structured_fields() -> None:
+    record = logging.LogRecord("bot.jobs", logging.INFO, __file__, 1, "job failed", None, None)
+    record.delivery_id = "guid-7"
+    line = KeyValueFormatter("%(levelname)s %(message)s").format(record)
+    assert line == "INFO job failed delivery_id='guid-7'"
 
 
 # -- retry policy (GitHub's rate-limit rules) ------------------------------------------------

@@ -11,14 +11,16 @@ from __future__ import annotations
 import bisect
 import re
 from collections import deque
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any, TypeVar, cast
 
 from tree_sitter import Node, Tree
 
 from rules.parsing import ancestors, matches, parse
 
+T = TypeVar("T")
 TEST_DIRS = frozenset({"tests", "benches", "examples"})
 _CFG_TEST = re.compile(r"^#!?\[\s*cfg\s*\((?!.*\bnot\s*\().*\btest\b", re.DOTALL)
 _TEST_ATTR = re.compile(r"^#\[\s*(?:[A-Za-z_]\w*\s*::\s*)*test\b")
@@ -103,6 +105,14 @@ class FileContext:
         self.test_file = is_test_path(path)
         # names that test files elsewhere in the change mention (drop-untested)
         self.test_names = test_names
+        self._memo: dict[Callable[[FileContext], Any], Any] = {}
+
+    def memo(self, compute: Callable[[FileContext], T]) -> T:
+        """`compute(self)`, once per file: facts several rules share (lock
+        guards, field types) are derived by the first rule that asks."""
+        if compute not in self._memo:
+            self._memo[compute] = compute(self)
+        return cast(T, self._memo[compute])
 
     # -- text -------------------------------------------------------------
 
@@ -193,17 +203,6 @@ class FileContext:
         starts, ends = self._test_ranges
         index = bisect.bisect_right(starts, node.start_byte) - 1
         return index >= 0 and node.end_byte <= ends[index]
-
-    def test_nodes(self) -> Iterator[Node]:
-        """The root nodes of test code in this file (the whole file for test files)."""
-        if self.test_file:
-            yield self.root
-            return
-        starts, ends = self._test_ranges
-        for start, end in zip(starts, ends, strict=True):
-            node = self.root.descendant_for_byte_range(start, end)
-            if node is not None:
-                yield node
 
     # -- names --------------------------------------------------------------
 

@@ -6,7 +6,6 @@ Pure: no files, no network, no clock. The CLI and the App build `SourceFile`s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from rules.catalogue import RULE_IDS, RULES
 from rules.config import Settings
 from rules.context import FileContext, is_test_path
 from rules.model import Finding, Hit, Rule, Severity
+from rules.parsing import captures, parse
 from rules.suppress import Allowances, find_allowances
 
 # Parsing stays fast well past this, but a multi-megabyte .rs file is generated
@@ -23,7 +23,7 @@ from rules.suppress import Allowances, find_allowances
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
 UNKNOWN_ALLOW = "unknown-allow-id"
 _CODE_LIMIT = 200
-_IDENTIFIER = re.compile(rb"\b[A-Za-z_][A-Za-z0-9_]*\b")
+_NAMES = "[(identifier) (type_identifier)] @name"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,8 @@ def test_identifiers(file: SourceFile) -> frozenset[str]:
     (drop-untested) even though the test lives in another file."""
     if not is_test_path(file.path) or len(file.source) > MAX_SOURCE_BYTES:
         return frozenset()
-    return frozenset(m.decode("ascii") for m in _IDENTIFIER.findall(file.source))
+    names = captures(_NAMES, parse(file.source).root_node).get("name", [])
+    return frozenset((node.text or b"").decode("utf-8", "replace") for node in names)
 
 
 def analyze_files(

@@ -17,21 +17,15 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from itertools import pairwise
-from weakref import WeakKeyDictionary
 
 from tree_sitter import Node
 
 from rules.context import FileContext
-from rules.parsing import ancestors, captures, matches
+from rules.parsing import ancestors, captures
+from rules.syntax import method_calls
 
 NEEDLES = (b".lock()", b".read()", b".write()")
 
-LOCK_CALLS = """
-(call_expression
-  function: (field_expression field: (field_identifier) @method
-    (#any-of? @method "lock" "read" "write"))
-  arguments: (arguments) @args) @call
-"""
 _MOVES = "(call_expression arguments: (arguments (identifier) @arg))"
 
 # methods that hand the guard on (a Result/Option of it, or the guard itself)
@@ -120,23 +114,20 @@ class Locks:
         return self.acquisitions[low:high]
 
 
-_CACHE: WeakKeyDictionary[FileContext, Locks] = WeakKeyDictionary()
-
-
 def locks(ctx: FileContext) -> Locks:
     """The file's locks, computed once for both lock rules."""
-    found = _CACHE.get(ctx)
-    if found is None:
-        acquisitions = [
-            Acquisition(match["call"][0], match["method"][0])
-            for _, match in matches(LOCK_CALLS, ctx.root)
-            if match["args"][0].named_child_count == 0
-        ]
-        acquisitions.sort(key=lambda a: a.call.start_byte)
-        guards = [g for g in map(_guard, acquisitions) if g is not None]
-        starts = [a.call.start_byte for a in acquisitions]
-        found = _CACHE[ctx] = Locks(acquisitions, guards, starts)
-    return found
+    return ctx.memo(_find_locks)
+
+
+def _find_locks(ctx: FileContext) -> Locks:
+    acquisitions = []
+    for method, call in method_calls(ctx, ("lock", "read", "write")):
+        arguments = call.child_by_field_name("arguments")
+        if arguments is not None and arguments.named_child_count == 0:
+            acquisitions.append(Acquisition(call, method))
+    guards = [g for g in map(_guard, acquisitions) if g is not None]
+    starts = [a.call.start_byte for a in acquisitions]
+    return Locks(acquisitions, guards, starts)
 
 
 def runs_inline(node: Node, top: Node) -> bool:

@@ -39,8 +39,8 @@ def macro_name(macro: Node) -> str:
     return (name.text or b"").decode("utf-8", "replace") if name is not None else ""
 
 
-def method_calls(ctx: FileContext, names: Collection[str]) -> Iterator[Node]:
-    """The method-name nodes of calls `receiver.name(..)` for the given names."""
+def method_calls(ctx: FileContext, names: Collection[str]) -> Iterator[tuple[Node, Node]]:
+    """(method name, call) of each call `receiver.name(..)` for the given names."""
     for name in ctx.occurrences(names, {"field_identifier"}):
         access = name.parent
         call = access.parent if access is not None else None
@@ -51,7 +51,7 @@ def method_calls(ctx: FileContext, names: Collection[str]) -> Iterator[Node]:
             and call.type == "call_expression"
             and call.child_by_field_name("function") == access
         ):
-            yield name
+            yield name, call
 
 
 def macro_calls(ctx: FileContext, names: Collection[str]) -> Iterator[Node]:

@@ -157,7 +157,8 @@ def test_settings_turn_rules_off_and_change_severity():
 
 def test_findings_carry_position_fix_and_fingerprint_parts():
     source = "impl Drop for G {\n    fn drop(&mut self) { let é = 1; x.unwrap(); }\n}\n"
-    (finding,) = analyze(SourceFile("src/lib.rs", source.encode())).findings
+    report = analyze(SourceFile("src/lib.rs", source.encode()))
+    (finding,) = [f for f in report.findings if f.rule == "drop-unwrap"]
     assert (finding.line, finding.column, finding.end_line) == (2, 39, 2)
     assert finding.code == "fn drop(&mut self) { let é = 1; x.unwrap(); }"
     assert finding.item == "impl Drop for G > fn drop"

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rules.config import Settings
-from rules.diff import parse_patch
-
 from bot.review import checkrun
 from bot.review.comments import (
     COMMENT_CAP,
@@ -19,6 +16,8 @@ from bot.review.comments import (
     review_payload,
 )
 from bot.review.threads import Thread, bot_logins, thread_from_json, to_resolve
+from rules.config import Settings
+from rules.diff import parse_patch
 from rules.engine import DropImplInfo, FileReport
 from rules.model import NEVER_PANICS, NO_UNWRAP, Finding
 
@@ -70,10 +69,9 @@ def test_comment_body_has_message_why_fix_and_marker() -> None:
 
 
 def test_plan_comments_only_diff_lines_and_skips_reported() -> None:
-    inside, context, outside, old = keyed(
-        [finding(10), finding(8, code="a"), finding(30, code="b"), finding(12, code="c")]
-    )
-    plan = plan_review([inside, context, outside, old], {"src/lib.rs": CHANGE}, frozenset({old.fp}))
+    items = keyed([finding(10), finding(8, code="a"), finding(30, code="b"), finding(12, code="c")])
+    old = next(k for k in items if k.finding.line == 12)
+    plan = plan_review(items, {"src/lib.rs": CHANGE}, frozenset({old.fp}))
     assert [c["line"] for c in plan.comments] == [8, 10]
     assert all(c["side"] == "RIGHT" and c["path"] == "src/lib.rs" for c in plan.comments)
     assert plan.outside_diff == 1 and plan.already == 1 and not plan.overflow

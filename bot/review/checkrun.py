@@ -17,7 +17,6 @@ from rules.model import CHECKLIST, RANK, at_least
 
 if TYPE_CHECKING:
     from rules.config import Settings
-
     from rules.engine import DropImplInfo, FileReport
     from rules.model import Finding
 
@@ -184,7 +183,8 @@ def _left_out(outcome: Outcome) -> str:
     plan = outcome.plan
     if plan is not None:
         lines.append(
-            f"- {plan.outside_diff} on touched lines GitHub cannot comment on (annotations only)"
+            f"- {plan.outside_diff} where GitHub takes no inline comment"
+            " (outside the diff's hunks, or no diff shown): annotations only"
         )
         lines.append(
             f"- {len(plan.overflow)} over the cap of {COMMENT_CAP} inline comments"

@@ -17,8 +17,8 @@ from typing import Any
 
 import gidgethub
 import gidgethub.abc
-from rules.diff import DiffError, FileChange, diff_contents, parse_patch
 
+from rules.diff import DiffError, FileChange, diff_contents, parse_patch
 from rules.engine import MAX_SOURCE_BYTES
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class ChangedFile:
     path: str
     source: bytes
     change: FileChange | None  # None when the file is too large to diff (the engine skips it)
+    commentable: bool = True  # False when GitHub sent no patch: it rejects comments there
 
 
 def repo_vars(owner: str, repo: str, **extra: object) -> dict[str, Any]:
@@ -204,6 +205,7 @@ async def load_file(
         return ChangedFile(path, source, None)  # the engine reports it as too large
     status = _STATUS.get(entry["status"], "modified")
     change = _parse(path, entry.get("patch"), status)
+    commentable = change is not None
     if change is None:
         old = b""
         if status != "added":
@@ -212,7 +214,7 @@ async def load_file(
         change = diff_contents(path, _text(old), _text(source))
     if change.binary:
         return "binary file"
-    return ChangedFile(path, source, change)
+    return ChangedFile(path, source, change, commentable)
 
 
 def _parse(path: str, patch: str | None, status: str) -> FileChange | None:

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gidgethub.abc
-from rules.config import Settings, load_settings
-from rules.scope import Mode
 
 from bot.review import checkrun, fetch, threads
 from bot.review.comments import (
@@ -29,7 +27,9 @@ from bot.review.comments import (
     review_payload,
 )
 from rules.catalogue import RULE_IDS
+from rules.config import Settings, load_settings
 from rules.engine import FileReport, SourceFile, analyze_files
+from rules.scope import Mode
 
 if TYPE_CHECKING:
     from bot.jobs import ReviewJob
@@ -130,7 +130,7 @@ async def review(ctx: Context, run_url: str, *, full: bool) -> None:
     reports = await asyncio.to_thread(analyze_files, sources, settings)
     findings = keyed(f for report in reports for f in report.findings)
 
-    changes = {f.path: f.change for f in files if f.change is not None}
+    changes = {f.path: f.change for f in files if f.change is not None and f.commentable}
     ours = await _our_comments(ctx)
     plan = await _plan(ctx, findings, changes, ours)
 
@@ -144,15 +144,15 @@ async def review(ctx: Context, run_url: str, *, full: bool) -> None:
         excluded=excluded,
         config_errors=config_errors,
     )
-    for payload in checkrun.completion_payloads(outcome):
-        await ctx.gh.patch(run_url, data=payload)
+    for update in checkrun.completion_payloads(outcome):
+        await ctx.gh.patch(run_url, data=update)
 
-    payload = review_payload(plan, ctx.head_sha)
-    if payload is not None:
+    review = review_payload(plan, ctx.head_sha)
+    if review is not None:
         await ctx.gh.post(
             "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
             fetch.repo_vars(ctx.owner, ctx.repo, pull_number=ctx.pull.number),
-            data=payload,
+            data=review,
         )
     log.info(
         "review done",

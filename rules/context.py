@@ -40,11 +40,6 @@ ITEM_TYPES = frozenset(
 
 _ATTRIBUTE_PARTS = frozenset({"token_tree", "attribute", "scoped_identifier"})
 NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier"})
-_METHODS = """
-(impl_item type: (_) @type
-  body: (declaration_list (function_item name: (identifier) @name) @fn))
-"""
-_FREE_FNS = "(function_item name: (identifier) @name) @fn"
 _CALLS = """
 (call_expression function: [
   (identifier) @free
@@ -296,8 +291,6 @@ class FileContext:
         scopes: list[DropScope] = []
         if not self.drop_impls:
             return scopes
-        methods = self._methods
-        free = self._free_functions
         seen: set[int] = set()
         for owner in self.drop_impls:
             if owner.drop_fn is None:
@@ -312,7 +305,7 @@ class FileContext:
                 body = function.child_by_field_name("body")
                 if body is None:
                     continue
-                for callee_name, callee in self._callees(body, owner.type_name, methods, free):
+                for callee_name, callee in self._callees(body, owner.type_name):
                     if callee.start_byte not in seen:
                         queue.append((callee, (*via, callee_name)))
         return scopes
@@ -327,47 +320,54 @@ class FileContext:
                 best = scope
         return best
 
-    @cached_property
-    def _methods(self) -> dict[tuple[str, str], Node]:
-        table: dict[tuple[str, str], Node] = {}
-        for _, match in matches(_METHODS, self.root):
-            key = (type_name(match["type"][0]), self.text(match["name"][0]))
-            table.setdefault(key, match["fn"][0])
-        return table
+    def _functions_named(self, name: str) -> list[Node]:
+        """`fn name` items of the file (found by name, not by visiting every item)."""
+        return [
+            identifier.parent
+            for identifier in self.occurrences((name,), {"identifier"})
+            if identifier.parent is not None
+            and identifier.parent.type == "function_item"
+            and identifier.parent.child_by_field_name("name") == identifier
+        ]
 
-    @cached_property
-    def _free_functions(self) -> dict[str, Node]:
-        table: dict[str, Node] = {}
-        for _, match in matches(_FREE_FNS, self.root):
-            function = match["fn"][0]
+    def _method_of(self, owner: str, name: str) -> Node | None:
+        """`fn name` in an `impl .. owner` block of this file."""
+        for function in self._functions_named(name):
+            impl = function.parent.parent if function.parent is not None else None
+            target = impl.child_by_field_name("type") if impl is not None else None
+            if (
+                impl is not None
+                and impl.type == "impl_item"
+                and target is not None
+                and (type_name(target) == owner)
+            ):
+                return function
+        return None
+
+    def _free_function(self, name: str) -> Node | None:
+        """A free `fn name` at file level or in a `mod` of this file."""
+        for function in self._functions_named(name):
             parent = function.parent
-            is_free = parent is not None and (
+            if parent is not None and (
                 parent.type == "source_file"
                 or (parent.type == "declaration_list" and _parent_type(parent) == "mod_item")
-            )
-            if is_free:
-                table.setdefault(self.text(match["name"][0]), function)
-        return table
+            ):
+                return function
+        return None
 
-    def _callees(
-        self,
-        body: Node,
-        owner: str,
-        methods: dict[tuple[str, str], Node],
-        free: dict[str, Node],
-    ) -> Iterator[tuple[str, Node]]:
+    def _callees(self, body: Node, owner: str) -> Iterator[tuple[str, Node]]:
         for _, match in matches(_CALLS, body):
             callee: Node | None = None
             if "free" in match:
                 name = self.text(match["free"][0])
-                callee = free.get(name)
+                callee = self._free_function(name)
             elif "method" in match:
                 name = self.text(match["method"][0])
-                callee = methods.get((owner, name))
+                callee = self._method_of(owner, name)
             else:
                 name = self.text(match["assoc"][0])
                 if self.text(match["owner"][0]) in {"Self", owner}:
-                    callee = methods.get((owner, name))
+                    callee = self._method_of(owner, name)
             if callee is not None:
                 yield name, callee
 

@@ -121,6 +121,7 @@ fn at_shutdown(runtime: tokio::runtime::Runtime) -> Outcome {
     let (guard, counts) = guard();
     let started = Arc::new(std::sync::Barrier::new(2));
     let task_started = Arc::clone(&started);
+    // dropsafe:allow(detached-spawn) the runtime's shutdown is what drops this task
     runtime.spawn(async move {
         let _alive = guard;
         task_started.wait();
@@ -222,6 +223,8 @@ enum Exit {
     Unwind,
 }
 
+/// A fresh path for one case; the case puts it under a `TempFileGuard`.
+// dropsafe:allow(temp-path-unguarded)
 fn scratch_path(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("dropsafe-fixpatterns-{}-{tag}", std::process::id()))
 }

@@ -29,12 +29,14 @@ fn main() -> ExitCode {
 }
 
 fn run_one(name: &str) -> ExitCode {
-    let Some(case) = cases::all().into_iter().find(|case| case.name == name) else {
-        eprintln!("no case {name}");
-        return ExitCode::from(2);
+    let case = match cases::all().into_iter().find(|case| case.name == name) {
+        Some(case) => case,
+        None => {
+            eprintln!("no case {name}");
+            return ExitCode::from(2);
+        }
     };
-    let outcome = contexts::catch(|| print_outcome(&(case.run)())).map_err(|panic| panic);
-    match outcome {
+    match contexts::catch(|| print_outcome(&(case.run)())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(panic) => {
             println!("FAIL the case panicked: {panic}");
@@ -94,19 +96,22 @@ fn child(name: &str) -> Result<Report, String> {
     Ok(Report {
         status: output.status,
         stdout: String::from_utf8_lossy(&output.stdout).trim().to_string(),
-        stderr: String::from_utf8_lossy(&output.stderr).trim().replace('\n', " | "),
+        stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
     })
 }
 
 fn judge(case: &cases::Case, report: Report) -> (bool, String) {
     let aborted = report.status.signal() == Some(libc_sigabrt());
     match (case.aborts, aborted) {
-        (true, true) => (true, format!("aborted as documented: {}", last_panic(&report.stderr))),
+        (true, true) => (true, format!("aborted as documented: {}", panic_messages(&report.stderr))),
         (true, false) => (false, format!("expected an abort, got {} {}", report.status, report.stdout)),
-        (false, true) => (false, format!("aborted: {}", report.stderr)),
+        (false, true) => (false, format!("aborted: {}", panic_messages(&report.stderr))),
         (false, false) => match report.stdout.strip_prefix("ok ") {
             Some(detail) if report.status.success() => (true, detail.to_string()),
-            _ => (false, format!("{} {} [stderr: {}]", report.status, report.stdout, report.stderr)),
+            _ => {
+                let stderr = panic_messages(&report.stderr);
+                (false, format!("{} {} [panics: {stderr}]", report.status, report.stdout))
+            }
         },
     }
 }
@@ -116,6 +121,13 @@ fn libc_sigabrt() -> i32 {
     6
 }
 
-fn last_panic(stderr: &str) -> &str {
-    stderr.rsplit(" | ").find(|part| part.contains("panic")).unwrap_or(stderr)
+/// The message lines of the panics in a child's stderr (each follows "panicked at").
+fn panic_messages(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let messages: Vec<&str> = lines
+        .windows(2)
+        .filter(|pair| pair[0].contains(" panicked at "))
+        .map(|pair| pair[1].trim())
+        .collect();
+    messages.join(" | ")
 }

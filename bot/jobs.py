@@ -1,9 +1,11 @@
 """Review jobs and the in-process queue that runs them after the webhook has been answered.
 
 One run at a time per pull request: a newer job for the same PR replaces a waiting one and
-cancels a running one (a new push makes the old head's review worthless). A bounded pool of
-workers runs the reviews; event handling (routing, permission checks) runs as tracked
-background tasks so that `idle()` covers everything a delivery started.
+cancels a running one (a new push makes the old head's review worthless). A job that only
+repeats the running one (same head, same scope) is dropped instead: every push sends both
+`pull_request.synchronize` and `check_suite.requested`, and restarting would waste the work.
+A bounded pool of workers runs the reviews; event handling (routing, permission checks) runs
+as tracked background tasks so that `idle()` covers everything a delivery started.
 """
 
 from __future__ import annotations
@@ -49,18 +51,18 @@ class JobQueue:
         self._size = workers
         self._ready: asyncio.Queue[PullKey] = asyncio.Queue()
         self._waiting: dict[PullKey, ReviewJob] = {}
-        self._running: dict[PullKey, asyncio.Task[None]] = {}
+        self._running: dict[PullKey, tuple[ReviewJob, asyncio.Task[None]]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._workers: list[asyncio.Task[None]] = []
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._changed = asyncio.Event()  # set on every change of the state; waiters re-check
 
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._worker()) for _ in range(self._size)]
 
     async def close(self) -> None:
         """Stop the workers and cancel what is running or waiting (server shutdown)."""
-        tasks = [*self._workers, *self._running.values(), *self._background]
+        tasks = [*self._workers, *(task for _, task in self._running.values()),
+                 *self._background]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -70,7 +72,10 @@ class JobQueue:
     def submit(self, job: ReviewJob) -> None:
         """Queue `job`; it supersedes any job for the same PR that is waiting or running."""
         superseded = self._waiting.get(job.key)
-        running = self._running.get(job.key)
+        running_job, running = self._running.get(job.key, (None, None))
+        if superseded is None and running_job is not None and _repeats(job, running_job):
+            log.info("review already running", extra=_extra(job))
+            return
         self._waiting[job.key] = job
         if running is not None:
             # The worker re-queues the key when the cancelled run has wound down.
@@ -83,40 +88,41 @@ class JobQueue:
                 "review superseded",
                 extra=_extra(job, superseded_delivery_id=superseded.delivery_id),
             )
-        self._update_idle()
+        self._notify()
 
     def spawn(self, work: Coroutine[Any, Any, None], *, delivery_id: str) -> None:
         """Run event handling in the background, logging (never raising) its failure."""
         task = asyncio.create_task(self._guarded(work, delivery_id))
         self._background.add(task)
         task.add_done_callback(self._background_done)
-        self._update_idle()
+        self._notify()
 
     async def idle(self) -> None:
         """Return once nothing is running, waiting, or being handled."""
-        while not self._is_idle():
-            self._idle.clear()
-            await self._idle.wait()
+        await self._until(lambda: not (self._waiting or self._running or self._background))
 
-    def _is_idle(self) -> bool:
-        return not (self._waiting or self._running or self._background)
+    async def handled(self) -> None:
+        """Return once every delivery's handler has finished (its reviews may still run)."""
+        await self._until(lambda: not self._background)
 
-    def _update_idle(self) -> None:
-        if self._is_idle():
-            self._idle.set()
-        else:
-            self._idle.clear()
+    async def _until(self, done: Callable[[], bool]) -> None:
+        while not done():
+            self._changed.clear()
+            await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
 
     def _background_done(self, task: asyncio.Task[None]) -> None:
         self._background.discard(task)
-        self._update_idle()
+        self._notify()
 
     async def _worker(self) -> None:
         while True:
             key = await self._ready.get()
             job = self._waiting.pop(key)
             task = asyncio.create_task(self._review(job))
-            self._running[key] = task
+            self._running[key] = (job, task)
             try:
                 # asyncio.wait, not await: a cancelled run must not cancel the worker.
                 await asyncio.wait({task})
@@ -124,7 +130,7 @@ class JobQueue:
                 del self._running[key]
                 if key in self._waiting:  # superseded while it ran
                     self._ready.put_nowait(key)
-                self._update_idle()
+                self._notify()
 
     async def _review(self, job: ReviewJob) -> None:
         # The run's coroutine is made here, inside the task, so a task cancelled before it
@@ -143,6 +149,12 @@ class JobQueue:
             raise
         except Exception:
             log.exception("job failed", extra=extra)
+
+
+def _repeats(job: ReviewJob, running: ReviewJob) -> bool:
+    """Same head and scope; a job without a head (a rescan) asks for a fresh read of the PR."""
+    return job.head_sha is not None and (job.head_sha, job.full) == (
+        running.head_sha, running.full)
 
 
 def _extra(job: ReviewJob, **more: object) -> dict[str, object]:

@@ -30,7 +30,7 @@ from gidgethub import sansio
 
 from bot.github import RetryPolicy
 from bot.jobs import ReviewJob
-from bot.server import WEBHOOK_PATH, KeyValueFormatter, router
+from bot.server import JOBS, WEBHOOK_PATH, KeyValueFormatter, router
 from bot.settings import Settings, SettingsError
 
 OWNER, REPO, NUMBER = "Codertocat", "Hello-World", 2
@@ -223,20 +223,43 @@ async def test_opened_runs_the_real_review(fake_github: FakeGitHub) -> None:
     assert len(fake_github.calls("GET", "/app")) == 1
 
 
+def push(sha: str) -> dict[str, Any]:
+    """A `synchronize` delivery announcing head `sha` (derived from the real example)."""
+    payload = load_webhook("pull_request.synchronize")
+    payload["after"] = payload["pull_request"]["head"]["sha"] = sha
+    return payload
+
+
 async def test_a_newer_push_supersedes_the_run_in_flight(fake_github: FakeGitHub) -> None:
     seed_pull(fake_github)
     blocking = BlockingRunner()
     async with running_app(fake_github, blocking) as bot:
-        await bot.deliver("pull_request", load_webhook("pull_request.synchronize"),
-                          delivery_id="push-1")
+        await bot.deliver("pull_request", push("a" * 40), delivery_id="push-1")
         await blocking.wait_started(1)
-        await bot.deliver("pull_request", load_webhook("pull_request.synchronize"),
-                          delivery_id="push-2")
+        await bot.deliver("pull_request", push("b" * 40), delivery_id="push-2")
         await blocking.wait_started(2)
         blocking.release()
         await bot.idle()
     assert [job.delivery_id for job in blocking.cancelled] == ["push-1"]
-    assert [job.delivery_id for job in blocking.finished] == ["push-2"]
+    assert [job.head_sha for job in blocking.finished] == ["b" * 40]
+
+
+async def test_a_second_event_for_the_running_head_is_dropped(fake_github: FakeGitHub) -> None:
+    # Every push sends both `synchronize` and `check_suite`: one review, not a restart.
+    seed_pull(fake_github)
+    suite = load_webhook("check_suite.rerequested")
+    suite["installation"]["id"] = 1
+    blocking = BlockingRunner()
+    async with running_app(fake_github, blocking) as bot:
+        await bot.deliver("pull_request", load_webhook("pull_request.synchronize"))
+        await blocking.wait_started(1)
+        await bot.deliver("check_suite", suite)
+        await bot.deliver("pull_request", load_webhook("pull_request.synchronize"))
+        await bot.app[JOBS].handled()
+        blocking.release()
+        await bot.idle()
+    assert [job.reason for job in blocking.started] == ["pull_request.synchronize"]
+    assert blocking.cancelled == []
 
 
 async def test_waiting_jobs_for_one_pull_collapse_to_the_newest(fake_github: FakeGitHub) -> None:
@@ -250,8 +273,8 @@ async def test_waiting_jobs_for_one_pull_collapse_to_the_newest(fake_github: Fak
         await bot.deliver("pull_request", other, delivery_id="pr3")
         await blocking.wait_started(1)
         for n in range(3):
-            await bot.deliver("pull_request", load_webhook("pull_request.synchronize"),
-                              delivery_id=f"push-{n}")
+            await bot.deliver("pull_request", push(str(n) * 40), delivery_id=f"push-{n}")
+        await bot.app[JOBS].handled()
         blocking.release()
         await bot.idle()
     assert [job.delivery_id for job in blocking.finished] == ["pr3", "push-2"]

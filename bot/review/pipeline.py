@@ -147,12 +147,12 @@ async def review(ctx: Context, run_url: str, *, full: bool) -> None:
     for update in checkrun.completion_payloads(outcome):
         await ctx.gh.patch(run_url, data=update)
 
-    review = review_payload(plan, ctx.head_sha)
-    if review is not None:
+    body = review_payload(plan, ctx.head_sha)
+    if body is not None:
         await ctx.gh.post(
             "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
             fetch.repo_vars(ctx.owner, ctx.repo, pull_number=ctx.pull.number),
-            data=review,
+            data=body,
         )
     log.info(
         "review done",

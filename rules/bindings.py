@@ -13,7 +13,6 @@ types first because a declared type is stronger evidence than a name.
 from __future__ import annotations
 
 import re
-import weakref
 from dataclasses import dataclass, field
 
 from tree_sitter import Node
@@ -25,7 +24,6 @@ FIELD_TYPES = "(field_declaration name: (field_identifier) @name type: (_) @type
 _TRANSPARENT = frozenset(
     {"parenthesized_expression", "try_expression", "reference_expression", "await_expression"}
 )
-_field_cache: weakref.WeakKeyDictionary[FileContext, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(slots=True)
@@ -56,14 +54,15 @@ def field_types(ctx: FileContext) -> dict[str, str]:
     """Struct field name -> declared type text, over the whole file (the first
     declaration of a name wins: fields of one file rarely reuse a name with
     an unrelated type, and a wrong guess only costs a missed finding)."""
-    cached = _field_cache.get(ctx)
-    if cached is None:
-        cached = {}
-        if b"struct" in ctx.source:
-            for _, match in matches(FIELD_TYPES, ctx.root):
-                cached.setdefault(ctx.text(match["name"][0]), ctx.text(match["type"][0]))
-        _field_cache[ctx] = cached
-    return cached
+    return ctx.memo(_declared_field_types)
+
+
+def _declared_field_types(ctx: FileContext) -> dict[str, str]:
+    types: dict[str, str] = {}
+    if b"struct" in ctx.source:
+        for _, match in matches(FIELD_TYPES, ctx.root):
+            types.setdefault(ctx.text(match["name"][0]), ctx.text(match["type"][0]))
+    return types
 
 
 def binding_of(identifier: Node, root: Node) -> Binding | None:

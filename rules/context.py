@@ -21,6 +21,8 @@ from tree_sitter import Node, Tree
 from rules.parsing import ancestors, matches, parse
 
 T = TypeVar("T")
+# (call-site name node, the function holding it) -> True when the call is excused
+Excused = Callable[[Node, Node], bool]
 TEST_DIRS = frozenset({"tests", "benches", "examples"})
 _CFG_TEST = re.compile(r"^#!?\[\s*cfg\s*\((?!.*\bnot\s*\().*\btest\b", re.DOTALL)
 _TEST_ATTR = re.compile(r"^#\[\s*(?:[A-Za-z_]\w*\s*::\s*)*test\b")
@@ -286,11 +288,18 @@ class FileContext:
 
     @cached_property
     def drop_scopes(self) -> list[DropScope]:
-        """Every function the file shows `drop` reaching, breadth first so each
-        gets its shortest call path; cycles are cut by visiting each once."""
+        """Every function the file shows `drop` reaching through calls."""
+        return self.reached_from_drop()
+
+    def reached_from_drop(self, excused: Excused | None = None) -> list[DropScope]:
+        """`fn drop` and the functions it reaches, breadth first so each gets
+        its shortest call path; cycles are cut by visiting each once.
+
+        `excused(call_name, function)` lets a rule skip call sites where code
+        runs somewhere harmless for it (`block_on` on a thread spawned for it):
+        a helper called only from there is then not in Drop for that rule.
+        """
         scopes: list[DropScope] = []
-        if not self.drop_impls:
-            return scopes
         seen: set[int] = set()
         for owner in self.drop_impls:
             if owner.drop_fn is None:
@@ -305,9 +314,11 @@ class FileContext:
                 body = function.child_by_field_name("body")
                 if body is None:
                     continue
-                for callee_name, callee in self._callees(body, owner.type_name):
-                    if callee.start_byte not in seen:
-                        queue.append((callee, (*via, callee_name)))
+                for call_name, callee in self._callees(body, owner.type_name):
+                    if callee.start_byte in seen:
+                        continue
+                    if excused is None or not excused(call_name, function):
+                        queue.append((callee, (*via, self.text(call_name))))
         return scopes
 
     def drop_scope_of(self, node: Node) -> DropScope | None:
@@ -355,19 +366,21 @@ class FileContext:
                 return function
         return None
 
-    def _callees(self, body: Node, owner: str) -> Iterator[tuple[str, Node]]:
+    def _callees(self, body: Node, owner: str) -> Iterator[tuple[Node, Node]]:
+        """(name node at the call site, called function) for calls in `body`
+        that resolve to a function of this file."""
         for _, match in matches(_CALLS, body):
             callee: Node | None = None
             if "free" in match:
-                name = self.text(match["free"][0])
-                callee = self._free_function(name)
+                name = match["free"][0]
+                callee = self._free_function(self.text(name))
             elif "method" in match:
-                name = self.text(match["method"][0])
-                callee = self._method_of(owner, name)
+                name = match["method"][0]
+                callee = self._method_of(owner, self.text(name))
             else:
-                name = self.text(match["assoc"][0])
+                name = match["assoc"][0]
                 if self.text(match["owner"][0]) in {"Self", owner}:
-                    callee = self._method_of(owner, name)
+                    callee = self._method_of(owner, self.text(name))
             if callee is not None:
                 yield name, callee
 

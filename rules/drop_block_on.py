@@ -14,9 +14,8 @@ from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import NEVER_PANICS, Hit, Rule
 from rules.parsing import ancestors
-from rules.reach import in_scopes, reached
 from rules.spawns import closure_on_other_thread
-from rules.syntax import with_scope
+from rules.syntax import in_drop, with_scope
 
 BLOCK_ON_CALLS = """
 (call_expression function: [
@@ -35,8 +34,8 @@ Branch = Literal["failed", "running"]
 def check(ctx: FileContext) -> Iterator[Hit]:
     if not ctx.drop_scopes:
         return
-    scopes = reached(ctx, lambda node, function: excused(ctx, node, function))
-    for call, scope in in_scopes(scopes, BLOCK_ON_CALLS, "call"):
+    scopes = ctx.reached_from_drop(lambda node, function: excused(ctx, node, function))
+    for call, scope in in_drop(ctx, BLOCK_ON_CALLS, "call", scopes):
         if not excused(ctx, call, scope.function):
             yield Hit(call, with_scope(_message(ctx, call, scope.function), scope))
 

@@ -13,9 +13,8 @@ from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import PERFORMANCE, Hit, Rule
 from rules.parsing import ancestors
-from rules.reach import in_scopes, reached
 from rules.spawns import closure_on_other_thread
-from rules.syntax import with_scope
+from rules.syntax import in_drop, with_scope
 
 BLOCKING_CALLS = """
 (call_expression function: [
@@ -40,8 +39,8 @@ _SOCKET_METHODS = frozenset({"send_to", "recv", "recv_from", "send"})
 def check(ctx: FileContext) -> Iterator[Hit]:
     if not ctx.drop_scopes:
         return
-    scopes = reached(ctx, lambda node, function: on_other_thread(ctx, node, function))
-    for call, scope in in_scopes(scopes, BLOCKING_CALLS, "call"):
+    scopes = ctx.reached_from_drop(lambda node, function: on_other_thread(ctx, node, function))
+    for call, scope in in_drop(ctx, BLOCKING_CALLS, "call", scopes):
         name = blocking_call(ctx, call, scope.function)
         if name is not None and not on_other_thread(ctx, call, scope.function):
             message = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 
 from tree_sitter import Node
 
@@ -10,10 +10,16 @@ from rules.context import DropScope, FileContext
 from rules.parsing import captures
 
 
-def in_drop(ctx: FileContext, query_text: str, capture: str) -> Iterator[tuple[Node, DropScope]]:
-    """Nodes captured as `capture` inside every function Drop reaches, with the
-    scope they were found in (for the "reached from Drop ... via" message)."""
-    for scope in ctx.drop_scopes:
+def in_drop(
+    ctx: FileContext,
+    query_text: str,
+    capture: str,
+    scopes: Iterable[DropScope] | None = None,
+) -> Iterator[tuple[Node, DropScope]]:
+    """Nodes captured as `capture` inside every function Drop reaches (or the
+    given `scopes`), with the scope they were found in (for the "reached from
+    Drop ... via" message)."""
+    for scope in ctx.drop_scopes if scopes is None else scopes:
         body = scope.function.child_by_field_name("body")
         if body is not None:
             for node in captures(query_text, body).get(capture, []):

@@ -7,14 +7,19 @@ test means GitHub would have accepted the same requests.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from app_harness import AppUnderTest, running_app
 from fakegithub import FakeGitHub, PullFile, ReviewComment, load_webhook, pull_file
 
+from bot.github import GitHubClient
+from bot.jobs import ReviewJob
+from bot.review import run_review
 from bot.review.comments import COMMENT_CAP, parse_marker, parse_overflow
 
 OWNER, REPO, NUMBER = "Codertocat", "Hello-World", 2
@@ -271,4 +276,58 @@ async def test_failure_inside_the_review_still_completes_the_check_run(
     assert run.status == "completed" and run.conclusion == "neutral"
     assert "could not finish" in run.output["title"]
     assert "/dropsafe rescan" in run.output["summary"]
+    assert fake_github.reviews == []
+
+
+@pytest.fixture
+async def gh(fake_github: FakeGitHub) -> AsyncIterator[GitHubClient]:
+    """An installation client straight at the fake, for calling `run_review` directly."""
+    async with aiohttp.ClientSession() as session:
+        yield GitHubClient(session, oauth_token=fake_github.issue_token(1),
+                           base_url=fake_github.url)
+
+
+def job(head: str | None = HEAD) -> ReviewJob:
+    return ReviewJob(installation_id=1, owner=OWNER, repo=REPO, pull_number=NUMBER, head_sha=head)
+
+
+async def review_directly(gh: GitHubClient, fake: FakeGitHub, head: str | None = HEAD) -> None:
+    await run_review(gh, job(head), app_slug=fake.app_slug, blob_cache={},
+                     graphql_url=fake.graphql_url)
+
+
+async def test_a_head_that_moved_on_or_a_closed_pr_is_not_reviewed(
+    gh: GitHubClient, fake_github: FakeGitHub
+) -> None:
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    await review_directly(gh, fake_github, head=BASE)
+    fake_github.pull(OWNER, REPO, NUMBER).state = "closed"
+    await review_directly(gh, fake_github)
+    assert fake_github.check_runs == [] and fake_github.reviews == []
+
+
+async def test_no_head_given_reviews_the_current_head(
+    gh: GitHubClient, fake_github: FakeGitHub
+) -> None:
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    await review_directly(gh, fake_github, head=None)
+    assert [r.head_sha for r in fake_github.check_runs] == [HEAD]
+    assert len(fake_github.reviews) == 1
+
+
+@pytest.mark.parametrize("moment", ["/check-runs", "/git/blobs/"])
+async def test_a_superseded_run_completes_its_check_run_as_cancelled(
+    gh: GitHubClient, fake_github: FakeGitHub, moment: str
+) -> None:
+    """Cancelled while GitHub creates the check run, or later: either way it is closed."""
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    fake_github.latency = 0.02
+    task = asyncio.create_task(review_directly(gh, fake_github))
+    while not any(moment in r.path for r in fake_github.requests):
+        await asyncio.sleep(0.002)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (run,) = fake_github.check_runs
+    assert run.status == "completed" and run.conclusion == "cancelled"
     assert fake_github.reviews == []

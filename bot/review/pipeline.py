@@ -75,11 +75,19 @@ async def run_review(
         # The files endpoint only describes the current head; a newer push has its own job.
         log.info("head moved on, not reviewing an old commit", extra={**extra, "head_sha": head})
         return
-    created = await gh.post(
-        "/repos/{owner}/{repo}/check-runs",
-        fetch.repo_vars(job.owner, job.repo),
-        data=checkrun.create_payload(head),
+    creating = asyncio.ensure_future(
+        gh.post(
+            "/repos/{owner}/{repo}/check-runs",
+            fetch.repo_vars(job.owner, job.repo),
+            data=checkrun.create_payload(head),
+        )
     )
+    cancelled = False
+    try:
+        created = await asyncio.shield(creating)
+    except asyncio.CancelledError:
+        # Superseded while GitHub creates the run: learn its id anyway, to close it below.
+        created, cancelled = await creating, True
     run_url = f"/repos/{job.owner}/{job.repo}/check-runs/{created['id']}"
     ctx = Context(
         gh,
@@ -93,6 +101,8 @@ async def run_review(
         {**extra, "head_sha": head},
     )
     try:
+        if cancelled:
+            raise asyncio.CancelledError
         await review(ctx, run_url, full=job.full)
     except asyncio.CancelledError:
         await _close(ctx, run_url, "superseded by a newer run for this pull request", "cancelled")

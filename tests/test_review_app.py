@@ -331,3 +331,24 @@ async def test_a_superseded_run_completes_its_check_run_as_cancelled(
     (run,) = fake_github.check_runs
     assert run.status == "completed" and run.conclusion == "cancelled"
     assert fake_github.reviews == []
+
+
+@pytest.mark.parametrize(("config", "full", "lines"), [
+    ("", False, {8}),  # added: drop-untested anchors on the impl's first touched line
+    ('mode = "diff_context"\n', False, {6, 8, 9}),  # the unchanged unwrap is in the hunk
+    ("", True, {6, 8, 9}),  # `/dropsafe rescan full`: the whole file
+])
+async def test_scope_follows_config_mode_and_full_rescan(
+    gh: GitHubClient, fake_github: FakeGitHub, config: str, full: bool, lines: set[int]
+) -> None:
+    base = NEW.replace("        self.handle.block_on(async {});\n", "")
+    seed(fake_github, [pull_file("src/guard.rs", base, NEW)])
+    if config:
+        fake_github.set_content(OWNER, REPO, ".github/dropsafe.toml", config)
+    scoped = ReviewJob(installation_id=1, owner=OWNER, repo=REPO, pull_number=NUMBER,
+                       head_sha=HEAD, full=full)
+    await run_review(gh, scoped, app_slug=fake_github.app_slug, blob_cache={},
+                     graphql_url=fake_github.graphql_url)
+    (run,) = fake_github.check_runs
+    assert {a["start_line"] for a in run.annotations} == lines
+    assert f"mode `{'file' if full else config[8:-2] or 'added'}`" in run.output["summary"]

@@ -101,25 +101,27 @@ def diff_targets(
 def scan(
     targets: Sequence[Target], settings: Settings | None = None, workers: int | None = None
 ) -> ScanResult:
-    """Analyse `targets` (in a process pool when there is enough work for one).
+    """Analyse `targets`, in a process pool when there is enough source for one.
 
-    drop-untested accepts a test anywhere among the targets, so the identifiers
-    of the test files are gathered first and handed to every file's analysis.
+    drop-untested accepts a test anywhere among the targets, so a first pass
+    gathers the identifiers of the test files and every analysis gets them.
     """
     settings = settings or Settings()
-    test_names = _test_names(targets)
     workers = workers or os.cpu_count() or 1
+    tests = [target for target in targets if is_test_path(target.path)]
     if workers > 1 and len(targets) > 1 and _total_bytes(targets) >= POOL_MIN_BYTES:
-        # Largest files first so no worker is left with a big one at the end.
-        ordered = sorted(targets, key=_size, reverse=True)
-        chunksize = max(1, min(32, len(ordered) // (workers * 8)))
         portable = replace(settings, rules=dict(settings.rules))  # a MappingProxy won't pickle
-        with ProcessPoolExecutor(
-            workers, initializer=_init_worker, initargs=(portable, test_names)
-        ) as pool:
-            results = list(pool.map(_scan_in_worker, ordered, chunksize=chunksize))
+        with ProcessPoolExecutor(workers) as pool:
+            found = pool.map(_identifiers, tests, chunksize=max(1, len(tests) // (workers * 4)))
+            test_names = frozenset[str]().union(*found)
+            chunks = [
+                pool.submit(_scan_chunk, chunk, portable, test_names)
+                for chunk in _balanced_chunks(targets, workers * 8)
+            ]
+            results = [result for chunk in chunks for result in chunk.result()]
     else:
-        results = [_scan_one(target, settings, test_names) for target in targets]
+        test_names = frozenset[str]().union(*map(_identifiers, tests))
+        results = _scan_chunk(targets, settings, test_names)
     results.sort(key=lambda result: result[0].path)
     lines = {(report.path, n): text for report, found in results for n, text in found.items()}
     return ScanResult(tuple(report for report, _ in results), lines)
@@ -151,14 +153,15 @@ def _total_bytes(targets: Iterable[Target]) -> int:
     return total
 
 
-def _test_names(targets: Iterable[Target]) -> frozenset[str]:
-    names: set[str] = set()
-    for target in targets:
-        if is_test_path(target.path):
-            source = _read(target)
-            if source is not None:
-                names |= test_identifiers(SourceFile(target.path, source))
-    return frozenset(names)
+def _balanced_chunks(targets: Sequence[Target], count: int) -> list[list[Target]]:
+    """`count` chunks of about equal bytes: dealt out largest file first, like cards."""
+    ordered = sorted(targets, key=_size, reverse=True)
+    return [ordered[n::count] for n in range(min(count, len(ordered)))]
+
+
+def _identifiers(target: Target) -> frozenset[str]:
+    source = _read(target)
+    return frozenset() if source is None else test_identifiers(SourceFile(target.path, source))
 
 
 def _read(target: Target) -> bytes | None:
@@ -166,6 +169,13 @@ def _read(target: Target) -> bytes | None:
         return Path(target.location).read_bytes()
     except OSError:
         return None
+
+
+def _scan_chunk(
+    targets: Iterable[Target], settings: Settings, test_names: frozenset[str]
+) -> list[tuple[FileReport, dict[int, str]]]:
+    """Runs in a worker: read and analyse each file; only reports go back."""
+    return [_scan_one(target, settings, test_names) for target in targets]
 
 
 def _scan_one(
@@ -187,18 +197,3 @@ def _anchor_lines(source: bytes, findings: Iterable[Finding]) -> dict[int, str]:
     return {
         n: lines[n - 1].rstrip(b"\r").decode("utf-8", "replace") for n in wanted if n <= len(lines)
     }
-
-
-# Set once per worker process by the pool's initializer, so settings and the
-# (possibly large) set of test identifiers are pickled once per worker, not per file.
-_worker_settings = Settings()
-_worker_test_names: frozenset[str] = frozenset()
-
-
-def _init_worker(settings: Settings, test_names: frozenset[str]) -> None:
-    global _worker_settings, _worker_test_names
-    _worker_settings, _worker_test_names = settings, test_names
-
-
-def _scan_in_worker(target: Target) -> tuple[FileReport, dict[int, str]]:
-    return _scan_one(target, _worker_settings, _worker_test_names)

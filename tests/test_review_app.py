@@ -219,6 +219,19 @@ async def test_server_error_on_review_post_is_retried_and_posted_once(
     assert fake_github.check_runs[0].conclusion == "failure"
 
 
+async def test_a_rejected_review_keeps_the_conclusion_and_says_so(
+    bot: AppUnderTest, fake_github: FakeGitHub
+) -> None:
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    fake_github.fail_next("POST", "/repos/{o}/{r}/pulls/{n}/reviews", 422)
+    await deliver(bot, "pull_request", opened())
+
+    (run,) = fake_github.check_runs
+    assert run.status == "completed" and run.conclusion == "failure"
+    assert "could not be posted" in run.output["summary"]
+    assert len(run.annotations) == 3 and fake_github.reviews == []
+
+
 async def test_broken_config_falls_back_to_defaults_and_says_why(
     bot: AppUnderTest, fake_github: FakeGitHub
 ) -> None:

@@ -135,6 +135,14 @@ def failed_payload(reason: str, conclusion: str = "neutral") -> dict[str, object
     }
 
 
+def note_payload(outcome: Outcome, problem: str) -> dict[str, object]:
+    """PATCH body for a completed run whose review could not be posted: same conclusion,
+    the summary says so (an output without annotations keeps the ones already sent)."""
+    note = f"**The inline review could not be posted**: {problem[:2000]}\n\n"
+    text = (note + summary(outcome))[:SUMMARY_LIMIT]
+    return {"output": {"title": title(outcome.findings), "summary": text}}
+
+
 def summary(outcome: Outcome) -> str:
     """Markdown: counts per rule, what was left out, a checklist per touched `impl Drop`."""
     sections = [

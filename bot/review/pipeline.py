@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,8 @@ from bot.review.comments import (
 )
 from rules.catalogue import RULE_IDS
 from rules.config import Settings, load_settings
-from rules.engine import FileReport, SourceFile, analyze_files
+from rules.diff import FileChange
+from rules.engine import SourceFile, analyze_files
 from rules.scope import Mode
 
 if TYPE_CHECKING:
@@ -103,13 +104,22 @@ async def run_review(
     try:
         if cancelled:
             raise asyncio.CancelledError
-        await review(ctx, run_url, full=job.full)
+        checked = await check(ctx, run_url, full=job.full)
     except asyncio.CancelledError:
         await _close(ctx, run_url, "superseded by a newer run for this pull request", "cancelled")
         raise
     except Exception as error:  # every failure must still complete the check run
         log.exception("review failed", extra=ctx.log_extra)
         await _close(ctx, run_url, f"{type(error).__name__}: {error}")
+        return
+    try:
+        await publish(ctx, checked)
+    except Exception as error:
+        # The check run is complete and its conclusion stands (a failed post must not turn
+        # a failing run neutral); its summary says the review is missing.
+        log.exception("posting the review failed", extra=ctx.log_extra)
+        note = checkrun.note_payload(checked.outcome, f"{type(error).__name__}: {error}")
+        await ctx.gh.patch(run_url, data=note)
 
 
 async def _close(ctx: Context, run_url: str, reason: str, conclusion: str = "neutral") -> None:
@@ -120,14 +130,23 @@ async def _close(ctx: Context, run_url: str, reason: str, conclusion: str = "neu
         log.exception("could not complete the check run", extra=ctx.log_extra)
 
 
-async def review(ctx: Context, run_url: str, *, full: bool) -> None:
-    """Steps 2-7 once the check run exists."""
+@dataclass(frozen=True)
+class Checked:
+    """What steps 2-4 learned, for posting the review and cleaning up threads."""
+
+    outcome: checkrun.Outcome
+    ours: dict[str, dict[str, Any]]  # our earlier comments by fingerprint
+    pr_paths: frozenset[str]  # the PR's Rust files, reviewed or not
+
+
+async def check(ctx: Context, run_url: str, *, full: bool) -> Checked:
+    """Steps 2-4: read the files, run the engine, complete the check run."""
     entries, (settings, config_errors) = await asyncio.gather(
         fetch.list_files(ctx.gh, ctx.owner, ctx.repo, ctx.pull.number), _settings(ctx)
     )
     rust = fetch.rust_files(entries)
     excluded = [e["filename"] for e in rust if settings.excluded(e["filename"])]
-    wanted = [e for e in rust if e["filename"] not in set(excluded)]
+    wanted = [e for e in rust if not settings.excluded(e["filename"])]
     files, skipped = await fetch.load_files(
         ctx.gh, ctx.owner, ctx.repo, ctx.pull, wanted, ctx.blob_cache
     )
@@ -156,7 +175,13 @@ async def review(ctx: Context, run_url: str, *, full: bool) -> None:
     )
     for update in checkrun.completion_payloads(outcome):
         await ctx.gh.patch(run_url, data=update)
+    return Checked(outcome, ours, frozenset(e["filename"] for e in rust))
 
+
+async def publish(ctx: Context, checked: Checked) -> None:
+    """Steps 5-6: post the review when there is something new, resolve fixed threads."""
+    plan = checked.outcome.plan
+    assert plan is not None  # `check` always plans
     body = review_payload(plan, ctx.head_sha)
     if body is not None:
         await ctx.gh.post(
@@ -168,13 +193,12 @@ async def review(ctx: Context, run_url: str, *, full: bool) -> None:
         "review done",
         extra={
             **ctx.log_extra,
-            "findings": len(findings),
+            "findings": len(checked.outcome.findings),
             "comments": len(plan.comments),
             "overflow": len(plan.overflow),
-            "files": len(files),
         },
     )
-    await _resolve_fixed(ctx, ours, findings, reports, {e["filename"] for e in rust})
+    await _resolve_fixed(ctx, checked)
 
 
 async def _settings(ctx: Context) -> tuple[Settings, list[str]]:
@@ -204,7 +228,7 @@ async def _our_comments(ctx: Context) -> dict[str, dict[str, Any]]:
 async def _plan(
     ctx: Context,
     findings: Sequence[Keyed],
-    changes: dict[str, Any],
+    changes: Mapping[str, FileChange],
     ours: dict[str, dict[str, Any]],
 ) -> ReviewPlan:
     """The review to post; overflow lists of earlier reviews are read only when they could matter.
@@ -227,19 +251,14 @@ async def _plan(
     return plan_review(findings, changes, reported | listed) if listed else plan
 
 
-async def _resolve_fixed(
-    ctx: Context,
-    ours: dict[str, dict[str, Any]],
-    findings: Sequence[Keyed],
-    reports: Sequence[FileReport],
-    pr_paths: set[str],
-) -> None:
+async def _resolve_fixed(ctx: Context, checked: Checked) -> None:
     """Resolve our threads whose finding is gone; GraphQL is asked only when one may be."""
-    current = {k.fp for k in findings}
-    analysed = {r.path for r in reports if r.skipped is None}
+    current = {k.fp for k in checked.outcome.findings}
+    analysed = {r.path for r in checked.outcome.reports if r.skipped is None}
+    pr_paths = checked.pr_paths
     gone = [
         fp
-        for fp, c in ours.items()
+        for fp, c in checked.ours.items()
         if fp not in current and (c.get("path") in analysed or c.get("path") not in pr_paths)
     ]
     if not gone:

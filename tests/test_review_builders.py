@@ -13,6 +13,7 @@ from bot.review.comments import (
     parse_marker,
     parse_overflow,
     plan_review,
+    reflow,
     review_payload,
 )
 from bot.review.threads import Thread, bot_logins, thread_from_json, to_resolve
@@ -66,6 +67,14 @@ def test_comment_body_has_message_why_fix_and_marker() -> None:
     assert "```rust" in body  # the fix pattern's code
     assert parse_marker(body) == ("drop-unwrap", item.fp)
     assert parse_marker("a comment by a person") is None
+
+
+def test_reflow_joins_wrapped_prose_but_keeps_code_lists_and_headings() -> None:
+    text = "Para\nwraps.\n\n## Head\nline\n- item\n  wraps\n- next\n```rust\nlet a = 1;\nb();\n```"
+    assert reflow(text).splitlines() == [
+        "Para wraps.", "", "## Head", "line", "- item wraps", "- next",
+        "```rust", "let a = 1;", "b();", "```",
+    ]
 
 
 def test_plan_comments_only_diff_lines_and_skips_reported() -> None:

@@ -17,7 +17,6 @@ from rules.catalogue import rule_by_id
 
 if TYPE_CHECKING:
     from rules.diff import FileChange
-
     from rules.model import Finding, Rule
 
 COMMENT_CAP = 30
@@ -99,19 +98,44 @@ def doc_section(docs: str, title: str) -> str:
     return "\n".join(out).strip()
 
 
+_BLOCK_START = re.compile(r"^\s*(?:[-*+] |\d+\. |#|>|\||```)")
+_ONE_LINE_BLOCK = re.compile(r"^\s*(?:#|\||```)")  # headings, table rows, fences take no more
+
+
+def reflow(markdown: str) -> str:
+    """Join hard-wrapped prose lines: GitHub comments render every newline as a line break.
+
+    Code fences are kept verbatim; a line that starts a list item, heading, quote or
+    table keeps its own line, and its wrapped continuation lines join it.
+    """
+    out: list[str] = []
+    fenced = False
+    for line in markdown.splitlines():
+        starts_fence = line.lstrip().startswith("```")
+        if fenced or starts_fence:
+            out.append(line)
+            fenced ^= starts_fence
+            continue
+        joinable = out and out[-1].strip() and not _ONE_LINE_BLOCK.match(out[-1])
+        if joinable and line.strip() and not _BLOCK_START.match(line):
+            out[-1] = f"{out[-1].rstrip()} {line.strip()}"
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def comment_body(finding: Finding, fp: str, rule: Rule | None = None) -> str:
     """Rule, message, why it matters, the fix pattern, and our hidden marker."""
     rule = rule or rule_by_id(finding.rule)
     parts = [f"**dropsafe** `{finding.rule}` ({finding.severity}): {finding.message}"]
     why = doc_section(rule.docs, "Why is this bad?") if rule else ""
     if why:
-        parts.append(f"**Why it matters.** {why}")
+        parts.append(f"**Why it matters.** {reflow(why)}")
     fix = finding.fix or (rule.fix.markdown if rule and rule.fix else None)
     if fix:
         title = rule.fix.title if rule and rule.fix else "Fix pattern"
-        parts.append(
-            f"<details><summary>Fix pattern: {title}</summary>\n\n{fix.strip()}\n\n</details>"
-        )
+        summary = f"<summary>Fix pattern: {title}</summary>"
+        parts.append(f"<details>{summary}\n\n{reflow(fix.strip())}\n\n</details>")
     parts.append(
         f"Silence with `// dropsafe:allow({finding.rule})` on the line above; "
         f"`dropsafe explain {finding.rule}` has the full page."

@@ -9,6 +9,7 @@ stderr too, so a quiet run never hides work it did not do.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -37,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse's own errors (2) and --help (0)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            # A file name that is not UTF-8 prints as its own bytes instead of crashing.
+            stream.reconfigure(errors="surrogateescape")
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -449,3 +450,14 @@ def test_console_script_usage_error_and_python_m(tmp_path: Path) -> None:
     )
     assert module.returncode == 0
     assert module.stdout.split()[0] == RULES[0].id
+
+
+def test_console_script_survives_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / os.fsdecode(b"caf\xe9.rs")).write_text(GUARD)
+    done = dropsafe("check", "--format", "sarif", cwd=tmp_path)
+    assert done.returncode == 1
+    uris = {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for r in json.loads(done.stdout)["runs"][0]["results"]
+    }
+    assert uris == {"caf%E9.rs"}

@@ -147,6 +147,11 @@ def test_sarif_result_location_and_level() -> None:
     assert rules[first["ruleIndex"]]["id"] == "drop-unwrap"
 
 
+def test_sarif_uri_of_odd_and_absolute_paths() -> None:
+    assert sarif.uri("src/caf\udce9 x.rs") == "src/caf%E9%20x.rs"
+    assert sarif.uri("/abs/lib.rs") == "file:///abs/lib.rs"
+
+
 def test_sarif_region_without_width_runs_to_the_end_of_the_line() -> None:
     whole = replace(UNWRAP, column=1, end_column=1)
     region = sarif.sarif_log(result(whole))["runs"][0]["results"][0]["locations"][0]

@@ -85,10 +85,12 @@ def fingerprint(finding: Finding) -> str:
 
 
 def uri(path: str) -> str:
-    """A relative URI reference for a "/"-separated path (absolute ones become file: URIs)."""
-    if path.startswith("/"):
-        return "file://" + quote(path)
-    return quote(path)
+    """A relative URI reference for a "/"-separated path (absolute ones become file: URIs).
+
+    Undecodable bytes of a file name (kept as surrogates by `os.fsdecode`) are
+    percent-encoded as the bytes they were."""
+    quoted = quote(path, errors="surrogateescape")
+    return "file://" + quoted if path.startswith("/") else quoted
 
 
 def _results(findings: list[Finding], index: dict[str, int]) -> list[dict[str, object]]:

@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--base", metavar="REV", help="only the lines changed since git revision REV"
     )
     check.add_argument(
-        "--mode", choices=[m.value for m in Mode], help="which lines of a diff count"
+        "--mode",
+        choices=[m.value for m in Mode],
+        help="which lines of the diff count (default: the config's, else added)",
     )
     check.add_argument("--format", choices=list(FORMATS), default="text")
     check.add_argument(

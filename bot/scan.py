@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rules.config import Settings
 from rules.context import is_test_path
-from rules.engine import FileReport, SourceFile, analyze, test_identifiers
+from rules.engine import MAX_SOURCE_BYTES, FileReport, SourceFile, analyze, test_identifiers
 from rules.model import Finding
 from rules.scope import FileChange, Mode
 
@@ -145,9 +145,11 @@ def _size(target: Target) -> int:
 
 
 def _total_bytes(targets: Iterable[Target]) -> int:
+    """Bytes the engine will analyse: a file over its limit is skipped at no cost."""
     total = 0
     for target in targets:
-        total += _size(target)
+        size = _size(target)
+        total += size if size <= MAX_SOURCE_BYTES else 0
         if total >= POOL_MIN_BYTES:
             break
     return total

@@ -359,6 +359,13 @@ def test_oversized_file_is_skipped_with_a_notice(run, tmp_path: Path) -> None:
     assert [s["path"] for s in as_json["skipped"]] == ["big.rs"]
 
 
+def test_file_mostly_of_syntax_errors_still_reports_what_parses(run, tmp_path: Path) -> None:
+    garbage = "fn broken( { let x = ; }\n@@ $$ let let ;; ::: =>\n" * 100
+    write(tmp_path, {"broken.rs": garbage + GUARD})
+    result = run("check", "--format", "json")
+    assert ("drop-unwrap", "broken.rs", 200 + 4) in result.rules()
+
+
 def test_deeply_nested_code_does_not_recurse(run, tmp_path: Path) -> None:
     depth = 5000
     nested = "fn deep() {\n" + "{" * depth + "\n" + "}" * depth + "\n}\n"

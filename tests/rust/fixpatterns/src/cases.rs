@@ -17,13 +17,13 @@ pub struct Case {
     pub name: String,
     /// The case is expected to abort the process (a panic while unwinding).
     pub aborts: bool,
-    pub run: Box<dyn Fn() -> Outcome>,
+    pub run: Box<dyn Fn() -> Outcome + Send + Sync>,
 }
 
 const INTENTIONAL: &str = "intentional panic with a guard alive";
 const NESTED_RUNTIME: &str = "Cannot start a runtime from within a runtime";
 
-fn case(name: String, run: impl Fn() -> Outcome + 'static) -> Case {
+fn case(name: String, run: impl Fn() -> Outcome + Send + Sync + 'static) -> Case {
     Case { name, aborts: false, run: Box::new(run) }
 }
 

@@ -27,7 +27,7 @@ from rules.fixes import PATTERNS, SAFE_DROP, TEMP_FILE_GUARD, rust_blocks
 HARNESS = Path(__file__).parent / "rust" / "fixpatterns"
 TARGET = HARNESS.parent / "target"  # build.target-dir in HARNESS/.cargo/config.toml
 FIXES = Path(__file__).parents[1] / "rules" / "fixes"
-NAIVE = "rust,should_panic"
+NAIVE = "rust should_panic"
 NESTED_RUNTIME = "Cannot start a runtime from within a runtime"
 
 CONTEXTS = (

@@ -1,7 +1,7 @@
 """The fix patterns review comments carry, loaded from the Markdown beside this file.
 
 The Markdown is the single source: the App posts it, and the Rust harness in
-`tests/rust/fixpatterns` compiles its ```rust blocks (```rust,should_panic blocks
+`tests/rust/fixpatterns` compiles its ```rust blocks (```rust should_panic blocks
 show what not to do) and drops the result in every runtime context. Read with
 importlib.resources so the files ship inside the wheel.
 """

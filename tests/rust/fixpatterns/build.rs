@@ -4,7 +4,7 @@
 //! For each `<name>.md`, with the fences as rustdoc reads them:
 //! - `<name>.rs`: every ```rust block, in order: the pattern itself;
 //! - `<name>_naive.rs`: the ```rust blocks without an `impl Drop`, followed by the
-//!   ```rust,should_panic blocks: the same types with the "do not" Drop instead.
+//!   ```rust should_panic blocks: the same types with the "do not" Drop instead.
 //! - `blocks.txt`: `<name> <rust blocks> <should_panic blocks>` per pattern, printed by
 //!   the harness so the Python side can check that both extractors agree.
 //!
@@ -60,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let markdown = fs::read_to_string(&source)
             .map_err(|error| format!("{}: {error}", source.display()))?;
         let pattern = blocks(&markdown, "rust");
-        let naive = blocks(&markdown, "rust,should_panic");
+        let naive = blocks(&markdown, "rust should_panic");
         let kept: Vec<Vec<&str>> = pattern
             .iter()
             .filter(|block| !block.iter().any(|line| line.contains("impl Drop for")))

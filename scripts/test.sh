@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: cargo and the tokio/tempfile crate sources that the fix-pattern
 # harness builds offline from /usr/share/cargo/registry.
-packages=(librust-tokio-dev librust-tempfile-dev librust-futures-dev)
+packages=(librust-tokio-dev librust-tempfile-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

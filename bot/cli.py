@@ -19,7 +19,7 @@ from typing import TextIO
 from bot.formats import FORMATS
 from bot.gitdiff import GitError, diff_against
 from bot.scan import ScanResult, Target, collect_files, diff_targets, scan
-from rules.catalogue import RULE_IDS, RULES, rule_by_id
+from rules.catalogue import RULE_IDS, RULES, markdown_table, rule_by_id
 from rules.config import Settings, load_settings
 from rules.diff import DiffError, parse_diff
 from rules.model import at_least
@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=run_check)
 
     rules = commands.add_parser("rules", help="list the rules")
+    rules.add_argument(
+        "--markdown", action="store_true", help="as the Markdown table the README shows"
+    )
     rules.set_defaults(run=run_rules)
 
     explain = commands.add_parser("explain", help="a rule's documentation and fix pattern")
@@ -110,6 +113,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_rules(args: argparse.Namespace) -> int:
+    if args.markdown:
+        sys.stdout.write(markdown_table())
+        return EXIT_CLEAN
     width = max(len(rule.id) for rule in RULES)
     for rule in RULES:
         print(f"{rule.id:<{width}}  {rule.severity:<7}  {rule.message}")

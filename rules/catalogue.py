@@ -42,3 +42,13 @@ _BY_ID = {rule.id: rule for rule in RULES}
 
 def rule_by_id(rule_id: str) -> Rule | None:
     return _BY_ID.get(rule_id)
+
+
+def markdown_table() -> str:
+    """The README's rule table (`dropsafe rules --markdown`), generated so the
+    README cannot drift from the rules' own declarations."""
+    rows = ["| rule | default | checklist item | fires on |", "| --- | --- | --- | --- |"]
+    for rule in RULES:
+        checklist = ", ".join(rule.checklist) or "—"
+        rows.append(f"| `{rule.id}` | {rule.severity} | {checklist} | {rule.message} |")
+    return "\n".join(rows) + "\n"

@@ -11,10 +11,16 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.jobs import JobQueue, job_from_event
+from bot.jobs import JOB_PAYLOAD, JobQueue, job_from_event
+from bot.payload import Shape
 
 router = routing.Router()
 log = logging.getLogger(__name__)
+
+PAYLOADS: dict[str, Shape] = {
+    event: {**JOB_PAYLOAD, f"{event}.head_sha": str, f"{event}.pull_requests[].number": int}
+    for event in ("check_run", "check_suite")
+}
 
 
 @router.register("check_run", action="rerequested")
@@ -33,7 +39,7 @@ async def check_suite_requested(
 
 
 def _review_listed(event: sansio.Event, check: dict[str, Any], jobs: JobQueue) -> None:
-    pulls = check.get("pull_requests") or []
+    pulls = check["pull_requests"]
     if not pulls:
         log.info("no pull request to review", extra={"delivery_id": event.delivery_id})
     for pull in pulls:

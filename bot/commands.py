@@ -14,10 +14,16 @@ import gidgethub
 from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
-from bot.jobs import JobQueue, job_from_event
+from bot.jobs import JOB_PAYLOAD, JobQueue, job_from_event
+from bot.payload import Shape
 
 router = routing.Router()
 log = logging.getLogger(__name__)
+
+PAYLOADS: dict[str, Shape] = {"issue_comment": {
+    **JOB_PAYLOAD, "issue.number": int, "comment.id": int, "comment.body": str,
+    "comment.user.login": str,
+}}
 
 COMMAND = "/dropsafe"
 WRITERS = frozenset({"admin", "write"})

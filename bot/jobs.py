@@ -16,10 +16,16 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot.payload import Shape
+
 if TYPE_CHECKING:
     from gidgethub.sansio import Event
 
 log = logging.getLogger(__name__)
+
+JOB_PAYLOAD: Shape = {"installation.id": int, "repository.owner.login": str,
+                      "repository.name": str}
+"""What `job_from_event` reads, so every event that queues a review must have it."""
 
 PullKey = tuple[str, str, int]
 

@@ -7,10 +7,16 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.jobs import JobQueue, job_from_event
+from bot.jobs import JOB_PAYLOAD, JobQueue, job_from_event
+from bot.payload import Shape
 
 router = routing.Router()
 log = logging.getLogger(__name__)
+
+PAYLOADS: dict[str, Shape] = {"pull_request": {
+    **JOB_PAYLOAD, "pull_request.number": int, "pull_request.state": str,
+    "pull_request.head.sha": str,
+}}
 
 
 @router.register("pull_request", action="opened")

@@ -8,27 +8,34 @@ keyword arguments of `dispatch`.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, MutableMapping
-from typing import Protocol
+from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 import aiohttp
 import cachetools
 from aiohttp import web
-from gidgethub import BadRequest, ValidationFailure, routing, sansio
+from gidgethub import ValidationFailure, routing, sansio
 from gidgethub.abc import GitHubAPI
 
 from bot import checks, commands, pulls
 from bot.github import GitHubApp, RetryPolicy
 from bot.jobs import JobQueue, ReviewJob
+from bot.payload import Shape, problems
 from bot.settings import Settings, SettingsError
 
 WEBHOOK_PATH = "/api/github/webhooks"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 DELIVERY_MEMORY = 24 * 60 * 60  # seconds a delivery id is remembered (GitHub redelivers by hand)
 BLOB_CACHE_BYTES = 64 * 2**20
+MAX_PAYLOAD_BYTES = 25 * 2**20
+"""GitHub caps webhook payloads at 25 MB; aiohttp's default limit (1 MB) would refuse big PRs."""
+FORM = "application/x-www-form-urlencoded"
 
 router = routing.Router(pulls.router, checks.router, commands.router)
+PAYLOADS: dict[str, Shape] = {**pulls.PAYLOADS, **checks.PAYLOADS, **commands.PAYLOADS}
 log = logging.getLogger(__name__)
 
 
@@ -57,7 +64,7 @@ def make_app(
     blob_cache: cachetools.LRUCache[str, bytes] = cachetools.LRUCache(
         maxsize=BLOB_CACHE_BYTES, getsizeof=len
     )
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_PAYLOAD_BYTES)
 
     async def run_job(job: ReviewJob) -> None:
         github = app[GITHUB]
@@ -111,27 +118,39 @@ class Webhooks:
         )
 
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
+        """Answer within GitHub's 10 seconds; a refusal (4xx) names its reason and is logged."""
+        try:
+            event = await self._event(request)
+        except Refused as refusal:
+            log.warning("delivery refused", extra={
+                "delivery_id": request.headers.get("X-GitHub-Delivery"),
+                "event": request.headers.get("X-GitHub-Event"),
+                "status": refusal.status, "reason": refusal.reason})
+            return _answer(refusal.status, refusal.reason)
+        return self._accept(request.app, event)
+
+    async def _event(self, request: web.Request) -> sansio.Event:
+        body = await request.read()  # past MAX_PAYLOAD_BYTES aiohttp answers 413 itself
         if SIGNATURE_HEADER not in request.headers:
-            return _answer(401, "missing X-Hub-Signature-256")
+            raise Refused(401, f"missing {SIGNATURE_HEADER}")
+        try:
+            # Only the SHA-256 header: gidgethub would otherwise fall back to the SHA-1 one.
+            sansio.validate_event(body, signature=request.headers[SIGNATURE_HEADER],
+                                  secret=self._secret)
+        except ValidationFailure:
+            raise Refused(401, "bad signature") from None
         missing = [h for h in ("X-GitHub-Event", "X-GitHub-Delivery") if h not in request.headers]
         if missing:
-            return _answer(400, f"missing {', '.join(missing)}")
-        # Only these headers: gidgethub would otherwise fall back to the SHA-1 signature.
-        headers = {
-            name.lower(): request.headers[name]
-            for name in ("Content-Type", "X-GitHub-Event", "X-GitHub-Delivery", SIGNATURE_HEADER)
-            if name in request.headers
-        }
-        try:
-            event = sansio.Event.from_http(headers, body, secret=self._secret)
-        except ValidationFailure:
-            return _answer(401, "bad signature")
-        except BadRequest:
-            return _answer(400, "body is not JSON")
-        if not isinstance(event.data, dict):
-            return _answer(400, "body is not a JSON object")
-        return self._accept(request.app, event)
+            raise Refused(400, f"missing {', '.join(missing)}")
+        data = parse_body(request.content_type, body)
+        if not isinstance(data.get("action", ""), str):
+            raise Refused(400, "payload refused: `action` is not a string")
+        event = sansio.Event(data, event=request.headers["X-GitHub-Event"],
+                             delivery_id=request.headers["X-GitHub-Delivery"])
+        wrong = problems(data, PAYLOADS.get(event.event, {})) if router.fetch(event) else []
+        if wrong:
+            raise Refused(400, "payload refused: " + "; ".join(wrong))
+        return event
 
     def _accept(self, app: web.Application, event: sansio.Event) -> web.Response:
         extra = {"delivery_id": event.delivery_id, "event": event.event,
@@ -142,17 +161,59 @@ class Webhooks:
         self._seen[event.delivery_id] = True
         if event.event == "ping":
             return _answer(200, "pong")
-        if not router.fetch(event) or "installation" not in event.data:
+        if not router.fetch(event):
             log.info("event acknowledged, nothing to do", extra=extra)
             return _answer(200, "ignored")
         log.info("event accepted", extra=extra)
-        app[JOBS].spawn(dispatch(app, event), delivery_id=event.delivery_id)
+        app[JOBS].spawn(self._dispatch(app, event), delivery_id=event.delivery_id)
         return _answer(202, "accepted")
+
+    async def _dispatch(self, app: web.Application, event: sansio.Event) -> None:
+        try:
+            await dispatch(app, event)
+        except Exception:
+            # Nothing may have been queued (GitHub down, say): a redelivery must not be skipped.
+            self._seen.pop(event.delivery_id, None)
+            raise
+
+
+class Refused(Exception):
+    """A delivery answered with a 4xx: `reason` goes in the answer and the log line."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
+    """The payload of a delivery: JSON, or the `payload` field of a form-encoded one.
+
+    GitHub sends UTF-8 JSON, or `payload=<JSON>` when a webhook is set to
+    `application/x-www-form-urlencoded`; both are accepted, anything else is refused.
+    """
+    if content_type not in ("application/json", FORM):
+        raise Refused(415, f"expected Content-Type application/json or {FORM}, "
+                           f"got {content_type or 'none'}")
+    try:
+        text = body.decode("utf-8")
+        # Percent-escapes are decoded strictly too: `payload=%ff` is no more UTF-8 than 0xff.
+        fields = parse_qs(text, errors="strict") if content_type == FORM else {"payload": [text]}
+    except UnicodeDecodeError:
+        raise Refused(400, "body is not UTF-8") from None
+    if "payload" not in fields:
+        raise Refused(400, "form-encoded body has no `payload` field")
+    try:
+        data = json.loads(fields["payload"][0])
+    except ValueError:
+        raise Refused(400, "body is not JSON") from None
+    if not isinstance(data, dict):
+        raise Refused(400, "body is not a JSON object")
+    return data
 
 
 async def dispatch(app: web.Application, event: sansio.Event) -> None:
     """Route one event to its handlers with an installation client and the job queue."""
-    gh = await app[GITHUB].installation_client(int(event.data["installation"]["id"]))
+    gh = await app[GITHUB].installation_client(event.data["installation"]["id"])
     await router.dispatch(event, gh, jobs=app[JOBS])
 
 

@@ -62,7 +62,21 @@ class Fault:
     status: int
     times: int
     headers: dict[str, str]
-    body: Any
+    body: Any  # JSON, or bytes sent as they are (a broken body)
+    query: dict[str, str]
+
+
+@dataclass
+class Hold:
+    """Requests that wait at the door until `release()`; `arrived` is set by the first one."""
+
+    method: str
+    pattern: re.Pattern[str]
+    arrived: asyncio.Event
+    released: asyncio.Event
+
+    def release(self) -> None:
+        self.released.set()
 
 
 def path_pattern(pattern: str) -> re.Pattern[str]:
@@ -93,6 +107,7 @@ class FakeGitHub(GitHubState):
         self.rate_limit_used = 0
         self.url = ""
         self._faults: list[Fault] = []
+        self._holds: list[Hold] = []
         self._operations = (*self.spec.operations, *EXTRA_OPERATIONS)
         self._runner: web.AppRunner | None = None
 
@@ -110,6 +125,8 @@ class FakeGitHub(GitHubState):
         self.url = f"http://{host}:{port}"
 
     async def close(self) -> None:
+        for hold in self._holds:
+            hold.release()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -133,16 +150,26 @@ class FakeGitHub(GitHubState):
     # -- test controls -----------------------------------------------------------------
 
     def fail_next(self, method: str, path_pattern_: str, status: int = 500, times: int = 1,
-                  headers: dict[str, str] | None = None, body: Any = None) -> None:
+                  headers: dict[str, str] | None = None, body: Any = None,
+                  query: dict[str, str] | None = None) -> None:
         """Answer the next `times` matching requests with `status` instead of serving them.
 
-        `method` may be "*"; the path pattern takes `*` and spec-style `{name}` holes.
+        `method` may be "*"; the path pattern takes `*` and spec-style `{name}` holes;
+        `query` narrows it to requests with those parameters (`{"page": "2"}`). A `bytes`
+        body is sent as it is, e.g. to answer with broken JSON.
         """
         if body is None:
             body = {"message": FAULT_MESSAGES.get(status, "Server Error"),
                     "documentation_url": "https://docs.github.com/rest"}
         self._faults.append(Fault(method.upper(), path_pattern(path_pattern_), status, times,
-                                  dict(headers or {}), body))
+                                  dict(headers or {}), body, dict(query or {})))
+
+    def hold(self, method: str, path_pattern_: str) -> Hold:
+        """Keep matching requests waiting (before any fault or answer) until released."""
+        held = Hold(method.upper(), path_pattern(path_pattern_), asyncio.Event(),
+                    asyncio.Event())
+        self._holds.append(held)
+        return held
 
     def calls(self, method: str | None = None, path: str | None = None,
               operation_id: str | None = None) -> list[RecordedRequest]:
@@ -170,6 +197,10 @@ class FakeGitHub(GitHubState):
         self.requests.append(record)
         if self.latency:
             await asyncio.sleep(self.latency)
+        for held in self._holds:
+            if held.method in ("*", request.method) and held.pattern.fullmatch(request.path):
+                held.arrived.set()
+                await held.released.wait()
         headers: dict[str, str] = {}
         try:
             reply = self._fault(request) or await self._answer(request, raw, record)
@@ -181,12 +212,14 @@ class FakeGitHub(GitHubState):
         headers.update(self._rate_limit_headers(record.operation_id))
         headers.update(reply.headers)
         record.status, record.response = reply.status, reply.body
-        return web.Response(status=reply.status, body=json.dumps(reply.body).encode(),
+        raw_body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+        return web.Response(status=reply.status, body=raw_body,
                             content_type="application/json", charset="utf-8", headers=headers)
 
     def _fault(self, request: web.Request) -> Reply | None:
         for fault in self._faults:
-            if fault.method in ("*", request.method) and fault.pattern.fullmatch(request.path):
+            if (fault.method in ("*", request.method) and fault.pattern.fullmatch(request.path)
+                    and all(request.query.get(k) == v for k, v in fault.query.items())):
                 fault.times -= 1
                 if fault.times <= 0:
                     self._faults.remove(fault)

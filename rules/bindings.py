@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tree_sitter import Node
 
-from rules.context import FileContext
 from rules.parsing import ancestors, matches, walk
+
+if TYPE_CHECKING:  # the context asks `binding_of` whether a called name is local
+    from rules.context import FileContext
 
 FIELD_TYPES = "(field_declaration name: (field_identifier) @name type: (_) @type)"
 _TRANSPARENT = frozenset(

@@ -18,13 +18,15 @@ from typing import Any, TypeVar, cast
 
 from tree_sitter import Node, Tree
 
+from rules.bindings import binding_of
 from rules.parsing import ancestors, matches, parse
 
 T = TypeVar("T")
 # (call-site name node, the function holding it) -> True when the call is excused
 Excused = Callable[[Node, Node], bool]
 TEST_DIRS = frozenset({"tests", "benches", "examples"})
-_CFG_TEST = re.compile(r"^#!?\[\s*cfg\s*\((?!.*\bnot\s*\().*\btest\b", re.DOTALL)
+_CFG = re.compile(r"^#!?\[\s*cfg\s*\(")
+_CFG_TOKENS = re.compile(r'"(?:\\.|[^"\\])*"|\w+|[(),=]')
 _TEST_ATTR = re.compile(r"^#\[\s*(?:[A-Za-z_]\w*\s*::\s*)*test\b")
 ITEM_TYPES = frozenset(
     {
@@ -157,9 +159,9 @@ class FileContext:
         for attr in self._test_attributes():
             text = self.text(attr)
             if attr.type == "inner_attribute_item":
-                if _CFG_TEST.match(text) and attr.parent is not None:
+                if _cfg_requires_test(text) and attr.parent is not None:
                     spans.append((attr.parent.start_byte, attr.parent.end_byte))
-            elif _CFG_TEST.match(text) or _TEST_ATTR.match(text):
+            elif _cfg_requires_test(text) or _TEST_ATTR.match(text):
                 item = _attributed_item(attr)
                 if item is not None:
                     spans.append((attr.start_byte, item.end_byte))
@@ -355,16 +357,29 @@ class FileContext:
                 return function
         return None
 
-    def _free_function(self, name: str) -> Node | None:
-        """A free `fn name` at file level or in a `mod` of this file."""
+    def _free_function(self, name: str, call: Node) -> Node | None:
+        """The free `fn name` (at file level or in a `mod` of this file) that a
+        call by bare name can see: one in the call's own module or an enclosing
+        one (the innermost wins; `use super::*` is assumed), or in another
+        module when a `use` imports the name."""
+        imported = self.imports.get(name, name) != name
+        best: tuple[int, Node] | None = None
         for function in self._functions_named(name):
             parent = function.parent
-            if parent is not None and (
-                parent.type == "source_file"
-                or (parent.type == "declaration_list" and _parent_type(parent) == "mod_item")
-            ):
-                return function
-        return None
+            if parent is None:
+                continue
+            if parent.type == "source_file":
+                rank = 0
+            elif parent.type == "declaration_list" and _parent_type(parent) == "mod_item":
+                holds_call = parent.start_byte <= call.start_byte < parent.end_byte
+                if not (holds_call or imported):
+                    continue
+                rank = parent.start_byte if holds_call else -1
+            else:
+                continue
+            if best is None or rank > best[0]:
+                best = (rank, function)
+        return best[1] if best is not None else None
 
     def _callees(self, body: Node, owner: str) -> Iterator[tuple[Node, Node]]:
         """(name node at the call site, called function) for calls in `body`
@@ -373,7 +388,9 @@ class FileContext:
             callee: Node | None = None
             if "free" in match:
                 name = match["free"][0]
-                callee = self._free_function(self.text(name))
+                # `let f = || ..; f()` calls the closure, not a `fn f`
+                if binding_of(name, body) is None:
+                    callee = self._free_function(self.text(name), name)
             elif "method" in match:
                 name = match["method"][0]
                 callee = self._method_of(owner, self.text(name))
@@ -411,6 +428,48 @@ _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 
 def _is_word_byte(source: bytes, index: int) -> bool:
     return 0 <= index < len(source) and source[index] in _WORD_BYTES
+
+
+def _cfg_requires_test(attribute: str) -> bool:
+    """True when a `#[cfg(..)]` attribute compiles its item only under test:
+    `test`, `all(test, not(loom))`, `any(all(test, unix), test)`; not
+    `not(test)`, `any(test, feature = "std")`, `feature = "test-util"`.
+    Evaluated with a stack, not recursion: an attribute may nest deeply."""
+    if not _CFG.match(attribute):
+        return False
+    tokens = _CFG_TOKENS.findall(attribute[attribute.index("(") + 1 :])
+    # one frame per open predicate list: (operator, results of its members)
+    frames: list[tuple[str, list[bool]]] = [("all", [])]
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        following = tokens[index + 1] if index + 1 < len(tokens) else ""
+        if following == "(":
+            frames.append((token, []))
+            index += 2
+            continue
+        if token == ")":
+            if len(frames) == 1:
+                break
+            operator, members = frames.pop()
+            frames[-1][1].append(_combine(operator, members))
+        elif following == "=":
+            frames[-1][1].append(False)
+            index += 2
+        elif token != ",":
+            frames[-1][1].append(token == "test")
+        index += 1
+    return _combine(*frames[0])
+
+
+def _combine(operator: str, members: list[bool]) -> bool:
+    """Whether a cfg predicate list requires `test`: `all` when any member
+    does, `any` when every member does, `not` (and unknown forms) never."""
+    if operator == "all":
+        return any(members)
+    if operator == "any":
+        return bool(members) and all(members)
+    return False
 
 
 def _attributed_item(attr: Node) -> Node | None:

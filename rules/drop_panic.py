@@ -8,7 +8,13 @@ from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import NEVER_PANICS, UNWIND_SAFE, Hit, Rule
-from rules.syntax import in_drop, macro_name, with_scope
+from rules.syntax import (
+    in_drop,
+    macro_name,
+    runs_only_when_not_panicking,
+    unwinding_scopes,
+    with_scope,
+)
 
 PANIC_MACROS = """
 (macro_invocation macro: [
@@ -19,7 +25,9 @@ PANIC_MACROS = """
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    for macro, scope in in_drop(ctx, PANIC_MACROS, "macro"):
+    for macro, scope in in_drop(ctx, PANIC_MACROS, "macro", unwinding_scopes(ctx)):
+        if runs_only_when_not_panicking(ctx, macro, scope.function):
+            continue
         message = f"`{macro_name(macro)}!` in `Drop`: a panic while unwinding aborts the process"
         yield Hit(macro, with_scope(message, scope))
 
@@ -37,6 +45,11 @@ RULE = Rule(
             Flags `panic!`, `unreachable!`, `todo!`, `unimplemented!` and the `assert*!`
             family inside `fn drop` of an `impl Drop`, and in every function of the same
             file that `drop` reaches through calls.
+
+            Not flagged: code that runs only while the thread is not already panicking
+            (`if !std::thread::panicking() { .. }`, the `else` of
+            `if std::thread::panicking() { .. }`, what follows
+            `if std::thread::panicking() { return; }`), where a panic cannot abort.
         """,
         why="""
             `drop` runs during unwinding too. A panic raised while the thread is already

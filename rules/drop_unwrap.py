@@ -8,7 +8,12 @@ from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import NO_UNWRAP, UNWIND_SAFE, Hit, Rule
-from rules.syntax import in_drop, with_scope
+from rules.syntax import (
+    in_drop,
+    runs_only_when_not_panicking,
+    unwinding_scopes,
+    with_scope,
+)
 
 UNWRAP_CALLS = """
 (call_expression
@@ -18,7 +23,9 @@ UNWRAP_CALLS = """
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    for method, scope in in_drop(ctx, UNWRAP_CALLS, "method"):
+    for method, scope in in_drop(ctx, UNWRAP_CALLS, "method", unwinding_scopes(ctx)):
+        if runs_only_when_not_panicking(ctx, method, scope.function):
+            continue
         message = f"`{ctx.text(method)}` in `Drop`: a panic while unwinding aborts the process"
         yield Hit(method, with_scope(message, scope))
 
@@ -35,6 +42,11 @@ RULE = Rule(
         what="""
             Flags `.unwrap()` and `.expect(..)` inside `fn drop` of an `impl Drop`, and in
             every function of the same file that `drop` reaches through calls.
+
+            Not flagged: code that runs only while the thread is not already panicking
+            (`if !std::thread::panicking() { .. }`, the `else` of
+            `if std::thread::panicking() { .. }`, what follows
+            `if std::thread::panicking() { return; }`), where a panic cannot abort.
         """,
         why="""
             `drop` also runs while a thread unwinds from an earlier panic. A second panic

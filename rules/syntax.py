@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Iterator
 from tree_sitter import Node
 
 from rules.context import DropScope, FileContext
-from rules.parsing import captures
+from rules.parsing import ancestors, captures
 
 
 def in_drop(
@@ -68,3 +68,99 @@ def macro_calls(ctx: FileContext, names: Collection[str]) -> Iterator[Node]:
             node = node.parent
         if node is not None and node.type == "macro_invocation":
             yield node
+
+
+def unwinding_scopes(ctx: FileContext) -> list[DropScope]:
+    """The Drop scopes where a panic may abort: those `drop` reaches other than
+    through calls that run only while the thread is not panicking (see
+    `runs_only_when_not_panicking`). Shared by drop-panic and drop-unwrap."""
+    return ctx.memo(_unwinding_scopes)
+
+
+def _unwinding_scopes(ctx: FileContext) -> list[DropScope]:
+    if b"panicking" not in ctx.source:
+        return ctx.drop_scopes
+    return ctx.reached_from_drop(
+        lambda node, function: runs_only_when_not_panicking(ctx, node, function)
+    )
+
+
+def runs_only_when_not_panicking(ctx: FileContext, node: Node, function: Node) -> bool:
+    """True when `node` runs only while the thread is not unwinding, so a panic
+    there cannot abort the process: in `if !thread::panicking() { .. }` (also
+    `&& ..`), in the `else` of `if thread::panicking() { .. }`, or after
+    `if thread::panicking() { return; }` in an enclosing block."""
+    if b"panicking" not in ctx.source:
+        return False
+    child = node
+    for parent in ancestors(node, function):
+        if parent.type == "if_expression":
+            condition = parent.child_by_field_name("condition")
+            if child == parent.child_by_field_name("consequence") and _implies(
+                ctx, condition, panicking=False
+            ):
+                return True
+            if child == parent.child_by_field_name("alternative") and _implies(
+                ctx, condition, panicking=False, negated=True
+            ):
+                return True
+        elif parent.type == "block" and _returned_if_panicking(ctx, child):
+            return True
+        child = parent
+    return False
+
+
+def _implies(
+    ctx: FileContext, condition: Node | None, panicking: bool, negated: bool = False
+) -> bool:
+    """Whether `condition` holding (failing, when `negated`) implies that
+    `thread::panicking()` returns `panicking`. Both sides of a holding `&&`
+    hold, both sides of a failing `||` fail: either side may decide."""
+    while condition is not None and condition.type == "parenthesized_expression":
+        condition = condition.named_children[-1] if condition.named_children else None
+    if condition is None:
+        return False
+    if condition.type == "unary_expression" and ctx.text(condition).startswith("!"):
+        inner = condition.named_children[-1] if condition.named_children else None
+        return _implies(ctx, inner, panicking, not negated)
+    if condition.type == "binary_expression":
+        operator = condition.child_by_field_name("operator")
+        joins = "||" if negated else "&&"
+        if operator is not None and operator.type == joins:
+            sides = (condition.child_by_field_name("left"), condition.child_by_field_name("right"))
+            return any(_implies(ctx, side, panicking, negated) for side in sides)
+        return False
+    if condition.type == "call_expression" and _is_panicking_call(ctx, condition):
+        return panicking != negated
+    return False
+
+
+def _is_panicking_call(ctx: FileContext, call: Node) -> bool:
+    function = call.child_by_field_name("function")
+    return function is not None and ctx.resolve(ctx.text(function)).endswith("thread::panicking")
+
+
+def _returned_if_panicking(ctx: FileContext, statement: Node) -> bool:
+    """An earlier statement of `statement`'s block is `if thread::panicking() {
+    return; }` (no `else`): what follows runs only when not panicking."""
+    sibling = statement.prev_named_sibling
+    while sibling is not None:
+        guard = sibling.named_children[0] if sibling.type == "expression_statement" else sibling
+        if (
+            guard is not None
+            and guard.type == "if_expression"
+            and guard.child_by_field_name("alternative") is None
+            and _implies(ctx, guard.child_by_field_name("condition"), panicking=True)
+            and _returns(guard.child_by_field_name("consequence"))
+        ):
+            return True
+        sibling = sibling.prev_named_sibling
+    return False
+
+
+def _returns(block: Node | None) -> bool:
+    """The block ends in `return`."""
+    last = block.named_children[-1] if block is not None and block.named_children else None
+    if last is not None and last.type == "expression_statement" and last.named_children:
+        last = last.named_children[0]
+    return last is not None and last.type == "return_expression"

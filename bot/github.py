@@ -3,17 +3,21 @@
 `GitHubClient` is gidgethub's aiohttp client with one change at the HTTP layer (`_request`), so
 REST and GraphQL calls alike carry `X-GitHub-Api-Version` and are retried on 5xx and rate limits
 by GitHub's rules (docs: "rate limits for the REST API"). `GitHubApp` holds the App's identity
-and a cache of installation tokens, so a burst of deliveries costs one token request.
+and a cache of installation tokens, so a burst of deliveries costs one token request; a token
+GitHub refuses (401) before its time is replaced once and the request sent again.
+`describe` turns what can go wrong talking to GitHub (`GITHUB_ERRORS`) into a reason a person
+can act on, for check-run summaries and log lines.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -26,6 +30,10 @@ API_VERSION = "2022-11-28"
 REQUESTER = "dropsafe"
 # Refresh an installation token this long before GitHub says it expires (they last one hour).
 TOKEN_REFRESH_MARGIN = 5 * 60
+
+GITHUB_ERRORS = (gidgethub.GitHubException, json.JSONDecodeError, aiohttp.ClientError,
+                 asyncio.TimeoutError)
+"""Failures of a call to GitHub: an error answer, a broken body, no connection, a timeout."""
 
 log = logging.getLogger(__name__)
 
@@ -94,16 +102,20 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
         requester: str = REQUESTER,
         *,
         retry: RetryPolicy | None = None,
+        renew_token: Callable[[str], Awaitable[str]] | None = None,
         **kwargs: Any,
     ) -> None:
+        """`renew_token(refused)` gives a token to use instead of one GitHub answered 401 to."""
         super().__init__(session, requester, **kwargs)
         self.retry = retry or RetryPolicy()
+        self.renew_token = renew_token
 
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
         headers = {**headers, "x-github-api-version": API_VERSION}
         attempt = 0
+        renewed = False
         while True:
             attempt += 1
             try:
@@ -116,6 +128,15 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
                 status = 0
             else:
                 status, response_headers, response_body = response
+                if status == 401 and self.renew_token is not None and not renewed:
+                    # Revoked or expired early (clock skew): one new token, one more try.
+                    renewed = True
+                    refused = headers.get("authorization", "").removeprefix("token ")
+                    self.oauth_token = await self.renew_token(refused)
+                    headers["authorization"] = f"token {self.oauth_token}"
+                    log.warning("installation token refused, renewed",
+                                extra={"method": method, "url": url})
+                    continue
                 retry_in = self.retry.delay(
                     attempt, status, response_headers, response_body, time.time()
                 )
@@ -169,17 +190,23 @@ class GitHubApp:
         self._slug: str | None = None
 
     async def installation_client(self, installation_id: int) -> GitHubClient:
-        token = await self.installation_token(installation_id)
-        return GitHubClient(
-            self.session, oauth_token=token, base_url=self.api_url, retry=self.retry
-        )
+        async def renew(refused: str) -> str:
+            return await self.installation_token(installation_id, refused=refused)
 
-    async def installation_token(self, installation_id: int) -> str:
-        """The cached token, fetched once per installation until shortly before it expires."""
+        token = await self.installation_token(installation_id)
+        return GitHubClient(self.session, oauth_token=token, base_url=self.api_url,
+                            retry=self.retry, renew_token=renew)
+
+    async def installation_token(self, installation_id: int, *, refused: str = "") -> str:
+        """The cached token, fetched once per installation until shortly before it expires.
+
+        `refused`: a token GitHub answered 401 to; it is replaced, once however many
+        requests saw it fail (they all wait for the same fetch).
+        """
         lock = self._locks.setdefault(installation_id, asyncio.Lock())
         async with lock:  # concurrent deliveries wait for one fetch instead of each fetching
             cached = self._tokens.get(installation_id)
-            if cached is not None:
+            if cached is not None and cached.token != refused:
                 return cached.token
             response = await gidgethub.apps.get_installation_access_token(
                 self.app, installation_id=str(installation_id),
@@ -201,3 +228,44 @@ class GitHubApp:
 def _refresh_at(expires_at: str) -> float:
     expires = datetime.fromisoformat(expires_at.replace("Z", "+00:00")).timestamp()
     return time.monotonic() + (expires - time.time()) - TOKEN_REFRESH_MARGIN
+
+
+def describe(error: BaseException) -> str:
+    """Why a call to GitHub failed, in words a person can act on (check-run summary, logs)."""
+    if isinstance(error, json.JSONDecodeError):
+        return f"GitHub's answer was not valid JSON ({error.msg})"
+    if isinstance(error, gidgethub.HTTPException):
+        status = f"{int(error.status_code)} {error}".strip()
+        if rate_limited(error):
+            reset = _reset_time(error.headers or {})
+            until = f" until {reset:%H:%M} UTC" if reset else ""
+            return f"GitHub's API rate limit for this installation is used up{until} ({status})"
+        if missing_permission(error):
+            return (f"GitHub refused: the App lacks a permission on this repository ({status}); "
+                    "an owner may need to accept the App's requested permissions")
+        return f"GitHub answered {status}"
+    if isinstance(error, gidgethub.GraphQLException):
+        return f"GitHub's GraphQL API answered with errors: {error}"
+    if isinstance(error, (aiohttp.ClientError, asyncio.TimeoutError)):
+        return f"GitHub could not be reached ({type(error).__name__}: {error})"
+    return f"{type(error).__name__}: {error}"
+
+
+def rate_limited(error: gidgethub.HTTPException) -> bool:
+    """A primary (remaining 0) or secondary rate limit: GitHub says 403 or 429 for both."""
+    if int(error.status_code) not in (403, 429):
+        return False
+    remaining = (error.headers or {}).get("x-ratelimit-remaining")
+    return (isinstance(error, gidgethub.RateLimitExceeded) or remaining == "0"
+            or "rate limit" in str(error).lower())
+
+
+def missing_permission(error: BaseException) -> bool:
+    """A 403 that is no rate limit: "Resource not accessible by integration"."""
+    return (isinstance(error, gidgethub.HTTPException) and int(error.status_code) == 403
+            and not rate_limited(error))
+
+
+def _reset_time(headers: Mapping[str, str]) -> datetime | None:
+    reset = _number(headers.get("x-ratelimit-reset"))
+    return datetime.fromtimestamp(reset, UTC) if reset is not None else None

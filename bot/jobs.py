@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SUPERSEDED = "superseded by a newer run for this pull request"
+SHUTDOWN = "the App shut down before the review finished"
+"""Cancellation messages: the run sees them on its `CancelledError` and says why it stopped."""
+
 JOB_PAYLOAD: Shape = {"installation.id": int, "repository.owner.login": str,
                       "repository.name": str}
 """What `job_from_event` reads, so every event that queues a review must have it."""
@@ -66,12 +70,18 @@ class JobQueue:
         self._workers = [asyncio.create_task(self._worker()) for _ in range(self._size)]
 
     async def close(self) -> None:
-        """Stop the workers and cancel what is running or waiting (server shutdown)."""
+        """Stop the workers and cancel what is running or waiting (server shutdown).
+
+        Running reviews are told why (`SHUTDOWN`) so they complete their check runs; waiting
+        ones have none yet, and are logged so their deliveries can be sent again.
+        """
         tasks = [*self._workers, *(task for _, task in self._running.values()),
                  *self._background]
         for task in tasks:
-            task.cancel()
+            task.cancel(SHUTDOWN)
         await asyncio.gather(*tasks, return_exceptions=True)
+        for job in self._waiting.values():
+            log.warning("review dropped at shutdown", extra=_extra(job))
         self._waiting.clear()
         self._workers = []
 
@@ -85,7 +95,7 @@ class JobQueue:
         self._waiting[job.key] = job
         if running is not None:
             # The worker re-queues the key when the cancelled run has wound down.
-            running.cancel()
+            running.cancel(SUPERSEDED)
             log.info("review superseded", extra=_extra(job, superseded_running=True))
         elif superseded is None:
             self._ready.put_nowait(job.key)

@@ -12,10 +12,12 @@ import asyncio
 import logging
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gidgethub.abc
 
+from bot.github import GITHUB_ERRORS, describe, missing_permission
+from bot.jobs import SHUTDOWN, SUPERSEDED, ReviewJob
 from bot.review import checkrun, fetch, threads
 from bot.review.comments import (
     Keyed,
@@ -31,9 +33,6 @@ from rules.config import Settings, load_settings
 from rules.diff import FileChange
 from rules.engine import SourceFile, analyze_files
 from rules.scope import Mode
-
-if TYPE_CHECKING:
-    from bot.jobs import ReviewJob
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +50,7 @@ class Context:
     graphql_url: str
     blob_cache: MutableMapping[str, bytes]
     log_extra: dict[str, Any]
+    run_url: str | None  # None: the App may not create check runs, the review goes on without
 
 
 async def run_review(
@@ -61,35 +61,32 @@ async def run_review(
     blob_cache: MutableMapping[str, bytes],
     graphql_url: str,
 ) -> None:
-    """Review the PR of `job` at its head; raises only when no check run could be created."""
+    """Review the PR of `job` at its head; raises nothing but its own cancellation.
+
+    What fails is logged with the delivery id and, once the check run exists, said in its
+    summary: every way out completes the run, so none hangs "in progress".
+    """
     extra = {
         "delivery_id": job.delivery_id,
         "repo": f"{job.owner}/{job.repo}",
         "pull": job.pull_number,
     }
-    pull = await fetch.get_pull(gh, job.owner, job.repo, job.pull_number)
-    if pull.state != "open":
-        log.info("pull request is closed, not reviewing", extra=extra)
-        return
-    head = job.head_sha or pull.head_sha
-    if head != pull.head_sha:
-        # The files endpoint only describes the current head; a newer push has its own job.
-        log.info("head moved on, not reviewing an old commit", extra={**extra, "head_sha": head})
-        return
-    creating = asyncio.ensure_future(
-        gh.post(
-            "/repos/{owner}/{repo}/check-runs",
-            fetch.repo_vars(job.owner, job.repo),
-            data=checkrun.create_payload(head),
-        )
-    )
-    cancelled = False
     try:
-        created = await asyncio.shield(creating)
-    except asyncio.CancelledError:
-        # Superseded while GitHub creates the run: learn its id anyway, to close it below.
-        created, cancelled = await creating, True
-    run_url = f"/repos/{job.owner}/{job.repo}/check-runs/{created['id']}"
+        pull = await fetch.get_pull(gh, job.owner, job.repo, job.pull_number)
+        if pull.state != "open":
+            log.info("pull request is closed, not reviewing", extra=extra)
+            return
+        head = job.head_sha or pull.head_sha
+        if head != pull.head_sha:
+            # The files endpoint only describes the current head; a newer push has its own job.
+            log.info("head moved on, not reviewing an old commit",
+                     extra={**extra, "head_sha": head})
+            return
+        extra["head_sha"] = head
+        run_url, cancelled = await _create_run(gh, job.owner, job.repo, head, extra)
+    except GITHUB_ERRORS as error:  # a deleted PR, a rate limit, a broken answer
+        log.warning("review not started", extra={**extra, "reason": describe(error)})
+        return
     ctx = Context(
         gh,
         job.owner,
@@ -99,35 +96,95 @@ async def run_review(
         threads.bot_logins(app_slug),
         graphql_url,
         blob_cache,
-        {**extra, "head_sha": head},
+        extra,
+        run_url,
     )
     try:
-        if cancelled:
-            raise asyncio.CancelledError
-        checked = await check(ctx, run_url, full=job.full)
-    except asyncio.CancelledError:
-        await _close(ctx, run_url, "superseded by a newer run for this pull request", "cancelled")
+        if cancelled is not None:
+            raise cancelled
+        checked = await check(ctx, full=job.full)
+    except asyncio.CancelledError as cancel:
+        await _close(ctx, *_stopped_by(cancel))
         raise
     except Exception as error:  # every failure must still complete the check run
-        log.exception("review failed", extra=ctx.log_extra)
-        await _close(ctx, run_url, f"{type(error).__name__}: {error}")
+        _log_failure("review failed", ctx, error)
+        await _close(ctx, describe(error))
         return
     try:
         await publish(ctx, checked)
     except Exception as error:
         # The check run is complete and its conclusion stands (a failed post must not turn
         # a failing run neutral); its summary says the review is missing.
-        log.exception("posting the review failed", extra=ctx.log_extra)
-        note = checkrun.note_payload(checked.outcome, f"{type(error).__name__}: {error}")
-        await ctx.gh.patch(run_url, data=note)
+        _log_failure("posting the review failed", ctx, error)
+        await _finish_run(ctx, checkrun.note_payload(checked.outcome, describe(error)))
 
 
-async def _close(ctx: Context, run_url: str, reason: str, conclusion: str = "neutral") -> None:
+async def _create_run(
+    gh: gidgethub.abc.GitHubAPI, owner: str, repo: str, head: str, extra: dict[str, Any]
+) -> tuple[str | None, asyncio.CancelledError | None]:
+    """The new check run's URL, or None when the App may not create one (the review goes on).
+
+    A cancellation that arrives while GitHub creates the run is returned, not raised: the
+    caller learns the run's id first, to close it rather than leave it in progress.
+    """
+    creating = asyncio.ensure_future(
+        gh.post(
+            "/repos/{owner}/{repo}/check-runs",
+            fetch.repo_vars(owner, repo),
+            data=checkrun.create_payload(head),
+        )
+    )
+    cancelled: asyncio.CancelledError | None = None
     try:
-        payload = checkrun.failed_payload(reason, conclusion)
-        await asyncio.shield(ctx.gh.patch(run_url, data=payload))
-    except Exception:
-        log.exception("could not complete the check run", extra=ctx.log_extra)
+        try:
+            created = await asyncio.shield(creating)
+        except asyncio.CancelledError as cancel:
+            cancelled, created = cancel, await creating
+    except GITHUB_ERRORS as error:
+        if cancelled is not None:
+            raise cancelled from None
+        if not missing_permission(error):
+            raise
+        log.warning("no check run: the App lacks a permission",
+                    extra={**extra, "reason": describe(error)})
+        return None, None
+    return f"/repos/{owner}/{repo}/check-runs/{created['id']}", cancelled
+
+
+def _stopped_by(cancel: asyncio.CancelledError) -> tuple[str, str]:
+    """Why a cancelled run stopped, and its conclusion: a superseded head is `cancelled`;
+    after a shutdown the head still needs a verdict, so `neutral` (a rescan gives one)."""
+    if cancel.args and cancel.args[0] == SHUTDOWN:
+        return SHUTDOWN, "neutral"
+    return SUPERSEDED, "cancelled"
+
+
+def _log_failure(message: str, ctx: Context, error: Exception) -> None:
+    """A failure talking to GitHub is one line with its reason; anything else, a traceback."""
+    extra = {**ctx.log_extra, "reason": describe(error)}
+    if isinstance(error, GITHUB_ERRORS):
+        log.error(message, extra=extra)
+    else:
+        log.exception(message, extra=extra)
+
+
+async def _update_run(ctx: Context, payload: dict[str, object]) -> None:
+    if ctx.run_url is not None:
+        await ctx.gh.patch(ctx.run_url, data=payload)
+
+
+async def _close(ctx: Context, reason: str, conclusion: str = "neutral") -> None:
+    await _finish_run(ctx, checkrun.failed_payload(reason, conclusion))
+
+
+async def _finish_run(ctx: Context, payload: dict[str, object]) -> None:
+    """The last write to the check run on a way out: shielded from a cancellation in
+    progress, and a failure is only logged, there being nothing left to tell it to."""
+    try:
+        await asyncio.shield(_update_run(ctx, payload))
+    except Exception as error:
+        log.error("could not complete the check run",
+                  extra={**ctx.log_extra, "reason": describe(error)})
 
 
 @dataclass(frozen=True)
@@ -139,7 +196,7 @@ class Checked:
     pr_paths: frozenset[str]  # the PR's Rust files, reviewed or not
 
 
-async def check(ctx: Context, run_url: str, *, full: bool) -> Checked:
+async def check(ctx: Context, *, full: bool) -> Checked:
     """Steps 2-4: read the files, run the engine, complete the check run."""
     entries, (settings, config_errors) = await asyncio.gather(
         fetch.list_files(ctx.gh, ctx.owner, ctx.repo, ctx.pull.number), _settings(ctx)
@@ -174,7 +231,7 @@ async def check(ctx: Context, run_url: str, *, full: bool) -> Checked:
         config_errors=config_errors,
     )
     for update in checkrun.completion_payloads(outcome):
-        await ctx.gh.patch(run_url, data=update)
+        await _update_run(ctx, update)
     return Checked(outcome, ours, frozenset(e["filename"] for e in rust))
 
 
@@ -198,7 +255,12 @@ async def publish(ctx: Context, checked: Checked) -> None:
             "overflow": len(plan.overflow),
         },
     )
-    await _resolve_fixed(ctx, checked)
+    try:
+        await _resolve_fixed(ctx, checked)
+    except GITHUB_ERRORS as error:
+        # Best effort: the review is posted; a thread left open is resolved on a later push.
+        log.warning("could not resolve fixed review threads",
+                    extra={**ctx.log_extra, "reason": describe(error)})
 
 
 async def _settings(ctx: Context) -> tuple[Settings, list[str]]:

@@ -64,6 +64,7 @@ class Fault:
     headers: dict[str, str]
     body: Any  # JSON, or bytes sent as they are (a broken body)
     query: dict[str, str]
+    skip: int  # matching requests still to let through before the fault applies
 
 
 @dataclass
@@ -151,18 +152,19 @@ class FakeGitHub(GitHubState):
 
     def fail_next(self, method: str, path_pattern_: str, status: int = 500, times: int = 1,
                   headers: dict[str, str] | None = None, body: Any = None,
-                  query: dict[str, str] | None = None) -> None:
+                  query: dict[str, str] | None = None, skip: int = 0) -> None:
         """Answer the next `times` matching requests with `status` instead of serving them.
 
         `method` may be "*"; the path pattern takes `*` and spec-style `{name}` holes;
-        `query` narrows it to requests with those parameters (`{"page": "2"}`). A `bytes`
-        body is sent as it is, e.g. to answer with broken JSON.
+        `query` narrows it to requests with those parameters (`{"page": "2"}`); `skip`
+        lets that many matching requests through first. A `bytes` body is sent as it is,
+        e.g. to answer with broken JSON.
         """
         if body is None:
             body = {"message": FAULT_MESSAGES.get(status, "Server Error"),
                     "documentation_url": "https://docs.github.com/rest"}
         self._faults.append(Fault(method.upper(), path_pattern(path_pattern_), status, times,
-                                  dict(headers or {}), body, dict(query or {})))
+                                  dict(headers or {}), body, dict(query or {}), skip))
 
     def hold(self, method: str, path_pattern_: str) -> Hold:
         """Keep matching requests waiting (before any fault or answer) until released."""
@@ -220,6 +222,9 @@ class FakeGitHub(GitHubState):
         for fault in self._faults:
             if (fault.method in ("*", request.method) and fault.pattern.fullmatch(request.path)
                     and all(request.query.get(k) == v for k, v in fault.query.items())):
+                if fault.skip:
+                    fault.skip -= 1
+                    continue
                 fault.times -= 1
                 if fault.times <= 0:
                     self._faults.remove(fault)

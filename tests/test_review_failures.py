@@ -1,0 +1,259 @@
+"""GitHub failing the App during a review, end to end: the App completes what it can, says
+what it could not (in the check run when one exists, in a log line with the delivery id
+always), never crashes the worker and never retries forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from app_harness import AppUnderTest, running_app
+from fakegithub import FakeGitHub, load_webhook, pull_file
+from test_review_app import FIXED, NEW, NUMBER, OLD, OWNER, PUSHED, REPO, opened, seed, synchronize
+
+from bot.server import JOBS
+
+FORBIDDEN = {"message": "Resource not accessible by integration",
+             "documentation_url": "https://docs.github.com/rest"}
+REVIEWS = "/repos/{o}/{r}/pulls/{n}/reviews"
+CHECK_RUNS = "/repos/{o}/{r}/check-runs"
+BLOBS = "/repos/{o}/{r}/git/blobs/{sha}"
+
+
+@pytest.fixture
+async def bot(fake_github: FakeGitHub) -> AsyncIterator[AppUnderTest]:
+    async with running_app(fake_github) as app:
+        yield app
+
+
+async def deliver(bot: AppUnderTest, delivery_id: str, payload: dict[str, Any] | None = None
+                  ) -> None:
+    answer = await bot.deliver("pull_request", payload or opened(), delivery_id=delivery_id)
+    assert answer.status == 202, answer
+    await bot.idle()
+
+
+def logged(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage() == message]
+
+
+def delivery_of(record: logging.LogRecord) -> object:
+    return getattr(record, "delivery_id", None)
+
+
+def no_crash(caplog: pytest.LogCaptureFixture) -> bool:
+    """No job died with an exception the pipeline did not expect."""
+    return logged(caplog, "job failed") == []
+
+
+# -- permissions, missing pull requests, tokens ---------------------------------------------
+
+
+async def test_a_review_post_without_permission_is_not_retried_and_the_run_says_so(
+        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    fake_github.fail_next("POST", REVIEWS, 403, body=FORBIDDEN)
+    await deliver(bot, "no-pr-write")
+
+    assert [p.status for p in fake_github.calls("POST", REVIEWS)] == [403]
+    (run,) = fake_github.check_runs
+    assert run.status == "completed" and run.conclusion == "failure"
+    summary = run.output["summary"]
+    assert "could not be posted" in summary and "permission" in summary
+    [failed] = logged(caplog, "posting the review failed")
+    assert delivery_of(failed) == "no-pr-write"
+    assert no_crash(caplog)
+
+
+async def test_a_check_run_without_permission_still_gets_the_review_posted(
+        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    fake_github.fail_next("POST", CHECK_RUNS, 403, body=FORBIDDEN)
+    await deliver(bot, "no-checks-write")
+
+    assert [p.status for p in fake_github.calls("POST", CHECK_RUNS)] == [403]
+    assert fake_github.check_runs == []
+    (review,) = fake_github.reviews
+    assert len(review.comments) == 3
+    [warning] = logged(caplog, "no check run: the App lacks a permission")
+    assert delivery_of(warning) == "no-checks-write"
+    assert no_crash(caplog)
+
+
+async def test_a_deleted_pull_request_is_skipped_and_the_next_one_reviewed(
+        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bot.review.pipeline")
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    fake_github.fail_next("GET", "/repos/{o}/{r}/pulls/{n}", 404,
+                          body={"message": "Not Found"})
+    await deliver(bot, "deleted")
+    assert fake_github.check_runs == []
+    [gone] = logged(caplog, "review not started")
+    assert delivery_of(gone) == "deleted" and "404" in str(getattr(gone, "reason", ""))
+    assert no_crash(caplog)
+
+    await deliver(bot, "next")
+    assert [r.status for r in fake_github.check_runs] == ["completed"]
+
+
+async def test_an_installation_token_that_expires_mid_review_is_renewed_once(
+        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    seed(fake_github, [pull_file(f"src/guard{n}.rs", OLD, NEW) for n in range(3)])
+    held = fake_github.hold("GET", BLOBS)
+    answer = await bot.deliver("pull_request", opened(), delivery_id="expiring")
+    assert answer.status == 202
+    await held.arrived.wait()  # the review is reading blobs, three at once
+    fake_github.expire_tokens()
+    held.release()
+    await bot.idle()
+
+    assert len(fake_github.calls("POST", "/app/installations/{id}/access_tokens")) == 2
+    refused = [r for r in fake_github.requests if r.status == 401]
+    assert refused and {r.path for r in refused} <= {
+        r.path for r in fake_github.requests if r.status == 200}
+    (run,) = fake_github.check_runs
+    assert run.conclusion == "failure" and len(fake_github.reviews) == 1
+    assert no_crash(caplog)
+
+
+# -- GraphQL errors, rate limits, flaky and broken answers -----------------------------------
+
+
+RATE_LIMITED = {"errors": [{"type": "RATE_LIMITED",
+                            "message": "API rate limit exceeded for installation ID 1."}]}
+RESOLVE_FORBIDDEN = {"data": {"resolveReviewThread": None}, "errors": [
+    {"type": "FORBIDDEN", "path": ["resolveReviewThread"],
+     "message": "Resource not accessible by integration"}]}
+
+
+@pytest.mark.parametrize(("body", "skip"), [(RATE_LIMITED, 0), (RESOLVE_FORBIDDEN, 1)],
+                         ids=["threads-rate-limited", "resolve-forbidden"])
+async def test_graphql_errors_leave_the_review_posted(
+        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture,
+        body: dict[str, Any], skip: int) -> None:
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    await deliver(bot, "first")
+    # The push fixes block_on (its thread would be resolved) and adds a new finding.
+    pushed = FIXED + "\nfn extra(x: Option<u8>) -> u8 {\n    x.unwrap()\n}\n"
+    fake_github.set_head(OWNER, REPO, NUMBER, PUSHED, [pull_file("src/guard.rs", OLD, pushed)])
+    fake_github.fail_next("POST", "/graphql", 200, body=body, skip=skip)
+    await deliver(bot, "second", synchronize(PUSHED))
+
+    assert len(fake_github.reviews) == 2  # the new finding was posted
+    assert fake_github.resolved_threads == []
+    second = fake_github.check_runs[1]
+    assert second.status == "completed" and "could not be posted" not in second.output["summary"]
+    [warning] = logged(caplog, "could not resolve fixed review threads")
+    assert delivery_of(warning) == "second"
+    assert no_crash(caplog)
+
+
+@pytest.mark.parametrize("status", [403, 429])
+async def test_a_primary_rate_limit_far_off_gives_up_and_completes_the_run(
+        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture,
+        status: int) -> None:
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    reset = int(time.time()) + 3600
+    fake_github.fail_next("GET", BLOBS, status, headers={
+        "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
+        body={"message": "API rate limit exceeded for installation ID 1."})
+    await deliver(bot, "limited")
+
+    assert len(fake_github.calls("GET", BLOBS)) == 1  # no waiting an hour, no retry loop
+    (run,) = fake_github.check_runs
+    assert run.status == "completed" and run.conclusion == "neutral"
+    summary = run.output["summary"]
+    assert "rate limit" in summary
+    assert time.strftime("%H:%M", time.gmtime(reset)) in summary
+    assert no_crash(caplog)
+
+
+async def test_a_rate_limit_before_the_check_run_is_one_log_line(
+        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    fake_github.fail_next("POST", CHECK_RUNS, 403, headers={
+        "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()) + 3600)},
+        body={"message": "API rate limit exceeded for installation ID 1."})
+    await deliver(bot, "limited-early")
+    assert fake_github.check_runs == [] and fake_github.reviews == []
+    [stopped] = logged(caplog, "review not started")
+    assert delivery_of(stopped) == "limited-early"
+    assert "rate limit" in str(getattr(stopped, "reason", ""))
+    assert no_crash(caplog)
+
+
+async def test_a_502_in_the_middle_of_pagination_is_retried(
+        bot: AppUnderTest, fake_github: FakeGitHub) -> None:
+    files = [pull_file(f"src/m{n:03}.rs", None, f"pub fn f{n}() {{}}\n") for n in range(101)]
+    seed(fake_github, files)
+    fake_github.fail_next("GET", "/repos/{o}/{r}/pulls/{n}/files", 502, query={"page": "2"})
+    await deliver(bot, "paged")
+
+    pages = fake_github.calls("GET", "/repos/{o}/{r}/pulls/{n}/files")
+    assert [(p.query.get("page"), p.status) for p in pages] == [
+        (None, 200), ("2", 502), ("2", 200)]
+    (run,) = fake_github.check_runs
+    assert run.conclusion == "success"
+    assert "in 101 analysed Rust file(s)" in run.output["summary"]
+
+
+async def test_malformed_json_from_github_completes_the_run_with_a_reason(
+        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    fake_github.fail_next("GET", BLOBS, 200, body=b'{"sha": "abc", "content": "cHV')
+    await deliver(bot, "garbled")
+    (run,) = fake_github.check_runs
+    assert run.status == "completed" and run.conclusion == "neutral"
+    assert "not valid JSON" in run.output["summary"]
+    assert fake_github.reviews == []
+    assert no_crash(caplog)
+
+
+async def test_malformed_json_before_the_check_run_is_one_log_line(
+        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    fake_github.fail_next("GET", "/repos/{o}/{r}/pulls/{n}", 200, body=b"<html>")
+    await deliver(bot, "garbled-early")
+    [stopped] = logged(caplog, "review not started")
+    assert "not valid JSON" in str(getattr(stopped, "reason", ""))
+    assert no_crash(caplog)
+    await deliver(bot, "next")
+    assert len(fake_github.check_runs) == 1
+
+
+# -- work not lost --------------------------------------------------------------------------
+
+
+async def test_a_review_post_that_keeps_failing_still_completes_the_run(
+        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    fake_github.fail_next("POST", REVIEWS, 502, times=10)
+    await deliver(bot, "down")
+    assert len(fake_github.calls("POST", REVIEWS)) == 4  # FAST_RETRY.attempts, then give up
+    (run,) = fake_github.check_runs
+    assert run.conclusion == "failure" and "could not be posted" in run.output["summary"]
+    assert no_crash(caplog)
+
+
+async def test_shutdown_completes_the_run_in_flight_and_logs_the_waiting_ones(
+        fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    other = load_webhook("pull_request.opened")
+    other["pull_request"]["number"] = 3
+    fake_github.add_pull_request_from_payload(other, files=[pull_file("src/a.rs", OLD, NEW)])
+    held = fake_github.hold("GET", BLOBS)
+    async with running_app(fake_github, workers=1) as bot:
+        await bot.deliver("pull_request", opened(), delivery_id="in-flight")
+        await held.arrived.wait()
+        await bot.deliver("pull_request", other, delivery_id="waiting")
+        await bot.app[JOBS].handled()
+    # Leaving the block shut the App down (aiohttp's on_cleanup) with both jobs unfinished.
+    (run,) = fake_github.check_runs
+    assert run.status == "completed" and run.conclusion == "neutral"
+    assert "shut down" in run.output["summary"]
+    [dropped] = logged(caplog, "review dropped at shutdown")
+    assert delivery_of(dropped) == "waiting"

@@ -11,6 +11,7 @@ as tracked background tasks so that `idle()` covers everything a delivery starte
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -22,6 +23,22 @@ if TYPE_CHECKING:
     from gidgethub.sansio import Event
 
 log = logging.getLogger(__name__)
+
+DELIVERY_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "delivery_id", default=None)
+"""The delivery the current task works for (tasks it starts inherit it)."""
+
+
+class DeliveryIdFilter(logging.Filter):
+    """Names the delivery on records logged inside its work that do not name it themselves
+    (the GitHub client's retries, say), so every line of a job can be found by its id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        delivery_id = DELIVERY_ID.get()
+        if delivery_id is not None and not hasattr(record, "delivery_id"):
+            record.delivery_id = delivery_id
+        return True
+
 
 SUPERSEDED = "superseded by a newer run for this pull request"
 SHUTDOWN = "the App shut down before the review finished"
@@ -158,6 +175,7 @@ class JobQueue:
         work: Awaitable[None], delivery_id: str, extra: dict[str, object] | None = None
     ) -> None:
         extra = extra or {"delivery_id": delivery_id}
+        DELIVERY_ID.set(delivery_id)  # in this task's own context: it does not leak out
         try:
             await work
         except asyncio.CancelledError:

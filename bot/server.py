@@ -22,7 +22,7 @@ from gidgethub.abc import GitHubAPI
 
 from bot import checks, commands, pulls
 from bot.github import GitHubApp, RetryPolicy
-from bot.jobs import JobQueue, ReviewJob
+from bot.jobs import DeliveryIdFilter, JobQueue, ReviewJob
 from bot.payload import Shape, problems
 from bot.settings import Settings, SettingsError
 
@@ -242,6 +242,7 @@ def run(port: int | None = None) -> None:
         raise SystemExit(f"dropsafe: {exc}") from None
     handler = logging.StreamHandler()
     handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(DeliveryIdFilter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     web.run_app(make_app(settings), port=port or settings.port, print=None)
 

@@ -5,9 +5,10 @@ always), never crashes the worker and never retries forever.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ from app_harness import AppUnderTest, running_app
 from fakegithub import FakeGitHub, load_webhook, pull_file
 from test_review_app import FIXED, NEW, NUMBER, OLD, OWNER, PUSHED, REPO, opened, seed, synchronize
 
-from bot.server import JOBS
+from bot.jobs import DeliveryIdFilter
+from bot.server import JOBS, KeyValueFormatter
 
 FORBIDDEN = {"message": "Resource not accessible by integration",
              "documentation_url": "https://docs.github.com/rest"}
@@ -35,6 +37,19 @@ async def deliver(bot: AppUnderTest, delivery_id: str, payload: dict[str, Any] |
     answer = await bot.deliver("pull_request", payload or opened(), delivery_id=delivery_id)
     assert answer.status == 202, answer
     await bot.idle()
+
+
+@pytest.fixture
+def served_log() -> Iterator[io.StringIO]:
+    """The log as `dropsafe serve` writes it: key=value fields, the job's delivery named."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(KeyValueFormatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(DeliveryIdFilter())
+    logger = logging.getLogger("bot")
+    logger.addHandler(handler)
+    yield out
+    logger.removeHandler(handler)
 
 
 def logged(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRecord]:
@@ -187,7 +202,7 @@ async def test_a_rate_limit_before_the_check_run_is_one_log_line(
 
 
 async def test_a_502_in_the_middle_of_pagination_is_retried(
-        bot: AppUnderTest, fake_github: FakeGitHub) -> None:
+        bot: AppUnderTest, fake_github: FakeGitHub, served_log: io.StringIO) -> None:
     files = [pull_file(f"src/m{n:03}.rs", None, f"pub fn f{n}() {{}}\n") for n in range(101)]
     seed(fake_github, files)
     fake_github.fail_next("GET", "/repos/{o}/{r}/pulls/{n}/files", 502, query={"page": "2"})
@@ -196,6 +211,8 @@ async def test_a_502_in_the_middle_of_pagination_is_retried(
     pages = fake_github.calls("GET", "/repos/{o}/{r}/pulls/{n}/files")
     assert [(p.query.get("page"), p.status) for p in pages] == [
         (None, 200), ("2", 502), ("2", 200)]
+    [retry] = [line for line in served_log.getvalue().splitlines() if "retrying" in line]
+    assert "status=502" in retry and "delivery_id='paged'" in retry
     (run,) = fake_github.check_runs
     assert run.conclusion == "success"
     assert "in 101 analysed Rust file(s)" in run.output["summary"]

@@ -76,29 +76,29 @@ async def get_pull(gh: gidgethub.abc.GitHubAPI, owner: str, repo: str, number: i
 async def list_files(
     gh: gidgethub.abc.GitHubAPI, owner: str, repo: str, number: int
 ) -> list[dict[str, Any]]:
-    """Every file of the PR, 100 per page (GitHub lists at most 3000)."""
-    url = "/repos/{owner}/{repo}/pulls/{pull_number}/files{?per_page}"
-    return [
-        f async for f in gh.getiter(url, repo_vars(owner, repo, pull_number=number, per_page=100))
-    ]
+    """Every file of the PR (GitHub lists at most 3000)."""
+    return await _list_of_pull(gh, owner, repo, number, "files")
 
 
 async def list_review_comments(
     gh: gidgethub.abc.GitHubAPI, owner: str, repo: str, number: int
 ) -> list[dict[str, Any]]:
-    url = "/repos/{owner}/{repo}/pulls/{pull_number}/comments{?per_page}"
-    return [
-        c async for c in gh.getiter(url, repo_vars(owner, repo, pull_number=number, per_page=100))
-    ]
+    return await _list_of_pull(gh, owner, repo, number, "comments")
 
 
 async def list_reviews(
     gh: gidgethub.abc.GitHubAPI, owner: str, repo: str, number: int
 ) -> list[dict[str, Any]]:
-    url = "/repos/{owner}/{repo}/pulls/{pull_number}/reviews{?per_page}"
-    return [
-        r async for r in gh.getiter(url, repo_vars(owner, repo, pull_number=number, per_page=100))
-    ]
+    return await _list_of_pull(gh, owner, repo, number, "reviews")
+
+
+async def _list_of_pull(
+    gh: gidgethub.abc.GitHubAPI, owner: str, repo: str, number: int, what: str
+) -> list[dict[str, Any]]:
+    """All pages of `.../pulls/{n}/<what>`, 100 a page (the most GitHub gives): fewest calls."""
+    url = "/repos/{owner}/{repo}/pulls/{pull_number}/" + what + "{?per_page}"
+    variables = repo_vars(owner, repo, pull_number=number, per_page=100)
+    return [item async for item in gh.getiter(url, variables)]
 
 
 async def get_blob(

@@ -14,6 +14,7 @@ import gidgethub
 from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
+from bot.github import GITHUB_ERRORS, describe
 from bot.jobs import JOB_PAYLOAD, JobQueue, job_from_event
 from bot.payload import Shape
 
@@ -75,16 +76,20 @@ async def comment_created(
         )
         log.info("command refused", extra={**extra, "user": user})
         return
-    await gh.post(
-        "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
-        {**where, "comment_id": comment["id"]},
-        data={"content": ACCEPTED_REACTION},
-    )
     full = words == ["rescan", "full"]
     jobs.submit(
         job_from_event(event, pull_number=issue["number"], full=full,
                        reason="rescan full" if full else "rescan")
     )
+    try:
+        await gh.post(
+            "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+            {**where, "comment_id": comment["id"]},
+            data={"content": ACCEPTED_REACTION},
+        )
+    except GITHUB_ERRORS as error:
+        # The rescan is queued all the same: the reaction only says so.
+        log.warning("could not react to the command", extra={**extra, "reason": describe(error)})
 
 
 async def can_write(gh: GitHubAPI, owner: str, repo: str, user: str) -> bool:
@@ -93,8 +98,10 @@ async def can_write(gh: GitHubAPI, owner: str, repo: str, user: str) -> bool:
             "/repos/{owner}/{repo}/collaborators/{username}/permission",
             {"owner": owner, "repo": repo, "username": user},
         )
-    except gidgethub.BadRequest:  # 404: not a collaborator at all
-        return False
+    except gidgethub.BadRequest as error:
+        if error.status_code == 404:  # not a collaborator at all
+            return False
+        raise  # a rate limit is no answer about the user: the delivery can be sent again
     return level.get("permission") in WRITERS or level.get("role_name") in WRITER_ROLES
 
 

@@ -169,3 +169,22 @@ async def test_a_rescan_runs_the_real_review(fake_github: FakeGitHub) -> None:
 )
 def test_parse(body: str, words: list[str] | None) -> None:
     assert parse(body) == words
+
+
+async def test_a_rescan_is_queued_even_when_the_reaction_is_refused(
+        bot: AppUnderTest, runner: RecordingRunner, caplog: pytest.LogCaptureFixture) -> None:
+    bot.fake.fail_next("POST", "*/reactions", 403,
+                       body={"message": "Resource not accessible by integration"})
+    await comment(bot, "/dropsafe rescan")
+    assert [job.reason for job in runner.jobs] == ["rescan"]
+    [warning] = [r for r in caplog.records if r.getMessage() == "could not react to the command"]
+    assert "permission" in str(getattr(warning, "reason", ""))
+    assert getattr(warning, "delivery_id", None)
+
+
+async def test_a_rate_limited_permission_check_refuses_nobody(
+        bot: AppUnderTest, runner: RecordingRunner) -> None:
+    bot.fake.fail_next("GET", "*/permission", 403, headers={
+        "x-ratelimit-remaining": "0", "x-ratelimit-reset": "9999999999"})
+    await comment(bot, "/dropsafe rescan")
+    assert runner.jobs == [] and replies(bot.fake) == []

@@ -24,6 +24,9 @@ if TYPE_CHECKING:  # the context asks `binding_of` whether a called name is loca
     from rules.context import FileContext
 
 FIELD_TYPES = "(field_declaration name: (field_identifier) @name type: (_) @type)"
+TUPLE_STRUCTS = """
+(struct_item name: (type_identifier) @name body: (ordered_field_declaration_list) @fields)
+"""
 _TRANSPARENT = frozenset(
     {"parenthesized_expression", "try_expression", "reference_expression", "await_expression"}
 )
@@ -66,6 +69,32 @@ def _declared_field_types(ctx: FileContext) -> dict[str, str]:
         for _, match in matches(FIELD_TYPES, ctx.root):
             types.setdefault(ctx.text(match["name"][0]), ctx.text(match["type"][0]))
     return types
+
+
+def tuple_field_type(ctx: FileContext, access: Node) -> str | None:
+    """The declared type of `self.0` (`struct Guard(Runtime)`): the field of
+    the tuple struct whose impl holds the access. Other receivers: None."""
+    value, field = access.child_by_field_name("value"), access.child_by_field_name("field")
+    if value is None or value.type != "self" or field is None or field.type != "integer_literal":
+        return None
+    impl = next((a for a in ancestors(access, ctx.root) if a.type == "impl_item"), None)
+    target = impl.child_by_field_name("type") if impl is not None else None
+    if target is None:
+        return None
+    name = ctx.text(target).split("<")[0].rsplit("::", 1)[-1].strip()  # `a::W<T>` -> `W`
+    types = ctx.memo(_tuple_struct_fields).get(name, [])
+    index = int(ctx.text(field)) if ctx.text(field).isdigit() else len(types)
+    return types[index] if index < len(types) else None
+
+
+def _tuple_struct_fields(ctx: FileContext) -> dict[str, list[str]]:
+    """Tuple struct name -> its field types, in order."""
+    found: dict[str, list[str]] = {}
+    for _, match in matches(TUPLE_STRUCTS, ctx.root):
+        fields = match["fields"][0]
+        types = [ctx.text(t) for t in fields.children_by_field_name("type")]
+        found.setdefault(ctx.text(match["name"][0]), types)
+    return found
 
 
 def binding_of(identifier: Node, root: Node) -> Binding | None:
@@ -149,8 +178,9 @@ def origin(ctx: FileContext, expr: Node, depth: int = 4) -> Origin:
             name = node.child_by_field_name("field")
             if name is not None:
                 found.names.append(ctx.text(name))
-                if ctx.text(name) in fields:
-                    found.types.append(fields[ctx.text(name)])
+                declared = fields.get(ctx.text(name)) or tuple_field_type(ctx, node)
+                if declared is not None:
+                    found.types.append(declared)
             node = node.child_by_field_name("value")
         elif kind == "identifier":
             found.names.append(ctx.text(node))

@@ -51,7 +51,7 @@ _RUNTIME_TYPE = re.compile(
     r"\b(Handle|Runtime|LocalSet)\b|runtime::|Builder::new_(current|multi)_thread"
 )
 _TRACKED_NAME = re.compile(r"tracker|join_?set|task_?set", re.I)
-_RUNTIME_NAME = re.compile(r"(^|_)(rt|runtime|handle|local_?set)($|_)", re.I)
+_RUNTIME_NAME = re.compile(r"(^|_)(rt|runtime|handle|local_?set)\d*($|_)", re.I)
 
 # Methods that hand the spawn's result on unchanged for our purpose:
 # `Builder::spawn(..).expect(..)` still holds (or drops) the JoinHandle.

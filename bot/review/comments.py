@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rules.catalogue import rule_by_id
+from rules.docs import section
 
 if TYPE_CHECKING:
     from rules.diff import FileChange
@@ -82,22 +83,6 @@ def parse_overflow(body: str) -> frozenset[str]:
     return frozenset(filter(None, match.group(1).split(","))) if match else frozenset()
 
 
-def doc_section(docs: str, title: str) -> str:
-    """The text under `## <title>` in a rule's docs page, up to the next heading."""
-    lines = docs.splitlines()
-    out: list[str] = []
-    inside = False
-    for line in lines:
-        if line.startswith("## "):
-            if inside:
-                break
-            inside = line[3:].strip().lower() == title.lower()
-            continue
-        if inside:
-            out.append(line)
-    return "\n".join(out).strip()
-
-
 _BLOCK_START = re.compile(r"^\s*(?:[-*+] |\d+\. |#|>|\||```)")
 _ONE_LINE_BLOCK = re.compile(r"^\s*(?:#|\||```)")  # headings, table rows, fences take no more
 
@@ -128,7 +113,7 @@ def comment_body(finding: Finding, fp: str, rule: Rule | None = None) -> str:
     """Rule, message, why it matters, the fix pattern, and our hidden marker."""
     rule = rule or rule_by_id(finding.rule)
     parts = [f"**dropsafe** `{finding.rule}` ({finding.severity}): {finding.message}"]
-    why = doc_section(rule.docs, "Why is this bad?") if rule else ""
+    why = section(rule.docs, "Why is this bad?") if rule else ""
     if why:
         parts.append(f"**Why it matters.** {reflow(why)}")
     fix = finding.fix or (rule.fix.markdown if rule and rule.fix else None)

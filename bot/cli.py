@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--format", choices=list(FORMATS), default="text")
     check.add_argument(
-        "--config", metavar="FILE", help="settings file (.github/dropsafe.toml format)"
+        "--config",
+        metavar="FILE",
+        help="settings file (default: the repository's .github/dropsafe.toml, if any)",
     )
     check.set_defaults(run=run_check)
 
@@ -140,7 +142,11 @@ def run_serve(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+CONFIG_PATH = os.path.join(".github", "dropsafe.toml")
+
+
 def _settings(config: str | None) -> Settings:
+    config = config or _discover_config(os.getcwd())
     if config is None:
         return Settings()
     try:
@@ -152,6 +158,21 @@ def _settings(config: str | None) -> Settings:
     for problem in problems:
         print(f"dropsafe: warning: {config}: {problem}", file=sys.stderr)
     return settings
+
+
+def _discover_config(start: str) -> str | None:
+    """The repository's `.github/dropsafe.toml`, the file the App reads, looked
+    for from `start` up to the repository root, so a local run agrees with the
+    App without `--config`."""
+    directory = os.path.abspath(start)
+    while True:
+        candidate = os.path.join(directory, CONFIG_PATH)
+        if os.path.isfile(candidate):
+            return os.path.relpath(candidate)
+        parent = os.path.dirname(directory)
+        if os.path.exists(os.path.join(directory, ".git")) or parent == directory:
+            return None
+        directory = parent
 
 
 def _targets(args: argparse.Namespace, paths: list[str], settings: Settings) -> list[Target]:

@@ -285,6 +285,24 @@ def test_config_excludes_files_and_turns_rules_off(run, tmp_path: Path) -> None:
     assert result.err == ""
 
 
+def test_repository_config_is_found_without_config_flag(run, tmp_path: Path, monkeypatch) -> None:
+    write(
+        tmp_path,
+        {
+            ".git/HEAD": "ref: refs/heads/main\n",
+            ".github/dropsafe.toml": '[rules]\ndrop-unwrap = "off"\n',
+            "src/guard.rs": GUARD,
+        },
+    )
+    monkeypatch.chdir(tmp_path / "src")
+    assert "drop-unwrap" not in {rule for rule, _, _ in run("check", "--format", "json").rules()}
+    # an explicit --config wins over the repository file
+    write(tmp_path, {"src/plain.toml": ""})
+    assert "drop-unwrap" in {
+        rule for rule, _, _ in run("check", "--config", "plain.toml", "--format", "json").rules()
+    }
+
+
 def test_invalid_config_warns_and_goes_on_with_defaults(run, tmp_path: Path) -> None:
     write(tmp_path, {"lib.rs": GUARD, "bad.toml": 'mode = "everything"\nfail_on = "never"\n'})
     result = run("check", "lib.rs", "--config", "bad.toml")

@@ -1,8 +1,11 @@
 """Lock guards and where they are still held (lock-across-await, nested-locks).
 
 A guard is the value of `.lock()`, `.read()` or `.write()` called with no
-arguments (`file.read(&mut buf)` is I/O, not a lock), possibly through `.await`,
-`?`, `.unwrap()`, `.expect(..)` and the like, bound by `let` to a name. A
+arguments (`file.read(&mut buf)` is I/O, not a lock; `ptr.read()` on a raw
+pointer copies memory out, see `_reads_pointer`), possibly through `.await`,
+`?`, `.unwrap()`, `.expect(..)` and the like, bound by `let` to a name (also
+through `match m.lock() { Ok(g) => g, Err(e) => e.into_inner() }`), or by
+`if let`/`while let`, where it is held in the body. A
 temporary (`m.lock().await.len()`) is released at the end of its statement, a
 `let _ = ..` at once: neither is a guard here.
 
@@ -15,18 +18,43 @@ spot runs later, elsewhere: it is not "while the guard is held".
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from itertools import pairwise
 
 from tree_sitter import Node
 
+from rules.bindings import origin
 from rules.context import FileContext
-from rules.parsing import ancestors, captures
+from rules.parsing import ancestors, captures, walk
 from rules.syntax import method_calls
 
 NEEDLES = (b".lock()", b".read()", b".write()")
 
 _MOVES = "(call_expression arguments: (arguments (identifier) @arg))"
+
+# `x.as_ptr().read()`, `cell.get().read()`: raw pointers, not locks
+_POINTER_METHODS = frozenset(
+    {
+        "as_ptr",
+        "as_mut_ptr",
+        "get",
+        "add",
+        "sub",
+        "offset",
+        "cast",
+        "cast_mut",
+        "cast_const",
+        "byte_add",
+        "byte_sub",
+        "wrapping_add",
+        "wrapping_sub",
+    }
+)
+# (declared types arrive with their spaces removed: `*constu8`)
+_POINTER_TYPE = re.compile(r"^&?\*\s*(const|mut)|\b(NonNull|UnsafeCell|MaybeUninit)\b|ptr::")
+_LOCK_TYPE = re.compile(r"Lock|Mutex")
+_POINTER_NAME = re.compile(r"(^|_)ptr$", re.I)
 
 # methods that hand the guard on (a Result/Option of it, or the guard itself)
 _PASS_THROUGH = frozenset({"unwrap", "expect", "unwrap_or_else", "map_err", "ok", "context"})
@@ -123,11 +151,43 @@ def _find_locks(ctx: FileContext) -> Locks:
     acquisitions = []
     for method, call in method_calls(ctx, ("lock", "read", "write")):
         arguments = call.child_by_field_name("arguments")
-        if arguments is not None and arguments.named_child_count == 0:
-            acquisitions.append(Acquisition(call, method))
+        if arguments is None or arguments.named_child_count > 0:
+            continue
+        if method.text != b"lock" and _reads_pointer(ctx, call):
+            continue
+        acquisitions.append(Acquisition(call, method))
     guards = [g for g in map(_guard, acquisitions) if g is not None]
     starts = [a.call.start_byte for a in acquisitions]
     return Locks(acquisitions, guards, starts)
+
+
+def _reads_pointer(ctx: FileContext, call: Node) -> bool:
+    """`.read()`/`.write()` on a raw pointer (`p.read()` with `p: *const T`,
+    `x.as_ptr().read()`, `(x as *const T).read()`, `cell.get().read()`) rather
+    than on a lock: judged by the receiver, unless its type names a lock."""
+    function = call.child_by_field_name("function")
+    receiver = function.child_by_field_name("value") if function is not None else None
+    while receiver is not None and receiver.type == "parenthesized_expression":
+        receiver = receiver.named_children[-1] if receiver.named_children else None
+    if receiver is None:
+        return False
+    if receiver.type == "type_cast_expression":
+        target = receiver.child_by_field_name("type")
+        return target is not None and target.type == "pointer_type"
+    if receiver.type == "call_expression":
+        callee = receiver.child_by_field_name("function")
+        if (
+            callee is not None
+            and callee.type == "field_expression"
+            and _text(callee.child_by_field_name("field")) in _POINTER_METHODS
+        ):
+            return True
+    clues = origin(ctx, receiver)
+    if clues.type_matches(_LOCK_TYPE):
+        return False
+    return clues.type_matches(_POINTER_TYPE) or bool(
+        clues.names and _POINTER_NAME.search(clues.names[0])
+    )
 
 
 def runs_inline(node: Node, top: Node) -> bool:
@@ -160,6 +220,11 @@ def _guard(acquisition: Acquisition) -> Guard | None:
         else:
             break
         parent = node.parent
+    if parent is not None and parent.child_by_field_name("value") == node:
+        if parent.type == "let_condition":
+            return _conditional_guard(parent, acquisition)
+        if parent.type == "match_expression" and _arm_hands_on_guard(parent):
+            node, parent = parent, parent.parent
     if (
         parent is None
         or parent.type != "let_declaration"
@@ -173,6 +238,33 @@ def _guard(acquisition: Acquisition) -> Guard | None:
     return Guard(name, parent, block, acquisition)
 
 
+def _conditional_guard(condition: Node, acquisition: Acquisition) -> Guard | None:
+    """`if let Ok(g) = m.lock() { .. }` / `while let ..`: held in the body."""
+    owner = condition.parent
+    if owner is None or owner.type not in {"if_expression", "while_expression"}:
+        return None
+    body = owner.child_by_field_name("consequence" if owner.type == "if_expression" else "body")
+    name = _bound_name(condition)
+    return Guard(name, condition, body, acquisition) if name and body is not None else None
+
+
+def _arm_hands_on_guard(match: Node) -> bool:
+    """`match m.lock() { Ok(g) => g, Err(e) => e.into_inner() }`: some arm's
+    value is the name its pattern binds, so the `let` gets the guard itself
+    (not `Ok(g) => g.len()`)."""
+    body = match.child_by_field_name("body")
+    for arm in body.named_children if body is not None else []:
+        pattern, value = arm.child_by_field_name("pattern"), arm.child_by_field_name("value")
+        if (
+            pattern is not None
+            and value is not None
+            and value.type == "identifier"
+            and any(n.type == "identifier" and n.text == value.text for n in walk(pattern))
+        ):
+            return True
+    return False
+
+
 def _bound_name(let: Node) -> str:
     """`let g`, `let mut g`, `let g: T`, `let Ok(g) = .. else`: `g`; '' for `_`
     and for patterns that split the value."""
@@ -180,6 +272,8 @@ def _bound_name(let: Node) -> str:
     if pattern is not None and pattern.type == "tuple_struct_pattern":
         inner = [c for c in pattern.named_children if c != pattern.child_by_field_name("type")]
         pattern = inner[0] if len(inner) == 1 else None
+    if pattern is not None and pattern.type == "mut_pattern":  # `Ok(mut g)`
+        pattern = pattern.named_children[-1] if pattern.named_children else None
     if pattern is None or pattern.type != "identifier":
         return ""
     return _text(pattern)

@@ -55,8 +55,10 @@ RULE = Rule(
         what="""
             Flags the first `.await` (or `join!`/`try_join!`/`select!`) reached while a lock
             guard is still alive: a value of `.lock()`, `.read()` or `.write()` (no arguments;
-            through `.await`, `?`, `.unwrap()`, `.expect(..)`) bound by `let` to a name,
-            `_guard` included. The message names the guard and the line it was taken on.
+            through `.await`, `?`, `.unwrap()`, `.expect(..)`, or a `match` whose arm hands
+            the guard on) bound by `let` to a name, `_guard` included, or by `if let` /
+            `while let` for their body. The message names the guard and the line it was
+            taken on. `ptr.read()` on a raw pointer is not a lock.
 
             Not held: a temporary (`m.lock().await.len()`, `let n = m.lock().unwrap().len();`),
             `let _ = m.lock()` (dropped at once), a guard moved into `drop(guard)` before the

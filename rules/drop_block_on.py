@@ -265,16 +265,13 @@ RULE = Rule(
             impl Drop for SafeGuard {
                 fn drop(&mut self) {
                     let env = self.environment.clone();
+                    // `block_on_cleanup` is the safe-Drop fix pattern's helper: it waits
+                    // with `block_in_place` on a multi-thread runtime, on a thread of its
+                    // own on a current-thread runtime, on a small runtime when there is
+                    // none; bounded by a time limit, never panicking
                     let cleanup = async move { env.cleanup().await };
-                    match tokio::runtime::Handle::try_current() {
-                        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-                            let _ = tokio::task::block_in_place(|| handle.block_on(cleanup));
-                        }
-                        // a current-thread runtime must not be blocked: use a thread of our own
-                        Ok(_) => {
-                            let _ = std::thread::spawn(move || run_on_own_runtime(cleanup)).join();
-                        }
-                        Err(_) => run_on_own_runtime(cleanup),
+                    if let Some(Err(error)) = block_on_cleanup(cleanup, CLEANUP_LIMIT) {
+                        eprintln!("warning: cleanup failed: {error}");
                     }
                 }
             }

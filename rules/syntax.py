@@ -70,6 +70,17 @@ def macro_calls(ctx: FileContext, names: Collection[str]) -> Iterator[Node]:
             yield node
 
 
+def panics_in_drop(
+    ctx: FileContext, query_text: str, capture: str
+) -> Iterator[tuple[Node, DropScope]]:
+    """Captures inside Drop where a panic can abort the process: in the scopes
+    of `unwinding_scopes`, and not in code guarded by `!thread::panicking()`.
+    The shared search of drop-panic and drop-unwrap."""
+    for node, scope in in_drop(ctx, query_text, capture, unwinding_scopes(ctx)):
+        if not runs_only_when_not_panicking(ctx, node, scope.function):
+            yield node, scope
+
+
 def unwinding_scopes(ctx: FileContext) -> list[DropScope]:
     """The Drop scopes where a panic may abort: those `drop` reaches other than
     through calls that run only while the thread is not panicking (see

@@ -41,8 +41,13 @@ log = logging.getLogger(__name__)
 
 class ReviewRunner(Protocol):
     def __call__(
-        self, gh: GitHubAPI, job: ReviewJob, *, app_slug: str,
-        blob_cache: MutableMapping[str, bytes], graphql_url: str,
+        self,
+        gh: GitHubAPI,
+        job: ReviewJob,
+        *,
+        app_slug: str,
+        blob_cache: MutableMapping[str, bytes],
+        graphql_url: str,
     ) -> Awaitable[None]: ...
 
 
@@ -71,19 +76,30 @@ def make_app(
         gh = await github.installation_client(job.installation_id)
         review = runner or _default_runner()
         await review(
-            gh, job, app_slug=app_slug or await github.slug(), blob_cache=blob_cache,
+            gh,
+            job,
+            app_slug=app_slug or await github.slug(),
+            blob_cache=blob_cache,
             graphql_url=settings.graphql_url,
         )
         log.info(
             "review finished",
-            extra={"delivery_id": job.delivery_id, "reason": job.reason,
-                   "rate_limit_remaining": gh.rate_limit.remaining if gh.rate_limit else None},
+            extra={
+                "delivery_id": job.delivery_id,
+                "reason": job.reason,
+                "rate_limit_remaining": gh.rate_limit.remaining if gh.rate_limit else None,
+            },
         )
 
     async def github_session(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            app[GITHUB] = GitHubApp(session, settings.app_id, settings.private_key,
-                                    api_url=settings.api_url, retry=retry)
+            app[GITHUB] = GitHubApp(
+                session,
+                settings.app_id,
+                settings.private_key,
+                api_url=settings.api_url,
+                retry=retry,
+            )
             app[JOBS].start()
             yield
             await app[JOBS].close()
@@ -122,10 +138,15 @@ class Webhooks:
         try:
             event = await self._event(request)
         except Refused as refusal:
-            log.warning("delivery refused", extra={
-                "delivery_id": request.headers.get("X-GitHub-Delivery"),
-                "event": request.headers.get("X-GitHub-Event"),
-                "status": refusal.status, "reason": refusal.reason})
+            log.warning(
+                "delivery refused",
+                extra={
+                    "delivery_id": request.headers.get("X-GitHub-Delivery"),
+                    "event": request.headers.get("X-GitHub-Event"),
+                    "status": refusal.status,
+                    "reason": refusal.reason,
+                },
+            )
             return _answer(refusal.status, refusal.reason)
         return self._accept(request.app, event)
 
@@ -135,8 +156,9 @@ class Webhooks:
             raise Refused(401, f"missing {SIGNATURE_HEADER}")
         try:
             # Only the SHA-256 header: gidgethub would otherwise fall back to the SHA-1 one.
-            sansio.validate_event(body, signature=request.headers[SIGNATURE_HEADER],
-                                  secret=self._secret)
+            sansio.validate_event(
+                body, signature=request.headers[SIGNATURE_HEADER], secret=self._secret
+            )
         except ValidationFailure:
             raise Refused(401, "bad signature") from None
         missing = [h for h in ("X-GitHub-Event", "X-GitHub-Delivery") if h not in request.headers]
@@ -145,16 +167,22 @@ class Webhooks:
         data = parse_body(request.content_type, body)
         if not isinstance(data.get("action", ""), str):
             raise Refused(400, "payload refused: `action` is not a string")
-        event = sansio.Event(data, event=request.headers["X-GitHub-Event"],
-                             delivery_id=request.headers["X-GitHub-Delivery"])
+        event = sansio.Event(
+            data,
+            event=request.headers["X-GitHub-Event"],
+            delivery_id=request.headers["X-GitHub-Delivery"],
+        )
         wrong = problems(data, PAYLOADS.get(event.event, {})) if router.fetch(event) else []
         if wrong:
             raise Refused(400, "payload refused: " + "; ".join(wrong))
         return event
 
     def _accept(self, app: web.Application, event: sansio.Event) -> web.Response:
-        extra = {"delivery_id": event.delivery_id, "event": event.event,
-                 "action": event.data.get("action")}
+        extra = {
+            "delivery_id": event.delivery_id,
+            "event": event.event,
+            "action": event.data.get("action"),
+        }
         if event.delivery_id in self._seen:
             log.info("redelivery skipped", extra=extra)
             return _answer(200, "already handled")
@@ -192,8 +220,9 @@ def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
     `application/x-www-form-urlencoded`; both are accepted, anything else is refused.
     """
     if content_type not in ("application/json", FORM):
-        raise Refused(415, f"expected Content-Type application/json or {FORM}, "
-                           f"got {content_type or 'none'}")
+        raise Refused(
+            415, f"expected Content-Type application/json or {FORM}, got {content_type or 'none'}"
+        )
     try:
         text = body.decode("utf-8")
         # Percent-escapes are decoded strictly too: `payload=%ff` is no more UTF-8 than 0xff.
@@ -225,7 +254,9 @@ class KeyValueFormatter(logging.Formatter):
     """Appends a record's `extra=` fields as key=value pairs, so logs stay greppable."""
 
     _standard = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-        "message", "asctime", "taskName",
+        "message",
+        "asctime",
+        "taskName",
     }
 
     def format(self, record: logging.LogRecord) -> str:
@@ -245,4 +276,3 @@ def run(port: int | None = None) -> None:
     handler.addFilter(DeliveryIdFilter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     web.run_app(make_app(settings), port=port or settings.port, print=None)
-

@@ -51,7 +51,6 @@ class ReviewRunner(Protocol):
     ) -> Awaitable[None]: ...
 
 
-SETTINGS = web.AppKey("settings", Settings)
 JOBS = web.AppKey("jobs", JobQueue)
 GITHUB = web.AppKey("github", GitHubApp)
 
@@ -60,12 +59,11 @@ def make_app(
     settings: Settings,
     *,
     runner: ReviewRunner | None = None,
-    app_slug: str | None = None,
     retry: RetryPolicy | None = None,
     workers: int = 4,
 ) -> web.Application:
-    """The aiohttp application. `runner` defaults to `bot.review.run_review`; `app_slug`,
-    when not given, is read once from GET /app. `app[JOBS].idle()` waits for all work."""
+    """The aiohttp application. `runner` defaults to `bot.review.run_review`; the App's slug
+    is read once from GET /app. `app[JOBS].idle()` waits for all work."""
     blob_cache: cachetools.LRUCache[str, bytes] = cachetools.LRUCache(
         maxsize=BLOB_CACHE_BYTES, getsizeof=len
     )
@@ -78,7 +76,7 @@ def make_app(
         await review(
             gh,
             job,
-            app_slug=app_slug or await github.slug(),
+            app_slug=await github.slug(),
             blob_cache=blob_cache,
             graphql_url=settings.graphql_url,
         )
@@ -104,7 +102,6 @@ def make_app(
             yield
             await app[JOBS].close()
 
-    app[SETTINGS] = settings
     app[JOBS] = JobQueue(run_job, workers=workers)
     app.cleanup_ctx.append(github_session)
     app.router.add_post(WEBHOOK_PATH, Webhooks(settings.webhook_secret).handle)

@@ -38,7 +38,6 @@ class Pull:
     base_sha: str
     default_branch: str
     state: str
-    draft: bool
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Pull:
@@ -48,7 +47,6 @@ class Pull:
             base_sha=data["base"]["sha"],
             default_branch=data["base"]["repo"]["default_branch"],
             state=data["state"],
-            draft=bool(data.get("draft")),
         )
 
 

@@ -79,8 +79,9 @@ async def run_review(
         head = job.head_sha or pull.head_sha
         if head != pull.head_sha:
             # The files endpoint only describes the current head; a newer push has its own job.
-            log.info("head moved on, not reviewing an old commit",
-                     extra={**extra, "head_sha": head})
+            log.info(
+                "head moved on, not reviewing an old commit", extra={**extra, "head_sha": head}
+            )
             return
         extra["head_sha"] = head
         run_url, cancelled = await _create_run(gh, job.owner, job.repo, head, extra)
@@ -145,8 +146,9 @@ async def _create_run(
             raise cancelled from None
         if not missing_permission(error):
             raise
-        log.warning("no check run: the App lacks a permission",
-                    extra={**extra, "reason": describe(error)})
+        log.warning(
+            "no check run: the App lacks a permission", extra={**extra, "reason": describe(error)}
+        )
         return None, None
     return f"/repos/{owner}/{repo}/check-runs/{created['id']}", cancelled
 
@@ -183,8 +185,9 @@ async def _finish_run(ctx: Context, payload: dict[str, object]) -> None:
     try:
         await asyncio.shield(_update_run(ctx, payload))
     except Exception as error:
-        log.error("could not complete the check run",
-                  extra={**ctx.log_extra, "reason": describe(error)})
+        log.error(
+            "could not complete the check run", extra={**ctx.log_extra, "reason": describe(error)}
+        )
 
 
 @dataclass(frozen=True)
@@ -259,8 +262,10 @@ async def publish(ctx: Context, checked: Checked) -> None:
         await _resolve_fixed(ctx, checked)
     except GITHUB_ERRORS as error:
         # Best effort: the review is posted; a thread left open is resolved on a later push.
-        log.warning("could not resolve fixed review threads",
-                    extra={**ctx.log_extra, "reason": describe(error)})
+        log.warning(
+            "could not resolve fixed review threads",
+            extra={**ctx.log_extra, "reason": describe(error)},
+        )
 
 
 async def _settings(ctx: Context) -> tuple[Settings, list[str]]:

@@ -35,7 +35,7 @@ class Outcome:
     reports: Sequence[FileReport]
     settings: Settings
     mode: str  # effective mode (config, or `file` for a full rescan)
-    plan: ReviewPlan | None = None
+    plan: ReviewPlan
     skipped: Mapping[str, str] = field(default_factory=dict)  # path -> why not analysed
     excluded: Sequence[str] = ()  # paths matched by the config's `exclude`
     config_errors: Sequence[str] = ()
@@ -189,16 +189,12 @@ def _left_out(outcome: Outcome) -> str:
         f"- {suppressed} suppressed by `// dropsafe:allow(..)`",
     ]
     plan = outcome.plan
-    if plan is not None:
-        lines.append(
-            f"- {plan.outside_diff} where GitHub takes no inline comment"
-            " (outside the diff's hunks, or no diff shown): annotations only"
-        )
-        lines.append(
-            f"- {len(plan.overflow)} over the cap of {COMMENT_CAP} inline comments"
-            " (listed at the end)"
-        )
-        lines.append(f"- {plan.already} already reported on an earlier push (not repeated)")
+    lines += [
+        f"- {plan.outside_diff} where GitHub takes no inline comment"
+        " (outside the diff's hunks, or no diff shown): annotations only",
+        f"- {len(plan.overflow)} over the cap of {COMMENT_CAP} inline comments (listed at the end)",
+        f"- {plan.already} already reported on an earlier push (not repeated)",
+    ]
     if outcome.excluded:
         lines.append(f"- {len(outcome.excluded)} file(s) excluded by the configuration's `exclude`")
     if skipped:
@@ -207,8 +203,8 @@ def _left_out(outcome: Outcome) -> str:
     return "### Left out\n\n" + "\n".join(lines)
 
 
-def _overflow(plan: ReviewPlan | None) -> str:
-    if plan is None or not plan.overflow:
+def _overflow(plan: ReviewPlan) -> str:
+    if not plan.overflow:
         return ""
     return "### Over the comment cap\n\n" + "\n".join(
         finding_line(k.finding) for k in plan.overflow

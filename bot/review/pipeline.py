@@ -241,7 +241,6 @@ async def check(ctx: Context, *, full: bool) -> Checked:
 async def publish(ctx: Context, checked: Checked) -> None:
     """Steps 5-6: post the review when there is something new, resolve fixed threads."""
     plan = checked.outcome.plan
-    assert plan is not None  # `check` always plans
     body = review_payload(plan, ctx.head_sha)
     if body is not None:
         await ctx.gh.post(

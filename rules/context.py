@@ -181,11 +181,7 @@ class FileContext:
         seen: set[int] = set()
         for name in self.occurrences(("test",)):
             node: Node | None = name.parent
-            while node is not None and node.type in {
-                "token_tree",
-                "attribute",
-                "scoped_identifier",
-            }:
+            while node is not None and node.type in _ATTRIBUTE_PARTS:
                 node = node.parent
             if (
                 node is not None

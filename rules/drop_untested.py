@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from rules.context import FileContext
@@ -22,19 +21,8 @@ def check(ctx: FileContext) -> Iterator[Hit]:
 
 def named_in_tests(ctx: FileContext, name: str) -> bool:
     """True when this file's test code names `name` as code: an identifier or a
-    type, not words in a string or a comment. A text search finds the few
-    candidates; the tree says what each one is and whether it is test code."""
-    pattern = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
-    for found in pattern.finditer(ctx.source):
-        node = ctx.root.descendant_for_byte_range(found.start(), found.end())
-        if (
-            node is not None
-            and node.type in _NAME_NODES
-            and node.end_byte == found.end()
-            and ctx.is_test(node)
-        ):
-            return True
-    return False
+    type, not words in a string or a comment."""
+    return any(ctx.is_test(node) for node in ctx.occurrences((name,), _NAME_NODES))
 
 
 RULE = Rule(

@@ -25,6 +25,8 @@ ANNOTATION_BATCH = 50
 """The Checks API takes at most 50 annotations per request; later PATCHes append."""
 SUMMARY_LIMIT = 65_535
 LEVELS = {"error": "failure", "warning": "warning", "notice": "notice"}
+_CHECKED_BY = {item: [r.id for r in RULES if item in r.checklist] for item in CHECKLIST}
+"""The rules that check each Appendix-A item, for the checklist tables' last column."""
 
 
 @dataclass(frozen=True)
@@ -253,10 +255,6 @@ def behind(impl: DropImplInfo, finding: Finding) -> bool:
 def _checklist(path: str, impl: DropImplInfo, findings: Sequence[Finding]) -> str:
     """The Appendix-A table for one touched `impl Drop`: each item ✅ or ⚠️ with its findings."""
     mine = [f for f in findings if behind(impl, f)]
-    checked_by: dict[str, list[str]] = {item: [] for item in CHECKLIST}
-    for rule in RULES:
-        for item in rule.checklist:
-            checked_by.setdefault(item, []).append(rule.id)
     rows = [
         f"#### `impl Drop for {impl.type_name}` (`{path}:{impl.line}`)",
         "",
@@ -267,6 +265,6 @@ def _checklist(path: str, impl: DropImplInfo, findings: Sequence[Finding]) -> st
         hits = [f for f in mine if item in serves(f)]
         status = "⚠️" if hits else "✅"
         found = "<br>".join(f"`{f.rule}` line {f.line}" for f in hits) or "none"
-        rules = ", ".join(f"`{r}`" for r in checked_by[item]) or "review by hand"
+        rules = ", ".join(f"`{r}`" for r in _CHECKED_BY[item]) or "review by hand"
         rows.append(f"| {item} | {status} | {found} | {rules} |")
     return "\n".join(rows)

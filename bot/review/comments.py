@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from rules.catalogue import rule_by_id
 from rules.docs import section
+from rules.model import RANK
 
 if TYPE_CHECKING:
     from rules.diff import FileChange
@@ -168,7 +169,6 @@ def plan_review(
     earlier overflow list) are not repeated. Errors go first so the cap keeps
     the findings that matter most.
     """
-    rank = {"error": 0, "warning": 1, "notice": 2}
     fresh: list[tuple[Keyed, dict[str, object]]] = []
     outside = already = 0
     for item in findings:
@@ -180,7 +180,7 @@ def plan_review(
             outside += 1
             continue
         fresh.append((item, position))
-    fresh.sort(key=lambda pair: rank.get(pair[0].finding.severity, 3))
+    fresh.sort(key=lambda pair: -RANK[pair[0].finding.severity])
     comments = tuple(
         {**position, "body": comment_body(item.finding, item.fp)} for item, position in fresh[:cap]
     )

@@ -168,7 +168,9 @@ def origin(ctx: FileContext, expr: Node, depth: int = 4) -> Origin:
         elif kind == "call_expression":
             function = node.child_by_field_name("function")
             if function is not None and function.type == "field_expression":
-                _add(found.names, function.child_by_field_name("field"))
+                method = function.child_by_field_name("field")
+                if method is not None:
+                    found.names.append(ctx.text(method))
                 node = function.child_by_field_name("value")
             else:
                 if function is not None:
@@ -238,8 +240,3 @@ def _binds(pattern: Node | None, name: bytes) -> bool:
 
 def _children(node: Node | None) -> list[Node]:
     return node.named_children if node is not None else []
-
-
-def _add(names: list[str], node: Node | None) -> None:
-    if node is not None:
-        names.append((node.text or b"").decode("utf-8", "replace"))

@@ -19,7 +19,8 @@ from typing import Any, TypeVar, cast
 from tree_sitter import Node, Tree
 
 from rules.bindings import binding_of
-from rules.parsing import ancestors, matches, parse
+from rules.parsing import ancestors, field_text, matches, parse
+from rules.parsing import text as node_text
 
 T = TypeVar("T")
 # (call-site name node, the function holding it) -> True when the call is excused
@@ -42,6 +43,8 @@ ITEM_TYPES = frozenset(
     }
 )
 
+# the items `item_path` names by keyword and name (impls get their own label)
+_ITEM_KEYWORDS = {"function_item": "fn", "mod_item": "mod", "trait_item": "trait"}
 _ATTRIBUTE_PARTS = frozenset({"token_tree", "attribute", "scoped_identifier"})
 NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier"})
 _CALLS = """
@@ -65,7 +68,7 @@ def type_name(node: Node) -> str:
         if inner is None:
             break
         node = inner
-    return (node.text or b"").decode("utf-8", "replace")
+    return node_text(node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +118,7 @@ class FileContext:
 
     # -- text -------------------------------------------------------------
 
-    @staticmethod
-    def text(node: Node) -> str:
-        return (node.text or b"").decode("utf-8", "replace")
+    text = staticmethod(node_text)
 
     def occurrences(
         self, names: Collection[str], types: Collection[str] = NAME_TYPES
@@ -277,7 +278,7 @@ class FileContext:
                 (
                     child
                     for child in body.named_children
-                    if child.type == "function_item" and _name(child) == "drop"
+                    if child.type == "function_item" and field_text(child, "name") == "drop"
                 ),
                 None,
             )
@@ -404,12 +405,10 @@ class FileContext:
         of the line-independent fingerprint the App dedups comments with."""
         parts: list[str] = []
         for ancestor in ancestors(node, self.root):
-            if ancestor.type == "function_item":
-                parts.append(f"fn {_name(ancestor)}")
-            elif ancestor.type == "impl_item":
+            if ancestor.type == "impl_item":
                 parts.append(self._impl_label(ancestor))
-            elif ancestor.type in {"mod_item", "trait_item"}:
-                parts.append(f"{ancestor.type.removesuffix('_item')} {_name(ancestor)}")
+            elif ancestor.type in _ITEM_KEYWORDS:
+                parts.append(f"{_ITEM_KEYWORDS[ancestor.type]} {field_text(ancestor, 'name')}")
         return " > ".join(reversed(parts))
 
     def _impl_label(self, impl: Node) -> str:
@@ -479,11 +478,6 @@ def _attributed_item(attr: Node) -> Node | None:
     }:
         sibling = sibling.next_named_sibling
     return sibling
-
-
-def _name(node: Node) -> str:
-    name = node.child_by_field_name("name")
-    return (name.text or b"").decode("utf-8", "replace") if name is not None else ""
 
 
 def _parent_type(node: Node) -> str:

@@ -15,7 +15,7 @@ from rules.catalogue import RULE_IDS, RULES
 from rules.config import Settings
 from rules.context import FileContext, is_test_path
 from rules.model import Finding, Hit, Rule, Severity
-from rules.parsing import captures, parse
+from rules.parsing import captures, parse, text
 from rules.suppress import Allowances, find_allowances
 
 # Parsing stays fast well past this, but a multi-megabyte .rs file is generated
@@ -59,7 +59,7 @@ def test_identifiers(file: SourceFile) -> frozenset[str]:
     if not is_test_path(file.path) or len(file.source) > MAX_SOURCE_BYTES:
         return frozenset()
     names = captures(_NAMES, parse(file.source).root_node).get("name", [])
-    return frozenset((node.text or b"").decode("utf-8", "replace") for node in names)
+    return frozenset(map(text, names))
 
 
 def analyze_files(

@@ -26,7 +26,7 @@ from tree_sitter import Node
 
 from rules.bindings import origin
 from rules.context import FileContext
-from rules.parsing import ancestors, captures, walk
+from rules.parsing import ancestors, captures, text, walk
 from rules.syntax import method_calls
 
 NEEDLES = (b".lock()", b".read()", b".write()")
@@ -179,7 +179,7 @@ def _reads_pointer(ctx: FileContext, call: Node) -> bool:
         if (
             callee is not None
             and callee.type == "field_expression"
-            and _text(callee.child_by_field_name("field")) in _POINTER_METHODS
+            and text(callee.child_by_field_name("field")) in _POINTER_METHODS
         ):
             return True
     clues = origin(ctx, receiver)
@@ -212,7 +212,7 @@ def _guard(acquisition: Acquisition) -> Guard | None:
         elif (
             parent.type == "field_expression"
             and parent.child_by_field_name("value") == node
-            and _text(parent.child_by_field_name("field")) in _PASS_THROUGH
+            and text(parent.child_by_field_name("field")) in _PASS_THROUGH
             and parent.parent is not None
             and parent.parent.type == "call_expression"
         ):
@@ -276,7 +276,7 @@ def _bound_name(let: Node) -> str:
         pattern = pattern.named_children[-1] if pattern.named_children else None
     if pattern is None or pattern.type != "identifier":
         return ""
-    return _text(pattern)
+    return text(pattern)
 
 
 def _release_region(move: Node, block: Node) -> Node:
@@ -291,7 +291,3 @@ def _release_region(move: Node, block: Node) -> Node:
 
 def _inside(node: Node, region: Node) -> bool:
     return region.start_byte <= node.start_byte and node.end_byte <= region.end_byte
-
-
-def _text(node: Node | None) -> str:
-    return (node.text or b"").decode("utf-8", "replace") if node is not None else ""

@@ -34,6 +34,17 @@ def matches(query_text: str, node: Node) -> list[tuple[int, dict[str, list[Node]
     return QueryCursor(query(query_text)).matches(node)
 
 
+def text(node: Node | None) -> str:
+    """The node's source text ('' for a missing node); bytes that are not
+    UTF-8 read as U+FFFD, so any file can be analysed."""
+    return (node.text or b"").decode("utf-8", "replace") if node is not None else ""
+
+
+def field_text(node: Node, field: str) -> str:
+    """The text of `node`'s child `field` ('' when it has none)."""
+    return text(node.child_by_field_name(field))
+
+
 def walk(node: Node) -> Iterator[Node]:
     """Every named descendant of `node` (itself included), pre-order, without
     recursion: deeply nested code must not hit Python's recursion limit."""

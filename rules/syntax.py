@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Iterator
 from tree_sitter import Node
 
 from rules.context import DropScope, FileContext
-from rules.parsing import ancestors, captures
+from rules.parsing import ancestors, captures, text
 
 
 def in_drop(
@@ -42,7 +42,7 @@ def macro_name(macro: Node) -> str:
     name = macro.child_by_field_name("macro")
     if name is not None and name.type == "scoped_identifier":
         name = name.child_by_field_name("name")
-    return (name.text or b"").decode("utf-8", "replace") if name is not None else ""
+    return text(name)
 
 
 def method_calls(ctx: FileContext, names: Collection[str]) -> Iterator[tuple[Node, Node]]:

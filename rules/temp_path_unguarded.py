@@ -26,7 +26,7 @@ from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import TEMP_FILE_GUARD
 from rules.model import RESOURCES_RELEASED, Hit, Rule
-from rules.parsing import ancestors, captures, matches
+from rules.parsing import ancestors, captures, field_text, matches
 
 TEMP_DIR_CALLS = """
 (call_expression
@@ -89,9 +89,9 @@ def _binding(call: Node) -> tuple[str, bool]:
             parent.type == "field_expression"
             and parent.parent is not None
             and parent.parent.type == "call_expression"
-            and _field(parent, "field") in _PATH_METHODS
+            and field_text(parent, "field") in _PATH_METHODS
         ):
-            joined = joined or _field(parent, "field") == "join"
+            joined = joined or field_text(parent, "field") == "join"
             node = parent.parent
         else:
             break
@@ -152,11 +152,6 @@ def _uses_tempfile(scope: Node) -> bool:
     return bool(captures(_TEMPFILE_USE, scope))
 
 
-def _field(node: Node, name: str) -> str:
-    child = node.child_by_field_name(name)
-    return FileContext.text(child) if child is not None else ""
-
-
 def _mentions(text: str, names: set[str]) -> bool:
     return any(re.search(rf"\b{re.escape(name)}\b", text) for name in names)
 
@@ -167,7 +162,7 @@ def _message(ctx: FileContext, function: Node, scope: Node, name: str) -> str:
         place = "this file"
     else:
         kind = {"function_item": "fn", "const_item": "const"}.get(scope.type, "static")
-        place = f"`{kind} {_field(scope, 'name')}`"
+        place = f"`{kind} {field_text(scope, 'name')}`"
     return (
         f"{path} under `{ctx.text(function)}()` is never removed in {place}: "
         "no guard, `tempfile` or `remove_*` owns it"

@@ -132,12 +132,21 @@ async def test_fixed_findings_resolve_our_threads_unless_a_person_replied(
 ) -> None:
     seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
     await deliver(bot, "pull_request", opened())
-    threads = {parse_marker(t.comments[0].body)[0]: t  # type: ignore[index]
-               for t in fake_github.threads(OWNER, REPO, NUMBER)}
+    threads = {
+        parse_marker(t.comments[0].body)[0]: t  # type: ignore[index]
+        for t in fake_github.threads(OWNER, REPO, NUMBER)
+    }
     discussed = threads["drop-unwrap"]
-    reply = ReviewComment(fake_github.next_id(), discussed.path, "This one is on purpose.",
-                          "octocat", HEAD, line=discussed.line, side="RIGHT",
-                          in_reply_to_id=discussed.comments[0].id)
+    reply = ReviewComment(
+        fake_github.next_id(),
+        discussed.path,
+        "This one is on purpose.",
+        "octocat",
+        HEAD,
+        line=discussed.line,
+        side="RIGHT",
+        in_reply_to_id=discussed.comments[0].id,
+    )
     discussed.comments.append(reply)
     fake_github.pull(OWNER, REPO, NUMBER).review_comments.append(reply)
 
@@ -153,8 +162,10 @@ async def test_fixed_findings_resolve_our_threads_unless_a_person_replied(
 
 def many_unwraps(count: int) -> str:
     lines = "".join(f"        self.slots[{i}].take().unwrap();\n" for i in range(count))
-    return f"pub struct Pool {{\n    slots: Vec<Option<u8>>,\n}}\n\nimpl Drop for Pool {{\n" \
-           f"    fn drop(&mut self) {{\n{lines}    }}\n}}\n"
+    return (
+        f"pub struct Pool {{\n    slots: Vec<Option<u8>>,\n}}\n\nimpl Drop for Pool {{\n"
+        f"    fn drop(&mut self) {{\n{lines}    }}\n}}\n"
+    )
 
 
 async def test_120_findings_batch_annotations_cap_comments_and_list_the_rest(
@@ -188,18 +199,27 @@ async def test_120_findings_batch_annotations_cap_comments_and_list_the_rest(
 async def test_files_without_patch_are_diffed_locally_and_annotated_only(
     bot: AppUnderTest, fake_github: FakeGitHub
 ) -> None:
-    seed(fake_github, [
-        pull_file("src/guard.rs", OLD, NEW, previous_filename="src/old_guard.rs", with_patch=False),
-        pull_file("src/added.rs", None, NEW.replace("Guard", "Added"), with_patch=False),
-    ])
+    seed(
+        fake_github,
+        [
+            pull_file(
+                "src/guard.rs", OLD, NEW, previous_filename="src/old_guard.rs", with_patch=False
+            ),
+            pull_file("src/added.rs", None, NEW.replace("Guard", "Added"), with_patch=False),
+        ],
+    )
     await deliver(bot, "pull_request", opened())
 
     contents = fake_github.calls("GET", "/repos/{o}/{r}/contents/*")
     assert [(c.path.rsplit("/contents/", 1)[1], c.query.get("ref")) for c in contents] == [
-        (".github/dropsafe.toml", "master"), ("src/old_guard.rs", BASE)]
+        (".github/dropsafe.toml", "master"),
+        ("src/old_guard.rs", BASE),
+    ]
     (run,) = fake_github.check_runs
     assert {(a["path"], a["start_line"]) for a in run.annotations} >= {
-        ("src/guard.rs", 8), ("src/added.rs", 9)}
+        ("src/guard.rs", 8),
+        ("src/added.rs", 9),
+    }
     # GitHub takes no inline comment on a file it shows no diff for.
     assert fake_github.reviews == []
     assert "no diff shown" in run.output["summary"]
@@ -251,9 +271,12 @@ async def test_config_excludes_files_turns_rules_off_and_never_fails(
 ) -> None:
     bench = pull_file("benches/guard.rs", OLD, NEW.replace("Guard", "Bench"))
     seed(fake_github, [pull_file("src/guard.rs", OLD, NEW), bench])
-    fake_github.set_content(OWNER, REPO, ".github/dropsafe.toml",
-                            'fail_on = "never"\nexclude = ["benches/**"]\n'
-                            '[rules]\ndrop-untested = "off"\n')
+    fake_github.set_content(
+        OWNER,
+        REPO,
+        ".github/dropsafe.toml",
+        'fail_on = "never"\nexclude = ["benches/**"]\n[rules]\ndrop-untested = "off"\n',
+    )
     await deliver(bot, "pull_request", opened())
 
     (run,) = fake_github.check_runs
@@ -268,8 +291,13 @@ async def test_bad_input_files_never_crash_the_run(
     bot: AppUnderTest, fake_github: FakeGitHub
 ) -> None:
     latin1 = b'fn f(x: Option<u8>) -> u8 { let _s = "caf\xe9"; x.unwrap() }\n'
-    seed(fake_github, [pull_file("src/latin1.rs", None, latin1),
-                       pull_file("src/blob.rs", None, b"\x00\x01\x02\x03")])
+    seed(
+        fake_github,
+        [
+            pull_file("src/latin1.rs", None, latin1),
+            pull_file("src/blob.rs", None, b"\x00\x01\x02\x03"),
+        ],
+    )
     await deliver(bot, "pull_request", opened())
 
     (run,) = fake_github.check_runs
@@ -296,8 +324,9 @@ async def test_failure_inside_the_review_still_completes_the_check_run(
 async def gh(fake_github: FakeGitHub) -> AsyncIterator[GitHubClient]:
     """An installation client straight at the fake, for calling `run_review` directly."""
     async with aiohttp.ClientSession() as session:
-        yield GitHubClient(session, oauth_token=fake_github.issue_token(1),
-                           base_url=fake_github.url)
+        yield GitHubClient(
+            session, oauth_token=fake_github.issue_token(1), base_url=fake_github.url
+        )
 
 
 def job(head: str | None = HEAD) -> ReviewJob:
@@ -305,8 +334,9 @@ def job(head: str | None = HEAD) -> ReviewJob:
 
 
 async def review_directly(gh: GitHubClient, fake: FakeGitHub, head: str | None = HEAD) -> None:
-    await run_review(gh, job(head), app_slug=fake.app_slug, blob_cache={},
-                     graphql_url=fake.graphql_url)
+    await run_review(
+        gh, job(head), app_slug=fake.app_slug, blob_cache={}, graphql_url=fake.graphql_url
+    )
 
 
 async def test_a_head_that_moved_on_or_a_closed_pr_is_not_reviewed(
@@ -346,11 +376,14 @@ async def test_a_superseded_run_completes_its_check_run_as_cancelled(
     assert fake_github.reviews == []
 
 
-@pytest.mark.parametrize(("config", "full", "lines"), [
-    ("", False, {8}),  # added: drop-untested anchors on the impl's first touched line
-    ('mode = "diff_context"\n', False, {6, 8, 9}),  # the unchanged unwrap is in the hunk
-    ("", True, {6, 8, 9}),  # `/dropsafe rescan full`: the whole file
-])
+@pytest.mark.parametrize(
+    ("config", "full", "lines"),
+    [
+        ("", False, {8}),  # added: drop-untested anchors on the impl's first touched line
+        ('mode = "diff_context"\n', False, {6, 8, 9}),  # the unchanged unwrap is in the hunk
+        ("", True, {6, 8, 9}),  # `/dropsafe rescan full`: the whole file
+    ],
+)
 async def test_scope_follows_config_mode_and_full_rescan(
     gh: GitHubClient, fake_github: FakeGitHub, config: str, full: bool, lines: set[int]
 ) -> None:
@@ -358,10 +391,16 @@ async def test_scope_follows_config_mode_and_full_rescan(
     seed(fake_github, [pull_file("src/guard.rs", base, NEW)])
     if config:
         fake_github.set_content(OWNER, REPO, ".github/dropsafe.toml", config)
-    scoped = ReviewJob(installation_id=1, owner=OWNER, repo=REPO, pull_number=NUMBER,
-                       head_sha=HEAD, full=full)
-    await run_review(gh, scoped, app_slug=fake_github.app_slug, blob_cache={},
-                     graphql_url=fake_github.graphql_url)
+    scoped = ReviewJob(
+        installation_id=1, owner=OWNER, repo=REPO, pull_number=NUMBER, head_sha=HEAD, full=full
+    )
+    await run_review(
+        gh,
+        scoped,
+        app_slug=fake_github.app_slug,
+        blob_cache={},
+        graphql_url=fake_github.graphql_url,
+    )
     (run,) = fake_github.check_runs
     assert {a["start_line"] for a in run.annotations} == lines
     assert f"mode `{'file' if full else config[8:-2] or 'added'}`" in run.output["summary"]

@@ -123,6 +123,7 @@ async def test_push_that_only_moves_findings_posts_nothing_new(
     assert {a["start_line"] for a in fake_github.check_runs[1].annotations} == {8, 10, 11}
     assert len(fake_github.reviews) == 1
     assert fake_github.resolved_threads == []
+    assert fake_github.calls("POST", "/graphql") == []  # no finding gone: threads not listed
     assert "3 already reported" in fake_github.check_runs[1].output["summary"]
     assert rejected(fake_github) == []
 

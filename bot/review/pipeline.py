@@ -322,12 +322,10 @@ async def _resolve_fixed(ctx: Context, checked: Checked) -> None:
     current = {k.fp for k in checked.outcome.findings}
     analysed = {r.path for r in checked.outcome.reports if r.skipped is None}
     pr_paths = checked.pr_paths
-    gone = [
-        fp
+    if not any(
+        threads.fixed(fp, c.get("path") or "", current, analysed, pr_paths)
         for fp, c in checked.ours.items()
-        if fp not in current and (c.get("path") in analysed or c.get("path") not in pr_paths)
-    ]
-    if not gone:
+    ):
         return
     found = await threads.list_threads(
         ctx.gh, ctx.graphql_url, ctx.owner, ctx.repo, ctx.pull.number

@@ -70,6 +70,22 @@ def thread_from_json(node: dict[str, Any]) -> Thread:
     )
 
 
+def fixed(
+    fp: str,
+    path: str,
+    current: Collection[str],
+    analysed: Collection[str],
+    pr_paths: Collection[str],
+) -> bool:
+    """A finding of ours at `path` is gone: this run no longer finds it (`current`).
+
+    Only paths this run analysed, or that are no longer in the PR, count: a file
+    skipped this time (too large, excluded) says nothing about whether its
+    findings are fixed.
+    """
+    return fp not in current and (path in analysed or path not in pr_paths)
+
+
 def to_resolve(
     threads: Iterable[Thread],
     current: Collection[str],
@@ -77,21 +93,15 @@ def to_resolve(
     analysed: Collection[str],
     pr_paths: Collection[str],
 ) -> list[Thread]:
-    """Open threads of ours whose finding is gone, that no one else wrote in.
-
-    Only paths this run analysed, or that are no longer in the PR, count: a file
-    skipped this time (too large, excluded) says nothing about whether its
-    findings are fixed.
-    """
+    """Open threads of ours whose finding is gone (`fixed`), that no one else wrote in."""
     return [
         t
         for t in threads
         if not t.resolved
         and t.fingerprint is not None
-        and t.fingerprint not in current
+        and fixed(t.fingerprint, t.path, current, analysed, pr_paths)
         and t.authors
         and all(author in bots for author in t.authors)
-        and (t.path in analysed or t.path not in pr_paths)
     ]
 
 

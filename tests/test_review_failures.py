@@ -19,8 +19,10 @@ from test_review_app import FIXED, NEW, NUMBER, OLD, OWNER, PUSHED, REPO, opened
 from bot.jobs import DeliveryIdFilter
 from bot.server import JOBS, KeyValueFormatter
 
-FORBIDDEN = {"message": "Resource not accessible by integration",
-             "documentation_url": "https://docs.github.com/rest"}
+FORBIDDEN = {
+    "message": "Resource not accessible by integration",
+    "documentation_url": "https://docs.github.com/rest",
+}
 REVIEWS = "/repos/{o}/{r}/pulls/{n}/reviews"
 CHECK_RUNS = "/repos/{o}/{r}/check-runs"
 BLOBS = "/repos/{o}/{r}/git/blobs/{sha}"
@@ -32,8 +34,9 @@ async def bot(fake_github: FakeGitHub) -> AsyncIterator[AppUnderTest]:
         yield app
 
 
-async def deliver(bot: AppUnderTest, delivery_id: str, payload: dict[str, Any] | None = None
-                  ) -> None:
+async def deliver(
+    bot: AppUnderTest, delivery_id: str, payload: dict[str, Any] | None = None
+) -> None:
     answer = await bot.deliver("pull_request", payload or opened(), delivery_id=delivery_id)
     assert answer.status == 202, answer
     await bot.idle()
@@ -69,7 +72,8 @@ def no_crash(caplog: pytest.LogCaptureFixture) -> bool:
 
 
 async def test_a_review_post_without_permission_is_not_retried_and_the_run_says_so(
-        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
     seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
     fake_github.fail_next("POST", REVIEWS, 403, body=FORBIDDEN)
     await deliver(bot, "no-pr-write")
@@ -85,7 +89,8 @@ async def test_a_review_post_without_permission_is_not_retried_and_the_run_says_
 
 
 async def test_a_check_run_without_permission_still_gets_the_review_posted(
-        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
     seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
     fake_github.fail_next("POST", CHECK_RUNS, 403, body=FORBIDDEN)
     await deliver(bot, "no-checks-write")
@@ -100,11 +105,11 @@ async def test_a_check_run_without_permission_still_gets_the_review_posted(
 
 
 async def test_a_deleted_pull_request_is_skipped_and_the_next_one_reviewed(
-        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="bot.review.pipeline")
     seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
-    fake_github.fail_next("GET", "/repos/{o}/{r}/pulls/{n}", 404,
-                          body={"message": "Not Found"})
+    fake_github.fail_next("GET", "/repos/{o}/{r}/pulls/{n}", 404, body={"message": "Not Found"})
     await deliver(bot, "deleted")
     assert fake_github.check_runs == []
     [gone] = logged(caplog, "review not started")
@@ -116,7 +121,8 @@ async def test_a_deleted_pull_request_is_skipped_and_the_next_one_reviewed(
 
 
 async def test_an_installation_token_that_expires_mid_review_is_renewed_once(
-        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
     seed(fake_github, [pull_file(f"src/guard{n}.rs", OLD, NEW) for n in range(3)])
     held = fake_github.hold("GET", BLOBS)
     answer = await bot.deliver("pull_request", opened(), delivery_id="expiring")
@@ -129,7 +135,8 @@ async def test_an_installation_token_that_expires_mid_review_is_renewed_once(
     assert len(fake_github.calls("POST", "/app/installations/{id}/access_tokens")) == 2
     refused = [r for r in fake_github.requests if r.status == 401]
     assert refused and {r.path for r in refused} <= {
-        r.path for r in fake_github.requests if r.status == 200}
+        r.path for r in fake_github.requests if r.status == 200
+    }
     (run,) = fake_github.check_runs
     assert run.conclusion == "failure" and len(fake_github.reviews) == 1
     assert no_crash(caplog)
@@ -138,18 +145,35 @@ async def test_an_installation_token_that_expires_mid_review_is_renewed_once(
 # -- GraphQL errors, rate limits, flaky and broken answers -----------------------------------
 
 
-RATE_LIMITED = {"errors": [{"type": "RATE_LIMITED",
-                            "message": "API rate limit exceeded for installation ID 1."}]}
-RESOLVE_FORBIDDEN = {"data": {"resolveReviewThread": None}, "errors": [
-    {"type": "FORBIDDEN", "path": ["resolveReviewThread"],
-     "message": "Resource not accessible by integration"}]}
+RATE_LIMITED = {
+    "errors": [
+        {"type": "RATE_LIMITED", "message": "API rate limit exceeded for installation ID 1."}
+    ]
+}
+RESOLVE_FORBIDDEN = {
+    "data": {"resolveReviewThread": None},
+    "errors": [
+        {
+            "type": "FORBIDDEN",
+            "path": ["resolveReviewThread"],
+            "message": "Resource not accessible by integration",
+        }
+    ],
+}
 
 
-@pytest.mark.parametrize(("body", "skip"), [(RATE_LIMITED, 0), (RESOLVE_FORBIDDEN, 1)],
-                         ids=["threads-rate-limited", "resolve-forbidden"])
+@pytest.mark.parametrize(
+    ("body", "skip"),
+    [(RATE_LIMITED, 0), (RESOLVE_FORBIDDEN, 1)],
+    ids=["threads-rate-limited", "resolve-forbidden"],
+)
 async def test_graphql_errors_leave_the_review_posted(
-        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture,
-        body: dict[str, Any], skip: int) -> None:
+    bot: AppUnderTest,
+    fake_github: FakeGitHub,
+    caplog: pytest.LogCaptureFixture,
+    body: dict[str, Any],
+    skip: int,
+) -> None:
     seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
     await deliver(bot, "first")
     # The push fixes block_on (its thread would be resolved) and adds a new finding.
@@ -169,13 +193,17 @@ async def test_graphql_errors_leave_the_review_posted(
 
 @pytest.mark.parametrize("status", [403, 429])
 async def test_a_primary_rate_limit_far_off_gives_up_and_completes_the_run(
-        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture,
-        status: int) -> None:
+    bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture, status: int
+) -> None:
     seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
     reset = int(time.time()) + 3600
-    fake_github.fail_next("GET", BLOBS, status, headers={
-        "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
-        body={"message": "API rate limit exceeded for installation ID 1."})
+    fake_github.fail_next(
+        "GET",
+        BLOBS,
+        status,
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
+        body={"message": "API rate limit exceeded for installation ID 1."},
+    )
     await deliver(bot, "limited")
 
     assert len(fake_github.calls("GET", BLOBS)) == 1  # no waiting an hour, no retry loop
@@ -188,11 +216,16 @@ async def test_a_primary_rate_limit_far_off_gives_up_and_completes_the_run(
 
 
 async def test_a_rate_limit_before_the_check_run_is_one_log_line(
-        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
     seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
-    fake_github.fail_next("POST", CHECK_RUNS, 403, headers={
-        "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()) + 3600)},
-        body={"message": "API rate limit exceeded for installation ID 1."})
+    fake_github.fail_next(
+        "POST",
+        CHECK_RUNS,
+        403,
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()) + 3600)},
+        body={"message": "API rate limit exceeded for installation ID 1."},
+    )
     await deliver(bot, "limited-early")
     assert fake_github.check_runs == [] and fake_github.reviews == []
     [stopped] = logged(caplog, "review not started")
@@ -202,15 +235,15 @@ async def test_a_rate_limit_before_the_check_run_is_one_log_line(
 
 
 async def test_a_502_in_the_middle_of_pagination_is_retried(
-        bot: AppUnderTest, fake_github: FakeGitHub, served_log: io.StringIO) -> None:
+    bot: AppUnderTest, fake_github: FakeGitHub, served_log: io.StringIO
+) -> None:
     files = [pull_file(f"src/m{n:03}.rs", None, f"pub fn f{n}() {{}}\n") for n in range(101)]
     seed(fake_github, files)
     fake_github.fail_next("GET", "/repos/{o}/{r}/pulls/{n}/files", 502, query={"page": "2"})
     await deliver(bot, "paged")
 
     pages = fake_github.calls("GET", "/repos/{o}/{r}/pulls/{n}/files")
-    assert [(p.query.get("page"), p.status) for p in pages] == [
-        (None, 200), ("2", 502), ("2", 200)]
+    assert [(p.query.get("page"), p.status) for p in pages] == [(None, 200), ("2", 502), ("2", 200)]
     [retry] = [line for line in served_log.getvalue().splitlines() if "retrying" in line]
     assert "status=502" in retry and "delivery_id='paged'" in retry
     (run,) = fake_github.check_runs
@@ -219,7 +252,8 @@ async def test_a_502_in_the_middle_of_pagination_is_retried(
 
 
 async def test_malformed_json_from_github_completes_the_run_with_a_reason(
-        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
     seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
     fake_github.fail_next("GET", BLOBS, 200, body=b'{"sha": "abc", "content": "cHV')
     await deliver(bot, "garbled")
@@ -231,7 +265,8 @@ async def test_malformed_json_from_github_completes_the_run_with_a_reason(
 
 
 async def test_malformed_json_before_the_check_run_is_one_log_line(
-        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
     seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
     fake_github.fail_next("GET", "/repos/{o}/{r}/pulls/{n}", 200, body=b"<html>")
     await deliver(bot, "garbled-early")
@@ -246,7 +281,8 @@ async def test_malformed_json_before_the_check_run_is_one_log_line(
 
 
 async def test_a_review_post_that_keeps_failing_still_completes_the_run(
-        bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
     seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
     fake_github.fail_next("POST", REVIEWS, 502, times=10)
     await deliver(bot, "down")
@@ -257,7 +293,8 @@ async def test_a_review_post_that_keeps_failing_still_completes_the_run(
 
 
 async def test_shutdown_completes_the_run_in_flight_and_logs_the_waiting_ones(
-        fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
     seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
     other = load_webhook("pull_request.opened")
     other["pull_request"]["number"] = 3

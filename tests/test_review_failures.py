@@ -277,6 +277,20 @@ async def test_malformed_json_before_the_check_run_is_one_log_line(
     assert len(fake_github.check_runs) == 1
 
 
+async def test_a_config_github_refuses_to_show_means_defaults_and_the_reason(
+    bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    fake_github.fail_next("GET", "/repos/{o}/{r}/contents/*", 403, body=FORBIDDEN)
+    await deliver(bot, "no-contents-read")
+    (run,) = fake_github.check_runs
+    assert run.conclusion == "failure"  # the defaults fail on the error findings
+    summary = run.output["summary"]
+    assert "could not read `.github/dropsafe.toml`" in summary and "permission" in summary
+    assert len(fake_github.reviews) == 1
+    assert no_crash(caplog)
+
+
 # -- work not lost --------------------------------------------------------------------------
 
 

@@ -274,7 +274,7 @@ async def _settings(ctx: Context) -> tuple[Settings, list[str]]:
             ctx.gh, ctx.owner, ctx.repo, ctx.pull.default_branch, ctx.blob_cache
         )
     except gidgethub.GitHubException as error:
-        return Settings(), [f"could not read `{fetch.CONFIG_PATH}`: {error}"]
+        return Settings(), [f"could not read `{fetch.CONFIG_PATH}`: {describe(error)}"]
     if text is None:
         return Settings(), []
     return load_settings(text, RULE_IDS)

@@ -286,9 +286,14 @@ async def _our_comments(ctx: Context) -> dict[str, dict[str, Any]]:
     ours: dict[str, dict[str, Any]] = {}
     for comment in comments:
         marker = parse_marker(comment.get("body") or "")
-        if marker and (comment.get("user") or {}).get("login") in ctx.bots:
+        if marker and _by_us(ctx, comment):
             ours.setdefault(marker[1], comment)
     return ours
+
+
+def _by_us(ctx: Context, item: dict[str, Any]) -> bool:
+    """A REST comment or review written by our bot (`user` is null for a deleted account)."""
+    return (item.get("user") or {}).get("login") in ctx.bots
 
 
 async def _plan(
@@ -308,11 +313,7 @@ async def _plan(
         return plan
     reviews = await fetch.list_reviews(ctx.gh, ctx.owner, ctx.repo, ctx.pull.number)
     listed = frozenset().union(
-        *(
-            parse_overflow(r.get("body") or "")
-            for r in reviews
-            if (r.get("user") or {}).get("login") in ctx.bots
-        )
+        *(parse_overflow(r.get("body") or "") for r in reviews if _by_us(ctx, r))
     )
     return plan_review(findings, changes, reported | listed) if listed else plan
 

@@ -24,8 +24,9 @@ from bot.server import JOBS, WEBHOOK_PATH, ReviewRunner, make_app
 from bot.settings import Settings
 
 # Real rules, test-sized waits: server errors back off 10 ms, 20 ms, ...
-FAST_RETRY = RetryPolicy(attempts=4, backoff=0.01, max_backoff=0.05, secondary_wait=0.05,
-                         max_wait=5.0)
+FAST_RETRY = RetryPolicy(
+    attempts=4, backoff=0.01, max_backoff=0.05, secondary_wait=0.05, max_wait=5.0
+)
 
 
 @dataclass
@@ -40,8 +41,14 @@ class AppUnderTest:
     client: TestClient[web.Request, web.Application]
     fake: FakeGitHub
 
-    async def deliver(self, event: str, payload: Any, *, delivery_id: str | None = None,
-                      headers: dict[str, str] | None = None) -> Answer:
+    async def deliver(
+        self,
+        event: str,
+        payload: Any,
+        *,
+        delivery_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
         """POST one delivery as GitHub would: raw JSON body, signed with the App's secret."""
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         sent = delivery_headers(event, body, self.fake.credentials.webhook_secret, delivery_id)
@@ -54,8 +61,9 @@ class AppUnderTest:
 
 
 @asynccontextmanager
-async def running_app(fake: FakeGitHub, runner: ReviewRunner | None = None,
-                      **options: Any) -> AsyncIterator[AppUnderTest]:
+async def running_app(
+    fake: FakeGitHub, runner: ReviewRunner | None = None, **options: Any
+) -> AsyncIterator[AppUnderTest]:
     """The App configured from the fake's environment (as `dropsafe serve` reads it)."""
     app = make_app(Settings.from_env(fake.app_env()), runner=runner, retry=FAST_RETRY, **options)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
@@ -69,14 +77,22 @@ class RecordingRunner:
     real: bool = False
     jobs: list[ReviewJob] = field(default_factory=list)
 
-    async def __call__(self, gh: GitHubAPI, job: ReviewJob, *, app_slug: str,
-                       blob_cache: MutableMapping[str, bytes], graphql_url: str) -> None:
+    async def __call__(
+        self,
+        gh: GitHubAPI,
+        job: ReviewJob,
+        *,
+        app_slug: str,
+        blob_cache: MutableMapping[str, bytes],
+        graphql_url: str,
+    ) -> None:
         self.jobs.append(job)
         if self.real:
             from bot.review import run_review
 
-            await run_review(gh, job, app_slug=app_slug, blob_cache=blob_cache,
-                             graphql_url=graphql_url)
+            await run_review(
+                gh, job, app_slug=app_slug, blob_cache=blob_cache, graphql_url=graphql_url
+            )
 
 
 @dataclass

@@ -25,5 +25,4 @@ def app_credentials() -> AppCredentials:
 async def fake_github(app_credentials: AppCredentials) -> AsyncIterator[FakeGitHub]:
     async with FakeGitHub(app_credentials) as fake:
         yield fake
-    assert not fake.internal_errors, "the fake GitHub crashed:\n" + "\n".join(
-        fake.internal_errors)
+    assert not fake.internal_errors, "the fake GitHub crashed:\n" + "\n".join(fake.internal_errors)

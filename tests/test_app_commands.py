@@ -24,7 +24,8 @@ def runner() -> RecordingRunner:
 async def bot(fake_github: FakeGitHub, runner: RecordingRunner) -> AsyncIterator[AppUnderTest]:
     fake_github.add_pull_request_from_payload(
         load_webhook("pull_request.opened"),
-        files=[pull_file("src/lib.rs", "fn a() {}\n", "fn a() { Some(1).unwrap(); }\n")])
+        files=[pull_file("src/lib.rs", "fn a() {}\n", "fn a() { Some(1).unwrap(); }\n")],
+    )
     fake_github.set_role(OWNER, REPO, "writer", "write")
     fake_github.set_role(OWNER, REPO, "maintainer", "maintain")
     fake_github.set_role(OWNER, REPO, "admin", "admin")
@@ -34,8 +35,9 @@ async def bot(fake_github: FakeGitHub, runner: RecordingRunner) -> AsyncIterator
         yield app
 
 
-async def comment(bot: AppUnderTest, body: str, user: str = "writer",
-                  user_type: str = "User") -> int:
+async def comment(
+    bot: AppUnderTest, body: str, user: str = "writer", user_type: str = "User"
+) -> int:
     """Someone comments `body` on the PR; returns the comment's id once the App is done."""
     fake = bot.fake
     made = fake.add_issue_comment(OWNER, REPO, NUMBER, body, user)
@@ -56,13 +58,19 @@ def replies(fake: FakeGitHub) -> list[str]:
 
 
 @pytest.mark.parametrize("user", ["writer", "maintainer", "admin"])
-async def test_rescan_by_someone_who_can_push(bot: AppUnderTest, runner: RecordingRunner,
-                                              user: str) -> None:
+async def test_rescan_by_someone_who_can_push(
+    bot: AppUnderTest, runner: RecordingRunner, user: str
+) -> None:
     comment_id = await comment(bot, "/dropsafe rescan", user)
     assert reactions(bot.fake, comment_id) == [ACCEPTED_REACTION]
     [job] = runner.jobs
     assert (job.owner, job.repo, job.pull_number, job.full, job.reason) == (
-        OWNER, REPO, NUMBER, False, "rescan")
+        OWNER,
+        REPO,
+        NUMBER,
+        False,
+        "rescan",
+    )
     assert job.head_sha is None  # the review reads the PR's current head
     assert replies(bot.fake) == []
 
@@ -74,8 +82,9 @@ async def test_rescan_full(bot: AppUnderTest, runner: RecordingRunner) -> None:
 
 
 @pytest.mark.parametrize("user", ["reader", "triager", "stranger"])
-async def test_rescan_is_refused_without_write_access(bot: AppUnderTest,
-                                                      runner: RecordingRunner, user: str) -> None:
+async def test_rescan_is_refused_without_write_access(
+    bot: AppUnderTest, runner: RecordingRunner, user: str
+) -> None:
     comment_id = await comment(bot, "/dropsafe rescan", user)
     assert runner.jobs == []
     assert reactions(bot.fake, comment_id) == []
@@ -86,8 +95,7 @@ async def test_rescan_is_refused_without_write_access(bot: AppUnderTest,
     assert bot.fake.calls("GET", f"/repos/{OWNER}/{REPO}/collaborators/{user}/permission")
 
 
-async def test_comments_from_bots_are_ignored(bot: AppUnderTest,
-                                              runner: RecordingRunner) -> None:
+async def test_comments_from_bots_are_ignored(bot: AppUnderTest, runner: RecordingRunner) -> None:
     await comment(bot, "/dropsafe rescan", "dropsafe[bot]", user_type="Bot")
     await comment(bot, "/dropsafe help", "other-app[bot]", user_type="Bot")
     assert runner.jobs == []
@@ -102,8 +110,9 @@ async def test_help(bot: AppUnderTest, runner: RecordingRunner, body: str) -> No
     assert runner.jobs == []
 
 
-async def test_an_unknown_subcommand_answers_with_the_help(bot: AppUnderTest,
-                                                           runner: RecordingRunner) -> None:
+async def test_an_unknown_subcommand_answers_with_the_help(
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     await comment(bot, "/dropsafe rescna")
     [reply] = replies(bot.fake)
     assert reply.startswith("Unknown command `rescna`.")
@@ -112,16 +121,16 @@ async def test_an_unknown_subcommand_answers_with_the_help(bot: AppUnderTest,
 
 
 @pytest.mark.parametrize("body", ["LGTM", "please run /dropsafe rescan", "/dropsafer rescan"])
-async def test_other_comments_are_left_alone(bot: AppUnderTest, runner: RecordingRunner,
-                                             body: str) -> None:
+async def test_other_comments_are_left_alone(
+    bot: AppUnderTest, runner: RecordingRunner, body: str
+) -> None:
     await comment(bot, body)
     assert runner.jobs == []
     assert replies(bot.fake) == []
     assert bot.fake.reactions == []
 
 
-async def test_a_comment_on_an_issue_is_ignored(bot: AppUnderTest,
-                                                runner: RecordingRunner) -> None:
+async def test_a_comment_on_an_issue_is_ignored(bot: AppUnderTest, runner: RecordingRunner) -> None:
     payload = load_webhook("issue_comment.created")  # the real example: issue #1, not a PR
     payload["comment"]["body"] = "/dropsafe rescan"
     await bot.deliver("issue_comment", payload)
@@ -131,11 +140,15 @@ async def test_a_comment_on_an_issue_is_ignored(bot: AppUnderTest,
 
 
 async def test_a_rescan_survives_a_server_error_and_a_rate_limit(
-        bot: AppUnderTest, runner: RecordingRunner) -> None:
-    bot.fake.fail_next("GET", "/repos/{owner}/{repo}/collaborators/{user}/permission",
-                       status=403, headers={"retry-after": "0.1"})
-    bot.fake.fail_next("POST", "/repos/{owner}/{repo}/issues/comments/{id}/reactions",
-                       status=500)
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
+    bot.fake.fail_next(
+        "GET",
+        "/repos/{owner}/{repo}/collaborators/{user}/permission",
+        status=403,
+        headers={"retry-after": "0.1"},
+    )
+    bot.fake.fail_next("POST", "/repos/{owner}/{repo}/issues/comments/{id}/reactions", status=500)
     comment_id = await comment(bot, "/dropsafe rescan")
     assert reactions(bot.fake, comment_id) == [ACCEPTED_REACTION]  # posted once
     assert [r.status for r in bot.fake.calls("POST", "/repos/*/reactions")] == [500, 201]
@@ -145,7 +158,8 @@ async def test_a_rescan_survives_a_server_error_and_a_rate_limit(
 async def test_a_rescan_runs_the_real_review(fake_github: FakeGitHub) -> None:
     fake_github.add_pull_request_from_payload(
         load_webhook("pull_request.opened"),
-        files=[pull_file("src/lib.rs", "fn a() {}\n", "fn a() { Some(1).unwrap(); }\n")])
+        files=[pull_file("src/lib.rs", "fn a() {}\n", "fn a() { Some(1).unwrap(); }\n")],
+    )
     fake_github.set_role(OWNER, REPO, "writer", "write")
     recording = RecordingRunner(real=True)
     async with running_app(fake_github, recording) as bot:
@@ -172,9 +186,11 @@ def test_parse(body: str, words: list[str] | None) -> None:
 
 
 async def test_a_rescan_is_queued_even_when_the_reaction_is_refused(
-        bot: AppUnderTest, runner: RecordingRunner, caplog: pytest.LogCaptureFixture) -> None:
-    bot.fake.fail_next("POST", "*/reactions", 403,
-                       body={"message": "Resource not accessible by integration"})
+    bot: AppUnderTest, runner: RecordingRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot.fake.fail_next(
+        "POST", "*/reactions", 403, body={"message": "Resource not accessible by integration"}
+    )
     await comment(bot, "/dropsafe rescan")
     assert [job.reason for job in runner.jobs] == ["rescan"]
     [warning] = [r for r in caplog.records if r.getMessage() == "could not react to the command"]
@@ -183,8 +199,13 @@ async def test_a_rescan_is_queued_even_when_the_reaction_is_refused(
 
 
 async def test_a_rate_limited_permission_check_refuses_nobody(
-        bot: AppUnderTest, runner: RecordingRunner) -> None:
-    bot.fake.fail_next("GET", "*/permission", 403, headers={
-        "x-ratelimit-remaining": "0", "x-ratelimit-reset": "9999999999"})
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
+    bot.fake.fail_next(
+        "GET",
+        "*/permission",
+        403,
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "9999999999"},
+    )
     await comment(bot, "/dropsafe rescan")
     assert runner.jobs == [] and replies(bot.fake) == []

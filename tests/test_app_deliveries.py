@@ -34,7 +34,8 @@ def runner() -> RecordingRunner:
 async def bot(fake_github: FakeGitHub, runner: RecordingRunner) -> AsyncIterator[AppUnderTest]:
     fake_github.add_pull_request_from_payload(
         load_webhook("pull_request.opened"),
-        files=[pull_file("src/lib.rs", "fn a() {}\n", "fn a() { Some(1).unwrap(); }\n")])
+        files=[pull_file("src/lib.rs", "fn a() {}\n", "fn a() { Some(1).unwrap(); }\n")],
+    )
     async with running_app(fake_github, runner) as app:
         yield app
 
@@ -51,7 +52,8 @@ def payload_for(fake: FakeGitHub, event: str) -> dict[str, Any]:
     payload = load_webhook(f"{event}.rerequested")
     payload["installation"]["id"] = 1
     payload[event]["pull_requests"] = copy.deepcopy(
-        load_webhook("check_suite.rerequested")["check_suite"]["pull_requests"])
+        load_webhook("check_suite.rerequested")["check_suite"]["pull_requests"]
+    )
     return payload
 
 
@@ -63,6 +65,7 @@ def drop(path: str) -> Mutation:
         for name in parents:
             target = target[int(name)] if name.isdigit() else target[name]
         del target[last]
+
     return mutate
 
 
@@ -74,6 +77,7 @@ def put(path: str, value: Any) -> Mutation:
         for name in parents:
             target = target[int(name)] if name.isdigit() else target[name]
         target[last] = value
+
     return mutate
 
 
@@ -90,27 +94,38 @@ def logged(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRe
     return [r for r in caplog.records if r.getMessage() == message]
 
 
-@pytest.mark.parametrize(("event", "mutate", "named"), [
-    ("pull_request", drop("pull_request.head"), "pull_request.head"),
-    ("pull_request", put("pull_request.head.sha", 42), "pull_request.head.sha"),
-    ("pull_request", put("pull_request", None), "pull_request"),
-    ("pull_request", put("pull_request.number", "2"), "pull_request.number"),
-    ("pull_request", drop("installation"), "installation"),
-    ("pull_request", put("installation.id", "one"), "installation.id"),
-    ("pull_request", drop("repository.owner"), "repository.owner"),
-    ("pull_request", put("action", ["opened"]), "action"),
-    ("issue_comment", drop("comment.user"), "comment.user"),
-    ("issue_comment", put("comment.body", None), "comment.body"),
-    ("issue_comment", put("issue", []), "issue"),
-    ("check_suite", drop("check_suite.pull_requests.0.number"),
-     "check_suite.pull_requests[0].number"),
-    ("check_suite", put("check_suite.pull_requests", "none"), "check_suite.pull_requests"),
-    ("check_run", drop("check_run"), "check_run"),
-    ("check_run", drop("check_run.head_sha"), "check_run.head_sha"),
-])
+@pytest.mark.parametrize(
+    ("event", "mutate", "named"),
+    [
+        ("pull_request", drop("pull_request.head"), "pull_request.head"),
+        ("pull_request", put("pull_request.head.sha", 42), "pull_request.head.sha"),
+        ("pull_request", put("pull_request", None), "pull_request"),
+        ("pull_request", put("pull_request.number", "2"), "pull_request.number"),
+        ("pull_request", drop("installation"), "installation"),
+        ("pull_request", put("installation.id", "one"), "installation.id"),
+        ("pull_request", drop("repository.owner"), "repository.owner"),
+        ("pull_request", put("action", ["opened"]), "action"),
+        ("issue_comment", drop("comment.user"), "comment.user"),
+        ("issue_comment", put("comment.body", None), "comment.body"),
+        ("issue_comment", put("issue", []), "issue"),
+        (
+            "check_suite",
+            drop("check_suite.pull_requests.0.number"),
+            "check_suite.pull_requests[0].number",
+        ),
+        ("check_suite", put("check_suite.pull_requests", "none"), "check_suite.pull_requests"),
+        ("check_run", drop("check_run"), "check_run"),
+        ("check_run", drop("check_run.head_sha"), "check_run.head_sha"),
+    ],
+)
 async def test_a_payload_without_the_fields_a_handler_reads_is_400(
-        bot: AppUnderTest, runner: RecordingRunner, caplog: pytest.LogCaptureFixture,
-        event: str, mutate: Mutation, named: str) -> None:
+    bot: AppUnderTest,
+    runner: RecordingRunner,
+    caplog: pytest.LogCaptureFixture,
+    event: str,
+    mutate: Mutation,
+    named: str,
+) -> None:
     payload = payload_for(bot.fake, event)
     mutate(payload)
     answer = await bot.deliver(event, payload, delivery_id="odd-1")
@@ -125,19 +140,22 @@ async def test_a_payload_without_the_fields_a_handler_reads_is_400(
 
 
 async def test_a_refused_payload_is_not_remembered_as_handled(
-        bot: AppUnderTest, runner: RecordingRunner) -> None:
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     """A fixed redelivery under the same id (GitHub's "Redeliver") is then handled."""
     broken = load_webhook("pull_request.opened")
     del broken["pull_request"]["head"]
     assert (await bot.deliver("pull_request", broken, delivery_id="again")).status == 400
-    fixed = await bot.deliver("pull_request", load_webhook("pull_request.opened"),
-                              delivery_id="again")
+    fixed = await bot.deliver(
+        "pull_request", load_webhook("pull_request.opened"), delivery_id="again"
+    )
     await bot.idle()
     assert fixed.status == 202 and len(runner.jobs) == 1
 
 
 async def test_an_action_we_do_not_handle_is_acknowledged(
-        bot: AppUnderTest, runner: RecordingRunner, caplog: pytest.LogCaptureFixture) -> None:
+    bot: AppUnderTest, runner: RecordingRunner, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="bot.server")
     payload = load_webhook("pull_request.opened")
     payload["action"] = "labeled"
@@ -149,8 +167,9 @@ async def test_an_action_we_do_not_handle_is_acknowledged(
     assert runner.jobs == [] and bot.fake.requests == []
 
 
-async def test_a_payload_over_a_megabyte_is_accepted(bot: AppUnderTest,
-                                                     runner: RecordingRunner) -> None:
+async def test_a_payload_over_a_megabyte_is_accepted(
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     # GitHub delivers up to 25 MB; aiohttp's default limit is 1 MB.
     payload = load_webhook("pull_request.opened")
     payload["pull_request"]["body"] = "x" * (3 * 2**20)
@@ -168,8 +187,9 @@ async def test_a_body_over_githubs_cap_is_413(bot: AppUnderTest, runner: Recordi
     await serves_a_good_delivery(bot, runner)
 
 
-async def test_a_body_that_is_not_utf8_is_400(bot: AppUnderTest, runner: RecordingRunner,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_body_that_is_not_utf8_is_400(
+    bot: AppUnderTest, runner: RecordingRunner, caplog: pytest.LogCaptureFixture
+) -> None:
     body = b'{"action": "opened", "zone": "caf\xe9"}'
     answer = await bot.deliver("pull_request", body, delivery_id="latin-1")
     assert answer.status == 400
@@ -180,40 +200,52 @@ async def test_a_body_that_is_not_utf8_is_400(bot: AppUnderTest, runner: Recordi
 
 
 async def test_a_form_encoded_delivery_is_handled_like_json(
-        bot: AppUnderTest, runner: RecordingRunner) -> None:
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     """A webhook set to `application/x-www-form-urlencoded` sends the JSON as `payload=`."""
     payload = json.dumps(load_webhook("pull_request.opened"))
     body = urlencode({"payload": payload}).encode()
-    answer = await bot.deliver("pull_request", body, headers={
-        "Content-Type": "application/x-www-form-urlencoded"})
+    answer = await bot.deliver(
+        "pull_request", body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     await bot.idle()
     assert answer.status == 202
     assert [job.pull_number for job in runner.jobs] == [NUMBER]
 
 
-@pytest.mark.parametrize(("content_type", "body", "status", "says"), [
-    ("application/x-www-form-urlencoded", b"other=1", 400, "payload"),
-    ("application/x-www-form-urlencoded", b"payload=%7Bnot+json", 400, "not JSON"),
-    ("application/x-www-form-urlencoded", b"payload=%ff", 400, "UTF-8"),
-    ("text/plain", json.dumps({"action": "opened"}).encode(), 415, "application/json"),
-    (None, json.dumps({"action": "opened"}).encode(), 415, "application/json"),
-])
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "says"),
+    [
+        ("application/x-www-form-urlencoded", b"other=1", 400, "payload"),
+        ("application/x-www-form-urlencoded", b"payload=%7Bnot+json", 400, "not JSON"),
+        ("application/x-www-form-urlencoded", b"payload=%ff", 400, "UTF-8"),
+        ("text/plain", json.dumps({"action": "opened"}).encode(), 415, "application/json"),
+        (None, json.dumps({"action": "opened"}).encode(), 415, "application/json"),
+    ],
+)
 async def test_other_content_types_are_refused_with_a_reason(
-        bot: AppUnderTest, runner: RecordingRunner, content_type: str | None, body: bytes,
-        status: int, says: str) -> None:
+    bot: AppUnderTest,
+    runner: RecordingRunner,
+    content_type: str | None,
+    body: bytes,
+    status: int,
+    says: str,
+) -> None:
     headers = delivery_headers("pull_request", body, bot.fake.credentials.webhook_secret)
     del headers["Content-Type"]
     if content_type:
         headers["Content-Type"] = content_type
-    response = await bot.client.post(WEBHOOK_PATH, data=body, headers=headers,
-                                     skip_auto_headers=["Content-Type"])
+    response = await bot.client.post(
+        WEBHOOK_PATH, data=body, headers=headers, skip_auto_headers=["Content-Type"]
+    )
     assert response.status == status
     assert says in (await response.json())["message"]
     await serves_a_good_delivery(bot, runner)
 
 
 async def test_a_delivery_without_an_id_is_400_and_logged(
-        bot: AppUnderTest, runner: RecordingRunner, caplog: pytest.LogCaptureFixture) -> None:
+    bot: AppUnderTest, runner: RecordingRunner, caplog: pytest.LogCaptureFixture
+) -> None:
     body = json.dumps(load_webhook("pull_request.opened")).encode()
     headers = delivery_headers("pull_request", body, bot.fake.credentials.webhook_secret)
     del headers["X-GitHub-Delivery"]
@@ -226,14 +258,17 @@ async def test_a_delivery_without_an_id_is_400_and_logged(
 
 
 async def test_a_delivery_whose_handling_failed_is_handled_when_redelivered(
-        bot: AppUnderTest, runner: RecordingRunner) -> None:
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     """GitHub down while handling: the delivery is not remembered, so "Redeliver" works."""
     bot.fake.fail_next("POST", "/app/installations/{id}/access_tokens", status=500, times=4)
-    first = await bot.deliver("pull_request", load_webhook("pull_request.opened"),
-                              delivery_id="retry-me")
+    first = await bot.deliver(
+        "pull_request", load_webhook("pull_request.opened"), delivery_id="retry-me"
+    )
     await bot.idle()
     assert first.status == 202 and runner.jobs == []
-    again = await bot.deliver("pull_request", load_webhook("pull_request.opened"),
-                              delivery_id="retry-me")
+    again = await bot.deliver(
+        "pull_request", load_webhook("pull_request.opened"), delivery_id="retry-me"
+    )
     await bot.idle()
     assert again.status == 202 and len(runner.jobs) == 1

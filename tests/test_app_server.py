@@ -51,8 +51,9 @@ impl Drop for Guard {
 
 def seed_pull(fake: FakeGitHub) -> None:
     """PR #2 of Codertocat/Hello-World (what every pull_request example names), one Rust file."""
-    fake.add_pull_request_from_payload(load_webhook("pull_request.opened"),
-                                       files=[pull_file("src/guard.rs", OLD, NEW)])
+    fake.add_pull_request_from_payload(
+        load_webhook("pull_request.opened"), files=[pull_file("src/guard.rs", OLD, NEW)]
+    )
 
 
 @pytest.fixture
@@ -88,8 +89,9 @@ async def test_ping_is_answered_without_calling_github(bot: AppUnderTest) -> Non
     assert bot.fake.requests == []
 
 
-async def test_installation_created_is_acknowledged(bot: AppUnderTest,
-                                                    runner: RecordingRunner) -> None:
+async def test_installation_created_is_acknowledged(
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     answer = await bot.deliver("installation", load_webhook("installation.created"))
     await bot.idle()
     assert answer.status == 200
@@ -112,8 +114,9 @@ async def test_healthz(bot: AppUnderTest) -> None:
         ({"X-GitHub-Delivery": None}, 400),
     ],
 )
-async def test_bad_deliveries_are_refused(bot: AppUnderTest, runner: RecordingRunner,
-                                          change: dict[str, str | None], status: int) -> None:
+async def test_bad_deliveries_are_refused(
+    bot: AppUnderTest, runner: RecordingRunner, change: dict[str, str | None], status: int
+) -> None:
     body = json_bytes(load_webhook("pull_request.opened"))
     headers = bot_headers(bot, "pull_request", body)
     for name, value in change.items():
@@ -128,8 +131,11 @@ async def test_bad_deliveries_are_refused(bot: AppUnderTest, runner: RecordingRu
 
 async def test_a_signature_for_another_body_is_refused(bot: AppUnderTest) -> None:
     headers = bot_headers(bot, "pull_request", b"{}")
-    response = await bot.client.post("/api/github/webhooks", headers=headers,
-                                     data=json_bytes(load_webhook("pull_request.opened")))
+    response = await bot.client.post(
+        "/api/github/webhooks",
+        headers=headers,
+        data=json_bytes(load_webhook("pull_request.opened")),
+    )
     assert response.status == 401
 
 
@@ -139,8 +145,9 @@ async def test_malformed_json_is_400(bot: AppUnderTest, body: bytes) -> None:
     assert answer.status == 400
 
 
-async def test_an_unknown_event_is_acknowledged_and_ignored(bot: AppUnderTest,
-                                                            runner: RecordingRunner) -> None:
+async def test_an_unknown_event_is_acknowledged_and_ignored(
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     payload = load_webhook("pull_request.opened")
     answer = await bot.deliver("deployment_status", payload)
     await bot.idle()
@@ -149,8 +156,9 @@ async def test_an_unknown_event_is_acknowledged_and_ignored(bot: AppUnderTest,
     assert bot.fake.requests == []
 
 
-async def test_a_redelivery_is_acknowledged_and_skipped(bot: AppUnderTest,
-                                                        runner: RecordingRunner) -> None:
+async def test_a_redelivery_is_acknowledged_and_skipped(
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     payload = load_webhook("pull_request.opened")
     first = await bot.deliver("pull_request", payload, delivery_id="guid-1")
     await bot.idle()
@@ -178,17 +186,19 @@ async def test_the_answer_comes_before_the_work(fake_github: FakeGitHub) -> None
 
 @pytest.mark.parametrize("action", ["opened", "synchronize", "reopened"])
 async def test_pull_request_changes_queue_a_review_of_the_head(
-        bot: AppUnderTest, runner: RecordingRunner, action: str) -> None:
-    answer = await bot.deliver("pull_request", load_webhook(f"pull_request.{action}"),
-                               delivery_id=f"d-{action}")
+    bot: AppUnderTest, runner: RecordingRunner, action: str
+) -> None:
+    answer = await bot.deliver(
+        "pull_request", load_webhook(f"pull_request.{action}"), delivery_id=f"d-{action}"
+    )
     await bot.idle()
     assert answer.status == 202
-    assert runner.jobs == [ReviewJob(1, OWNER, REPO, NUMBER, HEAD, False,
-                                     f"pull_request.{action}", f"d-{action}")]
+    assert runner.jobs == [
+        ReviewJob(1, OWNER, REPO, NUMBER, HEAD, False, f"pull_request.{action}", f"d-{action}")
+    ]
 
 
-async def test_ready_for_review_queues_a_review(bot: AppUnderTest,
-                                                runner: RecordingRunner) -> None:
+async def test_ready_for_review_queues_a_review(bot: AppUnderTest, runner: RecordingRunner) -> None:
     # Derived: GitHub's examples have no ready_for_review; it is `opened`'s shape.
     payload = load_webhook("pull_request.opened")
     payload["action"] = "ready_for_review"
@@ -197,8 +207,9 @@ async def test_ready_for_review_queues_a_review(bot: AppUnderTest,
     assert [job.reason for job in runner.jobs] == ["pull_request.ready_for_review"]
 
 
-async def test_closed_and_draft_pull_requests_are_skipped(bot: AppUnderTest,
-                                                          runner: RecordingRunner) -> None:
+async def test_closed_and_draft_pull_requests_are_skipped(
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     draft = load_webhook("pull_request.opened")
     draft["pull_request"]["draft"] = True
     closed_push = load_webhook("pull_request.synchronize")
@@ -282,7 +293,8 @@ async def test_waiting_jobs_for_one_pull_collapse_to_the_newest(fake_github: Fak
 
 
 async def test_a_failing_review_does_not_stop_the_worker(
-        fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture) -> None:
+    fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
     seed_pull(fake_github)
     ran: list[str] = []
 
@@ -306,17 +318,20 @@ async def test_a_failing_review_does_not_stop_the_worker(
 
 
 async def test_check_suite_rerequested_reviews_its_pull_requests(
-        bot: AppUnderTest, runner: RecordingRunner) -> None:
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     payload = load_webhook("check_suite.rerequested")
     payload["installation"]["id"] = 1  # the example's 957387 is not the fake's installation
     await bot.deliver("check_suite", payload)
     await bot.idle()
     assert [(j.pull_number, j.head_sha, j.reason) for j in runner.jobs] == [
-        (NUMBER, HEAD, "check_suite.rerequested")]
+        (NUMBER, HEAD, "check_suite.rerequested")
+    ]
 
 
 async def test_check_suite_requested_without_pull_requests_does_nothing(
-        bot: AppUnderTest, runner: RecordingRunner) -> None:
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     payload = load_webhook("check_suite.requested")
     assert payload["check_suite"]["pull_requests"] == []
     answer = await bot.deliver("check_suite", payload)
@@ -326,16 +341,19 @@ async def test_check_suite_requested_without_pull_requests_does_nothing(
 
 
 async def test_check_suite_requested_with_a_pull_request_queues_it(
-        bot: AppUnderTest, runner: RecordingRunner) -> None:
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     # Derived: the example suite (a push to master) names no PR; give it the rerequested one's.
     payload = load_webhook("check_suite.requested")
     payload["check_suite"]["pull_requests"] = copy.deepcopy(
-        load_webhook("check_suite.rerequested")["check_suite"]["pull_requests"])
+        load_webhook("check_suite.rerequested")["check_suite"]["pull_requests"]
+    )
     payload["installation"]["id"] = 1
     await bot.deliver("check_suite", payload)
     await bot.idle()
     assert [(j.pull_number, j.head_sha, j.reason) for j in runner.jobs] == [
-        (NUMBER, payload["check_suite"]["head_sha"], "check_suite.requested")]
+        (NUMBER, payload["check_suite"]["head_sha"], "check_suite.requested")
+    ]
 
 
 async def test_check_run_rerequested_reviews_the_run_head(fake_github: FakeGitHub) -> None:
@@ -343,23 +361,36 @@ async def test_check_run_rerequested_reviews_the_run_head(fake_github: FakeGitHu
     payload = load_webhook("check_run.rerequested")
     head = payload["check_run"]["head_sha"]
     owner, name = payload["repository"]["owner"]["login"], payload["repository"]["name"]
-    fake_github.add_pull_request(owner, name, 7, head_sha=head, base_sha="f" * 40,
-                                 files=[pull_file("src/guard.rs", OLD, NEW)])
+    fake_github.add_pull_request(
+        owner,
+        name,
+        7,
+        head_sha=head,
+        base_sha="f" * 40,
+        files=[pull_file("src/guard.rs", OLD, NEW)],
+    )
     payload["check_run"]["pull_requests"] = [
-        {"url": f"https://api.github.com/repos/{owner}/{name}/pulls/7", "id": 7, "number": 7,
-         "head": {"ref": "feature", "sha": head, "repo": {"id": 1, "url": "", "name": name}},
-         "base": {"ref": "main", "sha": "f" * 40, "repo": {"id": 1, "url": "", "name": name}}}]
+        {
+            "url": f"https://api.github.com/repos/{owner}/{name}/pulls/7",
+            "id": 7,
+            "number": 7,
+            "head": {"ref": "feature", "sha": head, "repo": {"id": 1, "url": "", "name": name}},
+            "base": {"ref": "main", "sha": "f" * 40, "repo": {"id": 1, "url": "", "name": name}},
+        }
+    ]
     recording = RecordingRunner(real=True)
     async with running_app(fake_github, recording) as bot:
         await bot.deliver("check_run", payload)
         await bot.idle()
     assert [(j.owner, j.repo, j.pull_number, j.head_sha, j.reason) for j in recording.jobs] == [
-        (owner, name, 7, head, "check_run.rerequested")]
+        (owner, name, 7, head, "check_run.rerequested")
+    ]
     assert [run.head_sha for run in fake_github.check_runs] == [head]
 
 
 async def test_check_run_rerequested_without_pull_requests_does_nothing(
-        bot: AppUnderTest, runner: RecordingRunner) -> None:
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     payload = load_webhook("check_run.rerequested")
     payload["installation"]["id"] = 1
     await bot.deliver("check_run", payload)
@@ -371,7 +402,8 @@ async def test_check_run_rerequested_without_pull_requests_does_nothing(
 
 
 async def test_the_installation_token_is_fetched_once_for_many_deliveries(
-        bot: AppUnderTest, runner: RecordingRunner) -> None:
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     for action in ("opened", "synchronize", "reopened", "synchronize"):
         await bot.deliver("pull_request", load_webhook(f"pull_request.{action}"))
     await bot.idle()
@@ -401,8 +433,9 @@ async def test_every_request_carries_the_api_version(fake_github: FakeGitHub) ->
     assert [r.path for r in fake_github.requests if r.status == 400] == []
 
 
-async def test_a_server_error_is_retried_even_for_a_post(bot: AppUnderTest,
-                                                         runner: RecordingRunner) -> None:
+async def test_a_server_error_is_retried_even_for_a_post(
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
     bot.fake.fail_next("POST", "/app/installations/{id}/access_tokens", status=502)
     await bot.deliver("pull_request", load_webhook("pull_request.opened"))
     await bot.idle()
@@ -411,9 +444,11 @@ async def test_a_server_error_is_retried_even_for_a_post(bot: AppUnderTest,
 
 
 async def test_a_secondary_rate_limit_waits_for_retry_after(
-        bot: AppUnderTest, runner: RecordingRunner, caplog: pytest.LogCaptureFixture) -> None:
-    bot.fake.fail_next("POST", "/app/installations/{id}/access_tokens", status=403,
-                       headers={"retry-after": "0.2"})
+    bot: AppUnderTest, runner: RecordingRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot.fake.fail_next(
+        "POST", "/app/installations/{id}/access_tokens", status=403, headers={"retry-after": "0.2"}
+    )
     caplog.set_level(logging.WARNING, logger="bot.github")
     await bot.deliver("pull_request", load_webhook("pull_request.opened"))
     await bot.idle()
@@ -441,14 +476,22 @@ def test_the_manifest_subscribes_to_what_the_app_handles_with_least_privilege() 
     manifest = yaml.safe_load(text)
     assert "does NOT change an App that is already registered" in text
     assert manifest["hook_attributes"]["url"].endswith(WEBHOOK_PATH)
-    handled = {"pull_request": "opened", "issue_comment": "created",
-               "check_run": "rerequested", "check_suite": "requested"}
+    handled = {
+        "pull_request": "opened",
+        "issue_comment": "created",
+        "check_run": "rerequested",
+        "check_suite": "requested",
+    }
     assert set(manifest["default_events"]) == set(handled)
     for event, action in handled.items():
         assert router.fetch(sansio.Event({"action": action}, event=event, delivery_id="x"))
     assert manifest["default_permissions"] == {
-        "checks": "write", "pull_requests": "write", "contents": "read", "issues": "write",
-        "metadata": "read"}
+        "checks": "write",
+        "pull_requests": "write",
+        "contents": "read",
+        "issues": "write",
+        "metadata": "read",
+    }
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -491,10 +534,19 @@ def test_an_unreadable_key_file_or_bad_port_is_an_error(tmp_path: Path) -> None:
 
 
 def test_serve_fails_at_start_naming_the_missing_setting() -> None:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("APP_ID", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "WEBHOOK_SECRET")}
-    done = subprocess.run([sys.executable, "-c", "from bot.server import run; run()"],
-                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("APP_ID", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "WEBHOOK_SECRET")
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "from bot.server import run; run()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode != 0
     assert done.stderr.strip() == "dropsafe: missing setting: APP_ID is not set"
 
@@ -518,16 +570,36 @@ NOW = 1_700_000_000.0
         (3, 500, {}, b"", 4.0),
         (6, 500, {}, b"", None),  # attempts used up: the error is raised
         (1, 503, {"retry-after": "7"}, b"", 7.0),
-        (1, 403, {"retry-after": "3"}, b'{"message": "You have exceeded a secondary rate limit"}',
-         3.0),
-        (1, 429, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(NOW) + 20)}, b"",
-         21.0),
-        (1, 403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(NOW) + 3600)}, b"",
-         None),  # an hour away: not worth holding a worker
+        (
+            1,
+            403,
+            {"retry-after": "3"},
+            b'{"message": "You have exceeded a secondary rate limit"}',
+            3.0,
+        ),
+        (
+            1,
+            429,
+            {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(NOW) + 20)},
+            b"",
+            21.0,
+        ),
+        (
+            1,
+            403,
+            {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(NOW) + 3600)},
+            b"",
+            None,
+        ),  # an hour away: not worth holding a worker
         (1, 403, {"x-ratelimit-remaining": "12"}, b'{"message": "secondary rate limit"}', 60.0),
         (2, 403, {}, b'{"message": "You have exceeded a secondary rate limit."}', 120.0),
-        (1, 403, {"x-ratelimit-remaining": "4999"}, b'{"message": "Resource not accessible"}',
-         None),
+        (
+            1,
+            403,
+            {"x-ratelimit-remaining": "4999"},
+            b'{"message": "Resource not accessible"}',
+            None,
+        ),
         (1, 404, {}, b"", None),
         (1, 422, {}, b"", None),
     ],
@@ -535,6 +607,7 @@ NOW = 1_700_000_000.0
 def test_retry_policy_follows_githubs_rules(
     attempt: int, status: int, headers: dict[str, str], body: bytes, expected: float | None
 ) -> None:
-    policy = RetryPolicy(attempts=5, backoff=1.0, max_backoff=30.0, secondary_wait=60.0,
-                         max_wait=300.0)
+    policy = RetryPolicy(
+        attempts=5, backoff=1.0, max_backoff=30.0, secondary_wait=60.0, max_wait=300.0
+    )
     assert policy.delay(attempt, status, headers, body, NOW) == expected

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from tree_sitter import Node
 
-from rules.parsing import ancestors, matches, walk
+from rules.parsing import ancestors, lineage, matches, walk
 
 if TYPE_CHECKING:  # the context asks `binding_of` whether a called name is local
     from rules.context import FileContext
@@ -104,12 +104,10 @@ def binding_of(identifier: Node, root: Node) -> Binding | None:
     ignored; the search never leaves the enclosing function (`root` is any
     node holding it, the tree's root will do)."""
     name = identifier.text or b""
-    child = identifier
-    for parent in ancestors(identifier, root):
+    for child, parent in lineage(identifier, root):
         found = _binder(parent, child, name)
         if found is not None or parent.type == "function_item":
             return found
-        child = parent
     return None
 
 

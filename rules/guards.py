@@ -26,7 +26,7 @@ from tree_sitter import Node
 
 from rules.bindings import origin
 from rules.context import FileContext
-from rules.parsing import ancestors, captures, text, walk
+from rules.parsing import ancestors, captures, lineage, text, walk
 from rules.syntax import method_calls
 
 NEEDLES = (b".lock()", b".read()", b".write()")
@@ -282,8 +282,7 @@ def _bound_name(let: Node) -> str:
 def _release_region(move: Node, block: Node) -> Node:
     """The code a move certainly precedes: the branch it sits in (an `if` arm,
     a loop body), or the guard's whole block when it is unconditional."""
-    chain = [move, *ancestors(move, block)]
-    for child, parent in pairwise(chain):
+    for child, parent in lineage(move, block):
         if parent.type in _BRANCHES:
             return child
     return block

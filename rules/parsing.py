@@ -55,6 +55,16 @@ def walk(node: Node) -> Iterator[Node]:
         stack.extend(reversed(current.named_children))
 
 
+def lineage(node: Node, top: Node) -> Iterator[tuple[Node, Node]]:
+    """(child, parent) for each ancestor of `node` below `top`, innermost
+    first: the parent and which of its parts leads to `node` (the branch of
+    an `if`, the body of a closure)."""
+    child = node
+    for parent in ancestors(node, top):
+        yield child, parent
+        child = parent
+
+
 def ancestors(node: Node, root: Node) -> list[Node]:
     """`node`'s ancestors, innermost first. Found by descending from `root`:
     `Node.parent` walks from the root itself, so climbing parent by parent

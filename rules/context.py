@@ -23,8 +23,10 @@ from rules.parsing import ancestors, field_text, matches, parse
 from rules.parsing import text as node_text
 
 T = TypeVar("T")
-# (call-site name node, the function holding it) -> True when the call is excused
-Excused = Callable[[Node, Node], bool]
+# (context, a node, the function holding it) -> True when the rule excuses the
+# node, e.g. code on a thread of its own; module-level functions, so that the
+# scopes reached without excused calls are computed once per file for each
+Excused = Callable[["FileContext", Node, Node], bool]
 TEST_DIRS = frozenset({"tests", "benches", "examples"})
 _CFG = re.compile(r"^#!?\[\s*cfg\s*\(")
 _CFG_TOKENS = re.compile(r'"(?:\\.|[^"\\])*"|\w+|[(),=]')
@@ -108,6 +110,7 @@ class FileContext:
         # names that test files elsewhere in the change mention (drop-untested)
         self.test_names = test_names
         self._memo: dict[Callable[[FileContext], Any], Any] = {}
+        self._reached: dict[Excused | None, list[DropScope]] = {}
 
     def memo(self, compute: Callable[[FileContext], T]) -> T:
         """`compute(self)`, once per file: facts several rules share (lock
@@ -294,10 +297,15 @@ class FileContext:
         """`fn drop` and the functions it reaches, breadth first so each gets
         its shortest call path; cycles are cut by visiting each once.
 
-        `excused(call_name, function)` lets a rule skip call sites where code
-        runs somewhere harmless for it (`block_on` on a thread spawned for it):
-        a helper called only from there is then not in Drop for that rule.
+        `excused(ctx, call_name, function)` lets a rule skip call sites where
+        code runs somewhere harmless for it (`block_on` on a thread spawned for
+        it): a helper called only from there is then not in Drop for that rule.
         """
+        if excused not in self._reached:
+            self._reached[excused] = self._reach(excused)
+        return self._reached[excused]
+
+    def _reach(self, excused: Excused | None) -> list[DropScope]:
         scopes: list[DropScope] = []
         seen: set[int] = set()
         for owner in self.drop_impls:
@@ -316,7 +324,7 @@ class FileContext:
                 for call_name, callee in self._callees(body, owner.type_name):
                     if callee.start_byte in seen:
                         continue
-                    if excused is None or not excused(call_name, function):
+                    if excused is None or not excused(self, call_name, function):
                         queue.append((callee, (*via, self.text(call_name))))
         return scopes
 

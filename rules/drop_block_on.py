@@ -13,7 +13,7 @@ from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import NEVER_PANICS, Hit, Rule
-from rules.parsing import ancestors
+from rules.parsing import lineage
 from rules.spawns import closure_on_other_thread
 from rules.syntax import in_drop, with_scope
 
@@ -32,27 +32,21 @@ Branch = Literal["failed", "running"]
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    if not ctx.drop_scopes:
-        return
-    scopes = ctx.reached_from_drop(lambda node, function: excused(ctx, node, function))
-    for call, scope in in_drop(ctx, BLOCK_ON_CALLS, "call", scopes):
-        if not excused(ctx, call, scope.function):
-            yield Hit(call, with_scope(_message(ctx, call, scope.function), scope))
+    for call, scope in in_drop(ctx, BLOCK_ON_CALLS, "call", excused):
+        yield Hit(call, with_scope(_message(ctx, call, scope.function), scope))
 
 
 def excused(ctx: FileContext, node: Node, function: Node) -> bool:
     """True when `node` runs where blocking on a future cannot panic: in a
     closure given to `block_in_place` or to a spawn on another thread, or in
     the branch where `Handle::try_current()` failed (no runtime here)."""
-    child = node
-    for parent in ancestors(node, function):
+    for child, parent in lineage(node, function):
         if parent.type == "closure_expression" and (
             _in_block_in_place(ctx, parent) or closure_on_other_thread(ctx, parent)
         ):
             return True
         if runtime_branch(ctx, parent, child) == "failed":
             return True
-        child = parent
     return False
 
 
@@ -102,12 +96,9 @@ def _message(ctx: FileContext, call: Node, function: Node) -> str:
 
 
 def _in_running_branch(ctx: FileContext, node: Node, function: Node) -> bool:
-    child = node
-    for parent in ancestors(node, function):
-        if runtime_branch(ctx, parent, child) == "running":
-            return True
-        child = parent
-    return False
+    return any(
+        runtime_branch(ctx, parent, child) == "running" for child, parent in lineage(node, function)
+    )
 
 
 def _in_block_in_place(ctx: FileContext, closure: Node) -> bool:

@@ -37,12 +37,9 @@ _SOCKET_METHODS = frozenset({"send_to", "recv", "recv_from", "send"})
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    if not ctx.drop_scopes:
-        return
-    scopes = ctx.reached_from_drop(lambda node, function: on_other_thread(ctx, node, function))
-    for call, scope in in_drop(ctx, BLOCKING_CALLS, "call", scopes):
+    for call, scope in in_drop(ctx, BLOCKING_CALLS, "call", on_other_thread):
         name = blocking_call(ctx, call, scope.function)
-        if name is not None and not on_other_thread(ctx, call, scope.function):
+        if name is not None:
             message = (
                 f"`{name}` blocks in `Drop`: whoever drops the value waits, an async"
                 " runtime's worker thread included"

@@ -8,7 +8,7 @@ from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import NEVER_PANICS, UNWIND_SAFE, Hit, Rule
-from rules.syntax import macro_name, panics_in_drop, with_scope
+from rules.syntax import in_drop, macro_name, runs_only_when_not_panicking, with_scope
 
 PANIC_MACROS = """
 (macro_invocation macro: [
@@ -19,7 +19,7 @@ PANIC_MACROS = """
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    for macro, scope in panics_in_drop(ctx, PANIC_MACROS, "macro"):
+    for macro, scope in in_drop(ctx, PANIC_MACROS, "macro", runs_only_when_not_panicking):
         message = f"`{macro_name(macro)}!` in `Drop`: a panic while unwinding aborts the process"
         yield Hit(macro, with_scope(message, scope))
 

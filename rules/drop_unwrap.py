@@ -8,7 +8,7 @@ from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import NO_UNWRAP, UNWIND_SAFE, Hit, Rule
-from rules.syntax import panics_in_drop, with_scope
+from rules.syntax import in_drop, runs_only_when_not_panicking, with_scope
 
 UNWRAP_CALLS = """
 (call_expression
@@ -18,7 +18,7 @@ UNWRAP_CALLS = """
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    for method, scope in panics_in_drop(ctx, UNWRAP_CALLS, "method"):
+    for method, scope in in_drop(ctx, UNWRAP_CALLS, "method", runs_only_when_not_panicking):
         message = f"`{ctx.text(method)}` in `Drop`: a panic while unwinding aborts the process"
         yield Hit(method, with_scope(message, scope))
 

@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator
 
 from tree_sitter import Node
 
-from rules.context import DropScope, FileContext
-from rules.parsing import ancestors, captures, text
+from rules.context import DropScope, Excused, FileContext
+from rules.parsing import captures, lineage, text
 
 
 def in_drop(
-    ctx: FileContext,
-    query_text: str,
-    capture: str,
-    scopes: Iterable[DropScope] | None = None,
+    ctx: FileContext, query_text: str, capture: str, excused: Excused | None = None
 ) -> Iterator[tuple[Node, DropScope]]:
-    """Nodes captured as `capture` inside every function Drop reaches (or the
-    given `scopes`), with the scope they were found in (for the "reached from
-    Drop ... via" message)."""
-    for scope in ctx.drop_scopes if scopes is None else scopes:
+    """Nodes captured as `capture` inside every function Drop reaches, with
+    the scope they were found in (for the "reached from Drop ... via" message).
+
+    `excused(ctx, node, function)` is the rule's excuse (code on a thread of
+    its own, or run only when not unwinding): excused nodes are left out, and
+    so are functions reached only through excused call sites."""
+    for scope in ctx.reached_from_drop(excused):
         body = scope.function.child_by_field_name("body")
-        if body is not None:
-            for node in captures(query_text, body).get(capture, []):
+        if body is None:
+            continue
+        for node in captures(query_text, body).get(capture, []):
+            if excused is None or not excused(ctx, node, scope.function):
                 yield node, scope
 
 
@@ -70,41 +72,15 @@ def macro_calls(ctx: FileContext, names: Collection[str]) -> Iterator[Node]:
             yield node
 
 
-def panics_in_drop(
-    ctx: FileContext, query_text: str, capture: str
-) -> Iterator[tuple[Node, DropScope]]:
-    """Captures inside Drop where a panic can abort the process: in the scopes
-    of `unwinding_scopes`, and not in code guarded by `!thread::panicking()`.
-    The shared search of drop-panic and drop-unwrap."""
-    for node, scope in in_drop(ctx, query_text, capture, unwinding_scopes(ctx)):
-        if not runs_only_when_not_panicking(ctx, node, scope.function):
-            yield node, scope
-
-
-def unwinding_scopes(ctx: FileContext) -> list[DropScope]:
-    """The Drop scopes where a panic may abort: those `drop` reaches other than
-    through calls that run only while the thread is not panicking (see
-    `runs_only_when_not_panicking`). Shared by drop-panic and drop-unwrap."""
-    return ctx.memo(_unwinding_scopes)
-
-
-def _unwinding_scopes(ctx: FileContext) -> list[DropScope]:
-    if b"panicking" not in ctx.source:
-        return ctx.drop_scopes
-    return ctx.reached_from_drop(
-        lambda node, function: runs_only_when_not_panicking(ctx, node, function)
-    )
-
-
 def runs_only_when_not_panicking(ctx: FileContext, node: Node, function: Node) -> bool:
     """True when `node` runs only while the thread is not unwinding, so a panic
     there cannot abort the process: in `if !thread::panicking() { .. }` (also
     `&& ..`), in the `else` of `if thread::panicking() { .. }`, or after
-    `if thread::panicking() { return; }` in an enclosing block."""
+    `if thread::panicking() { return; }` in an enclosing block. The excuse of
+    drop-panic and drop-unwrap (see `in_drop`)."""
     if b"panicking" not in ctx.source:
         return False
-    child = node
-    for parent in ancestors(node, function):
+    for child, parent in lineage(node, function):
         if parent.type == "if_expression":
             condition = parent.child_by_field_name("condition")
             if child == parent.child_by_field_name("consequence") and _implies(
@@ -117,7 +93,6 @@ def runs_only_when_not_panicking(ctx: FileContext, node: Node, function: Node) -
                 return True
         elif parent.type == "block" and _returned_if_panicking(ctx, child):
             return True
-        child = parent
     return False
 
 

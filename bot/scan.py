@@ -3,8 +3,9 @@
 The engine (`rules.engine.analyze`) is pure; this module is the I/O around it:
 walking directories, picking the files of a diff, reading bytes, and spreading
 many files over a process pool. Workers read their own files and send back only
-the small `FileReport`s (plus the few source lines the text format shows), so
-a tree of thousands of files costs one pickle of findings, not of sources.
+the small `FileReport`s (plus the few source lines the text format shows, and
+the names a test file mentions), so a tree of thousands of files costs one
+pickle of findings, not of sources.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from pathlib import Path
 
 from rules.config import Settings
 from rules.context import is_test_path
-from rules.engine import MAX_SOURCE_BYTES, FileReport, SourceFile, analyze, test_identifiers
+from rules.engine import MAX_SOURCE_BYTES, FileReport, SourceFile, analyze, analyze_test_file
 from rules.model import Finding
 from rules.scope import FileChange, Mode
 
 SKIPPED_DIRS = frozenset({"target"})
+# a file's report, the source lines its findings anchor on, and the names it
+# mentions when it is a test file (see `scan`)
+Scanned = tuple[FileReport, dict[int, str], frozenset[str]]
 # Below this much source a pool costs more (fork, pickling) than it saves.
 POOL_MIN_BYTES = 512 * 1024
 
@@ -103,28 +107,24 @@ def scan(
 ) -> ScanResult:
     """Analyse `targets`, in a process pool when there is enough source for one.
 
-    drop-untested accepts a test anywhere among the targets, so a first pass
-    gathers the identifiers of the test files and every analysis gets them.
+    drop-untested accepts a test anywhere among the targets: the test files
+    are analysed first, and the names they mention go to every other analysis.
     """
     settings = settings or Settings()
     workers = workers or os.cpu_count() or 1
     tests = [target for target in targets if is_test_path(target.path)]
+    others = [target for target in targets if not is_test_path(target.path)]
     if workers > 1 and len(targets) > 1 and _total_bytes(targets) >= POOL_MIN_BYTES:
         portable = replace(settings, rules=dict(settings.rules))  # a MappingProxy won't pickle
         with ProcessPoolExecutor(workers) as pool:
-            found = pool.map(_identifiers, tests, chunksize=max(1, len(tests) // (workers * 4)))
-            test_names = frozenset[str]().union(*found)
-            chunks = [
-                pool.submit(_scan_chunk, chunk, portable, test_names)
-                for chunk in _balanced_chunks(targets, workers * 8)
-            ]
-            results = [result for chunk in chunks for result in chunk.result()]
+            results = _pooled(pool, tests, portable, frozenset(), workers * 8)
+            results += _pooled(pool, others, portable, _names(results), workers * 8)
     else:
-        test_names = frozenset[str]().union(*map(_identifiers, tests))
-        results = _scan_chunk(targets, settings, test_names)
+        results = _scan_chunk(tests, settings, frozenset())
+        results += _scan_chunk(others, settings, _names(results))
     results.sort(key=lambda result: result[0].path)
-    lines = {(report.path, n): text for report, found in results for n, text in found.items()}
-    return ScanResult(tuple(report for report, _ in results), lines)
+    lines = {(report.path, n): text for report, found, _ in results for n, text in found.items()}
+    return ScanResult(tuple(report for report, _, _ in results), lines)
 
 
 def display_path(location: str, cwd: str) -> str:
@@ -161,34 +161,43 @@ def _balanced_chunks(targets: Sequence[Target], count: int) -> list[list[Target]
     return [ordered[n::count] for n in range(min(count, len(ordered)))]
 
 
-def _identifiers(target: Target) -> frozenset[str]:
-    source = _read(target)
-    return frozenset() if source is None else test_identifiers(SourceFile(target.path, source))
+def _pooled(
+    pool: ProcessPoolExecutor,
+    targets: Sequence[Target],
+    settings: Settings,
+    test_names: frozenset[str],
+    chunks: int,
+) -> list[Scanned]:
+    futures = [
+        pool.submit(_scan_chunk, chunk, settings, test_names)
+        for chunk in _balanced_chunks(targets, chunks)
+    ]
+    return [scanned for future in futures for scanned in future.result()]
 
 
-def _read(target: Target) -> bytes | None:
-    try:
-        return Path(target.location).read_bytes()
-    except OSError:
-        return None
+def _names(results: Iterable[Scanned]) -> frozenset[str]:
+    return frozenset[str]().union(*(names for _, _, names in results))
 
 
 def _scan_chunk(
     targets: Iterable[Target], settings: Settings, test_names: frozenset[str]
-) -> list[tuple[FileReport, dict[int, str]]]:
+) -> list[Scanned]:
     """Runs in a worker: read and analyse each file; only reports go back."""
     return [_scan_one(target, settings, test_names) for target in targets]
 
 
-def _scan_one(
-    target: Target, settings: Settings, test_names: frozenset[str]
-) -> tuple[FileReport, dict[int, str]]:
+def _scan_one(target: Target, settings: Settings, test_names: frozenset[str]) -> Scanned:
     try:
         source = Path(target.location).read_bytes()
     except OSError as exc:
-        return FileReport(target.path, (), skipped=f"cannot read it ({exc.strerror})"), {}
-    report = analyze(SourceFile(target.path, source, target.touched), settings, test_names)
-    return report, _anchor_lines(source, report.findings)
+        skipped = f"cannot read it ({exc.strerror})"
+        return FileReport(target.path, (), skipped=skipped), {}, frozenset()
+    file = SourceFile(target.path, source, target.touched)
+    if is_test_path(target.path):
+        report, names = analyze_test_file(file, settings)
+    else:
+        report, names = analyze(file, settings, test_names), frozenset()
+    return report, _anchor_lines(source, report.findings), names
 
 
 def _anchor_lines(source: bytes, findings: Iterable[Finding]) -> dict[int, str]:

@@ -15,7 +15,7 @@ from rules.catalogue import RULE_IDS, RULES
 from rules.config import Settings
 from rules.context import FileContext, is_test_path
 from rules.model import Finding, Hit, Rule, Severity
-from rules.parsing import captures, parse, text
+from rules.parsing import captures, text
 from rules.suppress import Allowances, find_allowances
 
 # Parsing stays fast well past this, but a multi-megabyte .rs file is generated
@@ -53,22 +53,19 @@ class FileReport:
     drop_impls: tuple[DropImplInfo, ...] = ()
 
 
-def test_identifiers(file: SourceFile) -> frozenset[str]:
-    """Names a test file mentions: a Drop type named there counts as tested
-    (drop-untested) even though the test lives in another file."""
-    if not is_test_path(file.path) or len(file.source) > MAX_SOURCE_BYTES:
-        return frozenset()
-    names = captures(_NAMES, parse(file.source).root_node).get("name", [])
-    return frozenset(map(text, names))
-
-
 def analyze_files(
     files: Iterable[SourceFile], settings: Settings | None = None
 ) -> list[FileReport]:
-    """Analyse several files of one change in this process."""
+    """Analyse several files of one change in this process: the test files
+    first, so the names they mention reach the others (`analyze_test_file`)."""
     files = list(files)
-    names = frozenset().union(*(test_identifiers(f) for f in files))
-    return [analyze(f, settings, names) for f in files]
+    tested = {
+        n: analyze_test_file(f, settings) for n, f in enumerate(files) if is_test_path(f.path)
+    }
+    names = frozenset[str]().union(*(found for _, found in tested.values()))
+    return [
+        tested[n][0] if n in tested else analyze(f, settings, names) for n, f in enumerate(files)
+    ]
 
 
 def analyze(
@@ -76,11 +73,31 @@ def analyze(
     settings: Settings | None = None,
     test_names: frozenset[str] = frozenset(),
 ) -> FileReport:
-    settings = settings or Settings()
+    """The file's report; `test_names` are the names test files elsewhere in
+    the change mention: a Drop type named there counts as tested."""
+    return _analyze(file, settings or Settings(), test_names)[0]
+
+
+def analyze_test_file(
+    file: SourceFile, settings: Settings | None = None
+) -> tuple[FileReport, frozenset[str]]:
+    """A test file's report and the names it mentions (the `test_names` of the
+    other files), from one parse. Its own analysis needs no names from
+    elsewhere: drop-untested does not look at test code."""
+    report, ctx = _analyze(file, settings or Settings(), frozenset())
+    if ctx is None or not ctx.test_file:
+        return report, frozenset()
+    return report, frozenset(map(text, captures(_NAMES, ctx.root).get("name", [])))
+
+
+def _analyze(
+    file: SourceFile, settings: Settings, test_names: frozenset[str]
+) -> tuple[FileReport, FileContext | None]:
     if len(file.source) > MAX_SOURCE_BYTES:
         size = len(file.source) / (1024 * 1024)
         limit = MAX_SOURCE_BYTES // (1024 * 1024)
-        return FileReport(file.path, (), skipped=f"{size:.1f} MB is over the {limit} MB limit")
+        skipped = f"{size:.1f} MB is over the {limit} MB limit"
+        return FileReport(file.path, (), skipped=skipped), None
     ctx = FileContext(file.path, file.source, test_names)
     allowances = find_allowances(file.source, ctx.root, RULE_IDS)
     collector = _Collector(ctx, file.touched, allowances)
@@ -95,13 +112,14 @@ def analyze(
             collector.add(rule, severity, hit)
     for unknown in allowances.unknown:
         collector.add_unknown_allow(unknown.rule_id, unknown.line, unknown.column)
-    return FileReport(
+    report = FileReport(
         path=file.path,
         findings=tuple(sorted(collector.findings.values(), key=_order)),
         suppressed=collector.suppressed,
         out_of_scope=collector.out_of_scope,
         drop_impls=tuple(_drop_impl_info(ctx, file.touched)),
     )
+    return report, ctx
 
 
 def _mentions_any(source: bytes, needles: tuple[bytes, ...], seen: dict[bytes, bool]) -> bool:

@@ -117,7 +117,7 @@ def _binder(parent: Node, child: Node, name: bytes) -> Binding | None:
     if kind == "block":
         sibling = child.prev_named_sibling
         while sibling is not None:
-            if sibling.type == "let_declaration" and _binds(
+            if sibling.type == "let_declaration" and binds(
                 sibling.child_by_field_name("pattern"), name
             ):
                 return Binding(
@@ -127,14 +127,14 @@ def _binder(parent: Node, child: Node, name: bytes) -> Binding | None:
     elif kind == "closure_expression":
         for param in _children(parent.child_by_field_name("parameters")):
             typed = param.type == "parameter"
-            if _binds(param.child_by_field_name("pattern") if typed else param, name):
+            if binds(param.child_by_field_name("pattern") if typed else param, name):
                 return Binding(None, param.child_by_field_name("type"), parent)
     elif kind == "function_item":
         for param in _children(parent.child_by_field_name("parameters")):
-            if param.type == "parameter" and _binds(param.child_by_field_name("pattern"), name):
+            if param.type == "parameter" and binds(param.child_by_field_name("pattern"), name):
                 return Binding(None, param.child_by_field_name("type"))
     elif kind == "for_expression" and child == parent.child_by_field_name("body"):
-        if _binds(parent.child_by_field_name("pattern"), name):
+        if binds(parent.child_by_field_name("pattern"), name):
             return Binding(parent.child_by_field_name("value"))
     elif kind in {"if_expression", "while_expression"}:
         condition = parent.child_by_field_name("condition")
@@ -142,10 +142,10 @@ def _binder(parent: Node, child: Node, name: bytes) -> Binding | None:
             condition is not None
             and condition.type == "let_condition"
             and child not in (condition, parent.child_by_field_name("alternative"))
-            and _binds(condition.child_by_field_name("pattern"), name)
+            and binds(condition.child_by_field_name("pattern"), name)
         ):
             return Binding(condition.child_by_field_name("value"))
-    elif kind == "match_arm" and _binds(parent.child_by_field_name("pattern"), name):
+    elif kind == "match_arm" and binds(parent.child_by_field_name("pattern"), name):
         match = parent.parent.parent if parent.parent is not None else None
         return Binding(match.child_by_field_name("value") if match is not None else None)
     return None
@@ -228,7 +228,8 @@ def call_of_argument(node: Node) -> Node | None:
     return None
 
 
-def _binds(pattern: Node | None, name: bytes) -> bool:
+def binds(pattern: Node | None, name: bytes) -> bool:
+    """`pattern` binds the variable `name` (anywhere inside it: `Ok(g)`, `(a, g)`)."""
     if pattern is None:
         return False
     if pattern.type == "identifier":

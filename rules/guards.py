@@ -24,9 +24,9 @@ from itertools import pairwise
 
 from tree_sitter import Node
 
-from rules.bindings import origin
+from rules.bindings import binds, origin
 from rules.context import FileContext
-from rules.parsing import ancestors, captures, lineage, text, walk
+from rules.parsing import ancestors, captures, lineage, text
 from rules.syntax import method_calls
 
 NEEDLES = (b".lock()", b".read()", b".write()")
@@ -254,12 +254,11 @@ def _arm_hands_on_guard(match: Node) -> bool:
     (not `Ok(g) => g.len()`)."""
     body = match.child_by_field_name("body")
     for arm in body.named_children if body is not None else []:
-        pattern, value = arm.child_by_field_name("pattern"), arm.child_by_field_name("value")
+        value = arm.child_by_field_name("value")
         if (
-            pattern is not None
-            and value is not None
+            value is not None
             and value.type == "identifier"
-            and any(n.type == "identifier" and n.text == value.text for n in walk(pattern))
+            and binds(arm.child_by_field_name("pattern"), value.text or b"")
         ):
             return True
     return False

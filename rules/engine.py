@@ -15,7 +15,7 @@ from rules.catalogue import RULE_IDS, RULES
 from rules.config import Settings
 from rules.context import FileContext, is_test_path
 from rules.model import Finding, Hit, Rule, Severity
-from rules.parsing import captures, text
+from rules.parsing import captures, column, text
 from rules.suppress import Allowances, find_allowances
 
 # Parsing stays fast well past this, but a multi-megabyte .rs file is generated
@@ -164,16 +164,16 @@ class _Collector:
         if anchor is None:
             self.out_of_scope += 1
             return
-        start_line, column = anchor
-        same_line = start_line == line
+        start_line, start_column = anchor
+        spans_node = start_line == line and not hit.whole  # else a point (a whole item)
         finding = Finding(
             rule=rule.id,
             severity=severity,
             path=self.ctx.path,
             line=start_line,
-            end_line=node.end_point[0] + 1 if same_line and not hit.whole else start_line,
-            column=column,
-            end_column=self._column(node.end_byte) if same_line and not hit.whole else column,
+            end_line=node.end_point[0] + 1 if spans_node else start_line,
+            column=start_column,
+            end_column=column(self.ctx.source, node.end_byte) if spans_node else start_column,
             message=hit.message or rule.message,
             fix=rule.fix.markdown if rule.fix else None,
             item=self.ctx.item_path(node),
@@ -201,9 +201,8 @@ class _Collector:
     def _anchor(self, node: Node, whole: bool) -> tuple[int, int] | None:
         """(line, column) to report at, or None when the finding is out of scope."""
         line = node.start_point[0] + 1
-        column = self._column(node.start_byte)
         if self.touched is None or line in self.touched:
-            return line, column
+            return line, column(self.ctx.source, node.start_byte)
         if not whole:
             return None
         inside = [n for n in self.touched if line <= n <= node.end_point[0] + 1]
@@ -217,12 +216,6 @@ class _Collector:
         end = source.find(b"\n", node.start_byte)
         text = source[start : end if end >= 0 else len(source)].decode("utf-8", "replace")
         return " ".join(text.split())[:_CODE_LIMIT]
-
-    def _column(self, byte: int) -> int:
-        """1-based column in characters, as editors and GitHub count them."""
-        source = self.ctx.source
-        line_start = source.rfind(b"\n", 0, byte) + 1
-        return len(source[line_start:byte].decode("utf-8", "replace")) + 1
 
 
 def _drop_impl_info(ctx: FileContext, touched: frozenset[int] | None) -> Iterable[DropImplInfo]:

@@ -45,6 +45,12 @@ def field_text(node: Node, field: str) -> str:
     return text(node.child_by_field_name(field))
 
 
+def column(source: bytes, byte: int) -> int:
+    """The 1-based column of `byte` in characters, as editors and GitHub count them."""
+    line_start = source.rfind(b"\n", 0, byte) + 1
+    return len(source[line_start:byte].decode("utf-8", "replace")) + 1
+
+
 def walk(node: Node) -> Iterator[Node]:
     """Every named descendant of `node` (itself included), pre-order, without
     recursion: deeply nested code must not hit Python's recursion limit."""

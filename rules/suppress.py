@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from tree_sitter import Node
 
 from rules.context import ITEM_TYPES
+from rules.parsing import column
 
 _ALLOW = re.compile(rb"//[/!]?\s*dropsafe:allow\(([^)\n]*)\)")
 
@@ -47,7 +48,7 @@ def find_allowances(source: bytes, root: Node, known: Collection[str]) -> Allowa
     for match in _ALLOW.finditer(source):
         comment_line = source.count(b"\n", 0, match.start()) + 1
         line_start = source.rfind(b"\n", 0, match.start()) + 1
-        column = len(source[line_start : match.start()].decode("utf-8", "replace")) + 1
+        at = column(source, match.start())
         if source[line_start : match.start()].strip():
             last = comment_line  # a trailing comment speaks for its own line only
         else:
@@ -58,7 +59,7 @@ def find_allowances(source: bytes, root: Node, known: Collection[str]) -> Allowa
             if not rule_id:
                 continue
             if rule_id not in known:
-                allowances.unknown.append(UnknownAllow(rule_id, comment_line, column))
+                allowances.unknown.append(UnknownAllow(rule_id, comment_line, at))
                 continue
             allowances.ranges.setdefault(rule_id, []).append((comment_line, last))
     return allowances

@@ -1,18 +1,15 @@
-"""drop-block-on's excuses, and the Drop rules of the spawn family against the
-safe-Drop fix pattern and their own documentation."""
+"""drop-block-on's excuses, and the rules of the spawn family against their own
+documentation (against the safe-Drop fix pattern: tests/test_fixpatterns.py)."""
 
 from __future__ import annotations
-
-import re
-from pathlib import Path
 
 import pytest
 
 from rules.catalogue import rule_by_id
 from rules.docs import section
 from rules.engine import SourceFile, analyze
+from rules.fixes import rust_blocks
 
-SAFE_DROP = Path(__file__).parents[1] / "rules" / "fixes" / "safe_drop.md"
 FAMILY = (
     "drop-detached-spawn",
     "detached-spawn",
@@ -78,28 +75,11 @@ def test_a_helper_also_called_with_a_runtime_is_flagged_with_that_path():
     assert finding.message.endswith("(reached from Drop for G via flush -> step)")
 
 
-def _rust_blocks(markdown: str) -> list[tuple[str, str]]:
-    return re.findall(r"```(rust[^\n]*)\n(.*?)```", markdown, re.S)
-
-
-def test_the_safe_drop_pattern_passes_the_spawn_family():
-    code = "\n".join(body for tag, body in _rust_blocks(SAFE_DROP.read_text()) if tag == "rust")
-    report = analyze(SourceFile("src/lib.rs", code.encode()))
-    assert [(f.rule, f.line) for f in report.findings if f.rule in FAMILY] == []
-
-
-def test_the_shortcut_the_pattern_warns_against_is_flagged():
-    shortcuts = [body for tag, body in _rust_blocks(SAFE_DROP.read_text()) if tag != "rust"]
-    assert shortcuts
-    for code in shortcuts:
-        assert len(_flagged(code)) == 1
-
-
 @pytest.mark.parametrize("rule_id", FAMILY)
 def test_docs_example_is_flagged_and_its_fix_is_not(rule_id):
     rule = rule_by_id(rule_id)
     assert rule is not None
-    (example,) = re.findall(r"```rust\n(.*?)```", section(rule.docs, "Example"), re.S)
-    (instead,) = re.findall(r"```rust\n(.*?)```", section(rule.docs, "Use instead"), re.S)
+    (example,) = rust_blocks(section(rule.docs, "Example"))
+    (instead,) = rust_blocks(section(rule.docs, "Use instead"))
     assert _flagged(example, rule_id)
     assert not _flagged(instead, rule_id)

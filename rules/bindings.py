@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from tree_sitter import Node
 
-from rules.parsing import ancestors, lineage, matches, walk
+from rules.parsing import enclosing, lineage, matches, type_name, walk
 
 if TYPE_CHECKING:  # the context asks `binding_of` whether a called name is local
     from rules.context import FileContext
@@ -77,12 +77,11 @@ def tuple_field_type(ctx: FileContext, access: Node) -> str | None:
     value, field = access.child_by_field_name("value"), access.child_by_field_name("field")
     if value is None or value.type != "self" or field is None or field.type != "integer_literal":
         return None
-    impl = next((a for a in ancestors(access, ctx.root) if a.type == "impl_item"), None)
+    impl = enclosing(access, ctx.root, {"impl_item"})
     target = impl.child_by_field_name("type") if impl is not None else None
     if target is None:
         return None
-    name = ctx.text(target).split("<")[0].rsplit("::", 1)[-1].strip()  # `a::W<T>` -> `W`
-    types = ctx.memo(_tuple_struct_fields).get(name, [])
+    types = ctx.memo(_tuple_struct_fields).get(type_name(target), [])
     index = int(ctx.text(field)) if ctx.text(field).isdigit() else len(types)
     return types[index] if index < len(types) else None
 

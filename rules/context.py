@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 from tree_sitter import Node, Tree
 
 from rules.bindings import binding_of
-from rules.parsing import ancestors, field_text, matches, parse
+from rules.parsing import ancestors, field_text, matches, parse, type_name
 from rules.parsing import text as node_text
 
 T = TypeVar("T")
@@ -61,16 +61,6 @@ _CALLS = """
 def is_test_path(path: str) -> bool:
     """Files under tests/, benches/ or examples/ are test code as a whole."""
     return any(part in TEST_DIRS for part in path.replace("\\", "/").split("/")[:-1])
-
-
-def type_name(node: Node) -> str:
-    """`W<T>` -> `W`, `crate::a::Guard` -> `Guard`: the name methods hang off."""
-    while node.type in {"generic_type", "scoped_type_identifier"}:
-        inner = node.child_by_field_name("type" if node.type == "generic_type" else "name")
-        if inner is None:
-            break
-        node = inner
-    return node_text(node)
 
 
 @dataclass(frozen=True, slots=True)

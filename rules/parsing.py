@@ -6,7 +6,7 @@ fresh QueryCursor each time (cursors carry per-run state).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from functools import cache
 
 import tree_sitter_rust
@@ -51,6 +51,16 @@ def column(source: bytes, byte: int) -> int:
     return len(source[line_start:byte].decode("utf-8", "replace")) + 1
 
 
+def type_name(node: Node) -> str:
+    """`W<T>` -> `W`, `crate::a::Guard` -> `Guard`: the name methods hang off."""
+    while node.type in {"generic_type", "scoped_type_identifier"}:
+        inner = node.child_by_field_name("type" if node.type == "generic_type" else "name")
+        if inner is None:
+            break
+        node = inner
+    return text(node)
+
+
 def walk(node: Node) -> Iterator[Node]:
     """Every named descendant of `node` (itself included), pre-order, without
     recursion: deeply nested code must not hit Python's recursion limit."""
@@ -69,6 +79,11 @@ def lineage(node: Node, top: Node) -> Iterator[tuple[Node, Node]]:
     for parent in ancestors(node, top):
         yield child, parent
         child = parent
+
+
+def enclosing(node: Node, root: Node, types: Collection[str]) -> Node | None:
+    """The innermost ancestor of `node` (`root` included) of one of `types`."""
+    return next((a for a in ancestors(node, root) if a.type in types), None)
 
 
 def ancestors(node: Node, root: Node) -> list[Node]:

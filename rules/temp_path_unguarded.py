@@ -26,7 +26,7 @@ from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import TEMP_FILE_GUARD
 from rules.model import RESOURCES_RELEASED, Hit, Rule
-from rules.parsing import ancestors, captures, field_text, matches
+from rules.parsing import captures, enclosing, field_text, matches
 
 TEMP_DIR_CALLS = """
 (call_expression
@@ -67,7 +67,7 @@ def check(ctx: FileContext) -> Iterator[Hit]:
         if ctx.resolve(ctx.text(function)) not in STD_TEMP_DIR:
             continue
         call = match["call"][0]
-        scope = next((a for a in ancestors(call, ctx.root) if a.type in _SCOPES), ctx.root)
+        scope = enclosing(call, ctx.root, _SCOPES) or ctx.root
         name, joined = _binding(call)
         names = _tracked(ctx, scope, name) if name else set()
         if not (joined or (name and _extended(ctx, scope, name))):
@@ -141,7 +141,7 @@ def _owns(owner: str, drop_types: set[str]) -> bool:
 def _drop_types(ctx: FileContext, scope: Node) -> set[str]:
     """Types with `impl Drop` in the file, plus `Self` inside one of their impls."""
     names = {impl.type_name for impl in ctx.drop_impls}
-    impl = next((a for a in ancestors(scope, ctx.root) if a.type == "impl_item"), None)
+    impl = enclosing(scope, ctx.root, {"impl_item"})
     target = impl.child_by_field_name("type") if impl is not None else None
     if target is not None and ctx.text(target).split("<")[0] in names:
         names.add("Self")

@@ -15,6 +15,7 @@ from tree_sitter import Node
 
 from rules.bindings import call_of_argument, origin, short_text
 from rules.context import FileContext
+from rules.syntax import call_named
 
 SPAWN_CALLS = """
 (call_expression function: [
@@ -71,22 +72,7 @@ def spawn_calls(ctx: FileContext) -> list[Node]:
     """Every call of a function or method named like a spawn, in the whole
     file, found by byte search (cheaper than a query over the whole tree)."""
     names = ctx.occurrences(SPAWN_NAMES, {"identifier", "field_identifier"})
-    return [call for call in map(_call_named, names) if call is not None]
-
-
-def _call_named(name: Node) -> Node | None:
-    """The call whose callee ends in `name` (`f(..)`, `a::f(..)`, `x.f(..)`)."""
-    callee = name
-    parent = name.parent
-    if parent is not None and parent.type in {"scoped_identifier", "field_expression"}:
-        field = "name" if parent.type == "scoped_identifier" else "field"
-        if parent.child_by_field_name(field) != name:
-            return None
-        callee = parent
-    call = callee.parent
-    if call is None or call.type != "call_expression":
-        return None
-    return call if call.child_by_field_name("function") == callee else None
+    return [call for call in map(call_named, names) if call is not None]
 
 
 def classify_spawn(ctx: FileContext, call: Node) -> Spawn | None:

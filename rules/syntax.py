@@ -50,16 +50,24 @@ def macro_name(macro: Node) -> str:
 def method_calls(ctx: FileContext, names: Collection[str]) -> Iterator[tuple[Node, Node]]:
     """(method name, call) of each call `receiver.name(..)` for the given names."""
     for name in ctx.occurrences(names, {"field_identifier"}):
-        access = name.parent
-        call = access.parent if access is not None else None
-        if (
-            access is not None
-            and call is not None
-            and access.type == "field_expression"
-            and call.type == "call_expression"
-            and call.child_by_field_name("function") == access
-        ):
+        call = call_named(name)
+        if call is not None:
             yield name, call
+
+
+def call_named(name: Node) -> Node | None:
+    """The call whose callee ends in `name` (`f(..)`, `a::f(..)`, `x.f(..)`)."""
+    callee = name
+    parent = name.parent
+    if parent is not None and parent.type in {"scoped_identifier", "field_expression"}:
+        field = "name" if parent.type == "scoped_identifier" else "field"
+        if parent.child_by_field_name(field) != name:
+            return None
+        callee = parent
+    call = callee.parent
+    if call is None or call.type != "call_expression":
+        return None
+    return call if call.child_by_field_name("function") == callee else None
 
 
 def macro_calls(ctx: FileContext, names: Collection[str]) -> Iterator[Node]:

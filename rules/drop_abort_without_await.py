@@ -12,14 +12,10 @@ from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import RESOURCES_RELEASED, Hit, Rule
-from rules.syntax import in_drop, with_scope
+from rules.syntax import calls_query, in_drop, with_scope
 
-ABORT_CALLS = """
-(call_expression function: [
-  (field_expression field: (field_identifier) @name)
-  (scoped_identifier name: (identifier) @name)
-] (#eq? @name "abort")) @call
-"""
+# a bare `abort()` is captured too, and has no receiver to be a task
+ABORT_CALLS = calls_query("abort")
 _TASK_TYPE = re.compile(r"\b(JoinHandle|AbortHandle)\b|spawn")
 _TASK_NAME = re.compile(r"handle|task|join|worker|abort", re.I)
 _TASK_OWNERS = frozenset({"JoinHandle", "AbortHandle"})

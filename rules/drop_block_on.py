@@ -15,15 +15,9 @@ from rules.fixes import SAFE_DROP
 from rules.model import NEVER_PANICS, Hit, Rule
 from rules.parsing import lineage
 from rules.spawns import closure_on_other_thread
-from rules.syntax import in_drop, with_scope
+from rules.syntax import calls_query, in_drop, with_scope
 
-BLOCK_ON_CALLS = """
-(call_expression function: [
-  (identifier) @name
-  (scoped_identifier name: (identifier) @name)
-  (field_expression field: (field_identifier) @name)
-] (#eq? @name "block_on")) @call
-"""
+BLOCK_ON_CALLS = calls_query("block_on")
 PANIC = '("Cannot start a runtime from within a runtime")'
 _BUILT_HERE = re.compile(r"Runtime::new$|Builder::new_(current|multi)_thread$")
 _HEAD = re.compile(r"\s*(?:[\w:]+::)?(\w+)")

@@ -14,17 +14,13 @@ from rules.fixes import SAFE_DROP
 from rules.model import PERFORMANCE, Hit, Rule
 from rules.parsing import ancestors
 from rules.spawns import closure_on_other_thread
-from rules.syntax import in_drop, with_scope
+from rules.syntax import calls_query, in_drop, with_scope
 
-BLOCKING_CALLS = """
-(call_expression function: [
-  (identifier) @name
-  (scoped_identifier name: (identifier) @name)
-  (field_expression field: (field_identifier) @name)
-] (#any-of? @name
-    "sleep" "connect" "connect_timeout" "bind" "get" "output" "status" "wait"
-    "wait_with_output" "send" "send_to" "recv" "recv_from" "call")) @call
-"""
+BLOCKING_CALLS = calls_query(
+    *("sleep", "output", "status", "wait", "wait_with_output"),  # threads, processes
+    *("connect", "connect_timeout", "bind", "send", "send_to", "recv", "recv_from"),  # sockets
+    *("get", "call"),  # reqwest::blocking::get, ureq (and `send` for reqwest)
+)
 # std's blocking types, spelled through `use` or in full, never tokio's or
 # async-std's namesakes (`tokio::process::Command::output` is a future).
 _NOT_NESTED = r"(?<![\w:])"

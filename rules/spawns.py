@@ -15,17 +15,10 @@ from tree_sitter import Node
 
 from rules.bindings import call_of_argument, origin, short_text
 from rules.context import FileContext
-from rules.syntax import call_named
-
-SPAWN_CALLS = """
-(call_expression function: [
-  (identifier) @name
-  (scoped_identifier name: (identifier) @name)
-  (field_expression field: (field_identifier) @name)
-] (#match? @name "^spawn(_local|_blocking|_scoped)?$")) @call
-"""
+from rules.syntax import call_named, calls_query
 
 SPAWN_NAMES = ("spawn", "spawn_local", "spawn_blocking", "spawn_scoped")
+SPAWN_CALLS = calls_query(*SPAWN_NAMES)
 Family = Literal["task", "blocking", "thread", "scoped"]
 # Families whose closure runs on a thread other than the caller's.
 OTHER_THREAD: frozenset[Family] = frozenset({"blocking", "thread", "scoped"})

@@ -55,6 +55,19 @@ def method_calls(ctx: FileContext, names: Collection[str]) -> Iterator[tuple[Nod
             yield name, call
 
 
+def calls_query(*names: str) -> str:
+    """A query capturing as `@call` each call whose callee ends in one of
+    `names` (`f(..)`, `a::f(..)`, `x.f(..)`), the name itself as `@name`."""
+    quoted = " ".join(f'"{name}"' for name in names)
+    return f"""
+(call_expression function: [
+  (identifier) @name
+  (scoped_identifier name: (identifier) @name)
+  (field_expression field: (field_identifier) @name)
+] (#any-of? @name {quoted})) @call
+"""
+
+
 def call_named(name: Node) -> Node | None:
     """The call whose callee ends in `name` (`f(..)`, `a::f(..)`, `x.f(..)`)."""
     callee = name

@@ -20,7 +20,7 @@ from bot.formats import FORMATS
 from bot.gitdiff import GitError, diff_against
 from bot.scan import ScanResult, Target, collect_files, diff_targets, scan
 from rules.catalogue import RULE_IDS, RULES, markdown_table, rule_by_id
-from rules.config import Settings, load_settings
+from rules.config import CONFIG_PATH, Settings, load_settings
 from rules.diff import DiffError, parse_diff
 from rules.model import at_least
 from rules.scope import Mode
@@ -142,9 +142,6 @@ def run_serve(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-CONFIG_PATH = os.path.join(".github", "dropsafe.toml")
-
-
 def _settings(config: str | None) -> Settings:
     config = config or _discover_config(os.getcwd())
     if config is None:
@@ -166,7 +163,7 @@ def _discover_config(start: str) -> str | None:
     App without `--config`."""
     directory = os.path.abspath(start)
     while True:
-        candidate = os.path.join(directory, CONFIG_PATH)
+        candidate = os.path.join(directory, *CONFIG_PATH.split("/"))
         if os.path.isfile(candidate):
             return os.path.relpath(candidate)
         parent = os.path.dirname(directory)

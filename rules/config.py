@@ -18,6 +18,8 @@ from typing import Any
 
 from rules.scope import Mode
 
+# where a repository keeps its settings (DESIGN.md), for the App and the CLI
+CONFIG_PATH = ".github/dropsafe.toml"
 FAIL_LEVELS = ("error", "warning", "notice", "never")
 RULE_LEVELS = ("off", "notice", "warning", "error")
 _KEYS = ("mode", "fail_on", "exclude", "rules")

@@ -14,14 +14,9 @@ SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Refer
 
 def page(*, what: str, why: str, example: str, instead: str, references: str) -> str:
     """Assemble the Markdown page; examples and fixes are Rust code blocks."""
-    parts = {
-        "What it does": dedent(what).strip(),
-        "Why is this bad?": dedent(why).strip(),
-        "Example": _rust(example),
-        "Use instead": _rust(instead),
-        "References": dedent(references).strip(),
-    }
-    return "\n\n".join(f"## {title}\n{body}" for title, body in parts.items()) + "\n"
+    bodies = (dedent(what), dedent(why), _rust(example), _rust(instead), dedent(references))
+    sections = zip(SECTIONS, bodies, strict=True)
+    return "\n\n".join(f"## {title}\n{body.strip()}" for title, body in sections) + "\n"
 
 
 def section(markdown: str, title: str) -> str:

@@ -278,7 +278,7 @@ class FileContext:
             found.append(DropImpl(type_name(target), impl, drop_fn))
         return found
 
-    @cached_property
+    @property
     def drop_scopes(self) -> list[DropScope]:
         """Every function the file shows `drop` reaching through calls."""
         return self.reached_from_drop()

@@ -11,8 +11,7 @@ from rules.syntax import macro_calls, macro_name, outside_drop
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    macros = macro_calls(ctx, ("panic", "todo", "unimplemented"))
-    for macro in outside_drop(ctx, list(macros)):
+    for macro in outside_drop(ctx, macro_calls(ctx, ("panic", "todo", "unimplemented"))):
         yield Hit(macro, f"`{macro_name(macro)}!` in production code")
 
 

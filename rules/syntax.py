@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 
 from tree_sitter import Node
 
@@ -28,7 +28,7 @@ def in_drop(
                 yield node, scope
 
 
-def outside_drop(ctx: FileContext, nodes: list[Node]) -> Iterator[Node]:
+def outside_drop(ctx: FileContext, nodes: Iterable[Node]) -> Iterator[Node]:
     """The nodes that no Drop scope holds (those are the Drop rules' business)."""
     for node in nodes:
         if ctx.drop_scope_of(node) is None:

@@ -11,7 +11,7 @@ from rules.syntax import method_calls, outside_drop
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    methods = [method for method, _ in method_calls(ctx, ("unwrap", "expect"))]
+    methods = (method for method, _ in method_calls(ctx, ("unwrap", "expect")))
     for method in outside_drop(ctx, methods):
         yield Hit(method, f"`{ctx.text(method)}` in production code panics on the error path")
 

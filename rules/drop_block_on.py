@@ -13,7 +13,7 @@ from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import NEVER_PANICS, Hit, Rule
-from rules.parsing import lineage
+from rules.parsing import lineage, unparenthesized
 from rules.spawns import closure_on_other_thread
 from rules.syntax import calls_query, in_drop, with_scope
 
@@ -169,8 +169,7 @@ def _pattern_outcome(ctx: FileContext, pattern: Node | None, owner: Node) -> Bra
 def _outcomes(ctx: FileContext, expr: Node | None, depth: int = 1) -> dict[str, Branch] | None:
     """Constructor -> outcome when `expr` is `Handle::try_current()` (through
     `.map(..)`, `.ok()`, parentheses, or a variable bound to it)."""
-    while expr is not None and expr.type == "parenthesized_expression":
-        expr = expr.named_children[-1] if expr.named_children else None
+    expr = unparenthesized(expr)
     if expr is None:
         return None
     if expr.type == "identifier" and depth > 0:

@@ -26,7 +26,7 @@ from tree_sitter import Node
 
 from rules.bindings import binds, origin
 from rules.context import FileContext
-from rules.parsing import ancestors, captures, lineage, text
+from rules.parsing import ancestors, captures, lineage, text, unparenthesized
 from rules.syntax import method_calls
 
 NEEDLES = (b".lock()", b".read()", b".write()")
@@ -166,9 +166,8 @@ def _reads_pointer(ctx: FileContext, call: Node) -> bool:
     `x.as_ptr().read()`, `(x as *const T).read()`, `cell.get().read()`) rather
     than on a lock: judged by the receiver, unless its type names a lock."""
     function = call.child_by_field_name("function")
-    receiver = function.child_by_field_name("value") if function is not None else None
-    while receiver is not None and receiver.type == "parenthesized_expression":
-        receiver = receiver.named_children[-1] if receiver.named_children else None
+    value = function.child_by_field_name("value") if function is not None else None
+    receiver = unparenthesized(value)
     if receiver is None:
         return False
     if receiver.type == "type_cast_expression":

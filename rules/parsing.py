@@ -51,6 +51,13 @@ def column(source: bytes, byte: int) -> int:
     return len(source[line_start:byte].decode("utf-8", "replace")) + 1
 
 
+def unparenthesized(node: Node | None) -> Node | None:
+    """`((x))` -> `x`."""
+    while node is not None and node.type == "parenthesized_expression":
+        node = node.named_children[-1] if node.named_children else None
+    return node
+
+
 def type_name(node: Node) -> str:
     """`W<T>` -> `W`, `crate::a::Guard` -> `Guard`: the name methods hang off."""
     while node.type in {"generic_type", "scoped_type_identifier"}:

@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Iterator
 from tree_sitter import Node
 
 from rules.context import DropScope, Excused, FileContext
-from rules.parsing import captures, lineage, text
+from rules.parsing import captures, lineage, text, unparenthesized
 
 
 def in_drop(
@@ -123,8 +123,7 @@ def _implies(
     """Whether `condition` holding (failing, when `negated`) implies that
     `thread::panicking()` returns `panicking`. Both sides of a holding `&&`
     hold, both sides of a failing `||` fail: either side may decide."""
-    while condition is not None and condition.type == "parenthesized_expression":
-        condition = condition.named_children[-1] if condition.named_children else None
+    condition = unparenthesized(condition)
     if condition is None:
         return False
     if condition.type == "unary_expression" and ctx.text(condition).startswith("!"):

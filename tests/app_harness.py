@@ -1,7 +1,8 @@
 """The App under test: `make_app` served on 127.0.0.1, driven with signed real payloads.
 
-Shared by the App's end-to-end tests (server, commands). The GitHub side is the fake in
-`fakegithub`; nothing here talks to the network beyond 127.0.0.1.
+Shared by the App's end-to-end tests (server, deliveries, commands, reviews); conftest's
+`bot` fixture is `running_app` with a `RecordingRunner` and `seed_pull`'s PR. The GitHub
+side is the fake in `fakegithub`; nothing here talks to the network beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from fakegithub import FakeGitHub, delivery_headers
+from fakegithub import FakeGitHub, PullFile, delivery_headers, load_webhook, pull_file
 from gidgethub.abc import GitHubAPI
 
 from bot.github import RetryPolicy
@@ -27,6 +28,18 @@ from bot.settings import Settings
 FAST_RETRY = RetryPolicy(
     attempts=4, backoff=0.01, max_backoff=0.05, secondary_wait=0.05, max_wait=5.0
 )
+
+
+OWNER, REPO, NUMBER = "Codertocat", "Hello-World", 2
+"""The pull request GitHub's `pull_request` example payloads name."""
+
+
+def seed_pull(fake: FakeGitHub, files: list[PullFile] | None = None) -> None:
+    """That PR as `pull_request.opened` describes it, changing `files` (default: one Rust file
+    that adds an `unwrap`)."""
+    if files is None:
+        files = [pull_file("src/lib.rs", "fn a() {}\n", "fn a() { Some(1).unwrap(); }\n")]
+    fake.add_pull_request_from_payload(load_webhook("pull_request.opened"), files=files)
 
 
 @dataclass

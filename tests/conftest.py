@@ -1,8 +1,9 @@
-"""Shared fixtures: the test App's identity and the fake GitHub it talks to.
+"""Shared fixtures: the test App's identity, the fake GitHub it talks to, the App itself.
 
 `fake_github` is a real HTTP server on 127.0.0.1; give the App `fake_github.app_env()`
 (APP_ID, PRIVATE_KEY, WEBHOOK_SECRET, GITHUB_API_URL) and drive it with the payloads
-from `fakegithub.load_webhook`, signed with `sign`.
+from `fakegithub.load_webhook`, signed with `sign`. `bot` is that App (`app_harness`) with
+`runner` in place of the review, and the example pull request seeded.
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from fakegithub import AppCredentials, FakeGitHub, sign
-
-__all__ = ["app_credentials", "fake_github", "sign"]
+from app_harness import AppUnderTest, RecordingRunner, running_app, seed_pull
+from fakegithub import AppCredentials, FakeGitHub
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +26,16 @@ async def fake_github(app_credentials: AppCredentials) -> AsyncIterator[FakeGitH
     async with FakeGitHub(app_credentials) as fake:
         yield fake
     assert not fake.internal_errors, "the fake GitHub crashed:\n" + "\n".join(fake.internal_errors)
+
+
+@pytest.fixture
+def runner() -> RecordingRunner:
+    """Stands in for the review: records the jobs the App queues."""
+    return RecordingRunner()
+
+
+@pytest.fixture
+async def bot(fake_github: FakeGitHub, runner: RecordingRunner) -> AsyncIterator[AppUnderTest]:
+    seed_pull(fake_github)
+    async with running_app(fake_github, runner) as app:
+        yield app

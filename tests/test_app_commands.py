@@ -4,35 +4,35 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from app_harness import AppUnderTest, RecordingRunner, running_app
-from fakegithub import FakeGitHub, load_webhook, pr_comment_payload, pull_file
+from app_harness import (
+    NUMBER,
+    OWNER,
+    REPO,
+    AppUnderTest,
+    RecordingRunner,
+    running_app,
+    seed_pull,
+)
+from fakegithub import FakeGitHub, load_webhook, pr_comment_payload
 
 from bot.commands import ACCEPTED_REACTION, HELP, parse
 
-OWNER, REPO, NUMBER = "Codertocat", "Hello-World", 2
+ROLES = {
+    "writer": "write",
+    "maintainer": "maintain",
+    "admin": "admin",
+    "reader": "read",
+    "triager": "triage",
+}
 
 
 @pytest.fixture
-def runner() -> RecordingRunner:
-    return RecordingRunner()
-
-
-@pytest.fixture
-async def bot(fake_github: FakeGitHub, runner: RecordingRunner) -> AsyncIterator[AppUnderTest]:
-    fake_github.add_pull_request_from_payload(
-        load_webhook("pull_request.opened"),
-        files=[pull_file("src/lib.rs", "fn a() {}\n", "fn a() { Some(1).unwrap(); }\n")],
-    )
-    fake_github.set_role(OWNER, REPO, "writer", "write")
-    fake_github.set_role(OWNER, REPO, "maintainer", "maintain")
-    fake_github.set_role(OWNER, REPO, "admin", "admin")
-    fake_github.set_role(OWNER, REPO, "reader", "read")
-    fake_github.set_role(OWNER, REPO, "triager", "triage")
-    async with running_app(fake_github, runner) as app:
-        yield app
+def bot(bot: AppUnderTest) -> AppUnderTest:
+    """conftest's App, with a person of each role on the repository."""
+    for login, role in ROLES.items():
+        bot.fake.set_role(OWNER, REPO, login, role)
+    return bot
 
 
 async def comment(
@@ -156,10 +156,7 @@ async def test_a_rescan_survives_a_server_error_and_a_rate_limit(
 
 
 async def test_a_rescan_runs_the_real_review(fake_github: FakeGitHub) -> None:
-    fake_github.add_pull_request_from_payload(
-        load_webhook("pull_request.opened"),
-        files=[pull_file("src/lib.rs", "fn a() {}\n", "fn a() { Some(1).unwrap(); }\n")],
-    )
+    seed_pull(fake_github)
     fake_github.set_role(OWNER, REPO, "writer", "write")
     recording = RecordingRunner(real=True)
     async with running_app(fake_github, recording) as bot:

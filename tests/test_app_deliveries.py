@@ -11,33 +11,17 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from app_harness import AppUnderTest, RecordingRunner, running_app
-from fakegithub import FakeGitHub, delivery_headers, load_webhook, pr_comment_payload, pull_file
+from app_harness import NUMBER, OWNER, REPO, AppUnderTest, RecordingRunner
+from fakegithub import FakeGitHub, delivery_headers, load_webhook, pr_comment_payload
 
 from bot.server import MAX_PAYLOAD_BYTES, WEBHOOK_PATH
 
-OWNER, REPO, NUMBER = "Codertocat", "Hello-World", 2
 Mutation = Callable[[dict[str, Any]], None]
-
-
-@pytest.fixture
-def runner() -> RecordingRunner:
-    return RecordingRunner()
-
-
-@pytest.fixture
-async def bot(fake_github: FakeGitHub, runner: RecordingRunner) -> AsyncIterator[AppUnderTest]:
-    fake_github.add_pull_request_from_payload(
-        load_webhook("pull_request.opened"),
-        files=[pull_file("src/lib.rs", "fn a() {}\n", "fn a() { Some(1).unwrap(); }\n")],
-    )
-    async with running_app(fake_github, runner) as app:
-        yield app
 
 
 def payload_for(fake: FakeGitHub, event: str) -> dict[str, Any]:

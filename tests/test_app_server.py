@@ -11,13 +11,21 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from app_harness import AppUnderTest, BlockingRunner, RecordingRunner, running_app
+from app_harness import (
+    NUMBER,
+    OWNER,
+    REPO,
+    AppUnderTest,
+    BlockingRunner,
+    RecordingRunner,
+    running_app,
+    seed_pull,
+)
 from fakegithub import (
     API_VERSION,
     AppCredentials,
@@ -33,39 +41,7 @@ from bot.jobs import ReviewJob
 from bot.server import JOBS, WEBHOOK_PATH, KeyValueFormatter, router
 from bot.settings import Settings, SettingsError
 
-OWNER, REPO, NUMBER = "Codertocat", "Hello-World", 2
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
-OLD = "pub struct Guard;\n"
-NEW = """\
-pub struct Guard {
-    handle: tokio::runtime::Handle,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.handle.block_on(async {});
-    }
-}
-"""
-
-
-def seed_pull(fake: FakeGitHub) -> None:
-    """PR #2 of Codertocat/Hello-World (what every pull_request example names), one Rust file."""
-    fake.add_pull_request_from_payload(
-        load_webhook("pull_request.opened"), files=[pull_file("src/guard.rs", OLD, NEW)]
-    )
-
-
-@pytest.fixture
-def runner() -> RecordingRunner:
-    return RecordingRunner()
-
-
-@pytest.fixture
-async def bot(fake_github: FakeGitHub, runner: RecordingRunner) -> AsyncIterator[AppUnderTest]:
-    seed_pull(fake_github)
-    async with running_app(fake_github, runner) as app:
-        yield app
 
 
 def json_bytes(payload: Any) -> bytes:
@@ -367,7 +343,7 @@ async def test_check_run_rerequested_reviews_the_run_head(fake_github: FakeGitHu
         7,
         head_sha=head,
         base_sha="f" * 40,
-        files=[pull_file("src/guard.rs", OLD, NEW)],
+        files=[pull_file("src/guard.rs", None, "pub struct Guard;\n")],
     )
     payload["check_run"]["pull_requests"] = [
         {

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from app_harness import AppUnderTest, running_app
+from app_harness import NUMBER, OWNER, REPO, AppUnderTest, running_app, seed_pull
 from fakegithub import FakeGitHub, PullFile, ReviewComment, load_webhook, pull_file
 
 from bot.github import GitHubClient
@@ -22,7 +22,6 @@ from bot.jobs import ReviewJob
 from bot.review import run_review
 from bot.review.comments import COMMENT_CAP, parse_marker, parse_overflow
 
-OWNER, REPO, NUMBER = "Codertocat", "Hello-World", 2
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 BASE = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
 PUSHED = "1" * 40
@@ -56,12 +55,14 @@ def synchronize(head: str) -> dict[str, Any]:
     return payload
 
 
-def seed(fake: FakeGitHub, files: list[PullFile]) -> None:
-    fake.add_pull_request_from_payload(opened(), files=files)
+def seed(fake: FakeGitHub, files: list[PullFile] | None = None) -> None:
+    """The example PR, changing `files` (default: src/guard.rs from OLD to NEW)."""
+    seed_pull(fake, [pull_file("src/guard.rs", OLD, NEW)] if files is None else files)
 
 
 @pytest.fixture
 async def bot(fake_github: FakeGitHub) -> AsyncIterator[AppUnderTest]:
+    """The App with the real review and nothing seeded (each test seeds its own PR)."""
     async with running_app(fake_github) as app:
         yield app
 
@@ -88,7 +89,7 @@ def our_comments(fake: FakeGitHub) -> list[ReviewComment]:
 async def test_opened_creates_check_run_then_review_with_inline_comments(
     bot: AppUnderTest, fake_github: FakeGitHub
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     await deliver(bot, "pull_request", opened())
 
     created = fake_github.calls("POST", "/repos/{o}/{r}/check-runs")
@@ -113,7 +114,7 @@ async def test_opened_creates_check_run_then_review_with_inline_comments(
 async def test_push_that_only_moves_findings_posts_nothing_new(
     bot: AppUnderTest, fake_github: FakeGitHub
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     await deliver(bot, "pull_request", opened())
     moved = "// Guard owns a runtime handle.\n\n" + NEW
     fake_github.set_head(OWNER, REPO, NUMBER, PUSHED, [pull_file("src/guard.rs", OLD, moved)])
@@ -131,7 +132,7 @@ async def test_push_that_only_moves_findings_posts_nothing_new(
 async def test_fixed_findings_resolve_our_threads_unless_a_person_replied(
     bot: AppUnderTest, fake_github: FakeGitHub
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     await deliver(bot, "pull_request", opened())
     threads = {
         parse_marker(t.comments[0].body)[0]: t  # type: ignore[index]
@@ -230,7 +231,7 @@ async def test_files_without_patch_are_diffed_locally_and_annotated_only(
 async def test_server_error_on_review_post_is_retried_and_posted_once(
     bot: AppUnderTest, fake_github: FakeGitHub
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     fake_github.fail_next("POST", "/repos/{o}/{r}/pulls/{n}/reviews", 500)
     await deliver(bot, "pull_request", opened())
 
@@ -243,7 +244,7 @@ async def test_server_error_on_review_post_is_retried_and_posted_once(
 async def test_a_rejected_review_keeps_the_conclusion_and_says_so(
     bot: AppUnderTest, fake_github: FakeGitHub
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     fake_github.fail_next("POST", "/repos/{o}/{r}/pulls/{n}/reviews", 422)
     await deliver(bot, "pull_request", opened())
 
@@ -256,7 +257,7 @@ async def test_a_rejected_review_keeps_the_conclusion_and_says_so(
 async def test_broken_config_falls_back_to_defaults_and_says_why(
     bot: AppUnderTest, fake_github: FakeGitHub
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     broken = 'mode = "sideways"\nfail_on = [\n'
     fake_github.set_content(OWNER, REPO, ".github/dropsafe.toml", broken)
     await deliver(bot, "pull_request", opened())
@@ -310,7 +311,7 @@ async def test_bad_input_files_never_crash_the_run(
 async def test_failure_inside_the_review_still_completes_the_check_run(
     bot: AppUnderTest, fake_github: FakeGitHub
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     fake_github.fail_next("GET", "/repos/{o}/{r}/git/blobs/{sha}", 404)
     await deliver(bot, "pull_request", opened())
 
@@ -343,7 +344,7 @@ async def review_directly(gh: GitHubClient, fake: FakeGitHub, head: str | None =
 async def test_a_head_that_moved_on_or_a_closed_pr_is_not_reviewed(
     gh: GitHubClient, fake_github: FakeGitHub
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     await review_directly(gh, fake_github, head=BASE)
     fake_github.pull(OWNER, REPO, NUMBER).state = "closed"
     await review_directly(gh, fake_github)
@@ -353,7 +354,7 @@ async def test_a_head_that_moved_on_or_a_closed_pr_is_not_reviewed(
 async def test_no_head_given_reviews_the_current_head(
     gh: GitHubClient, fake_github: FakeGitHub
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     await review_directly(gh, fake_github, head=None)
     assert [r.head_sha for r in fake_github.check_runs] == [HEAD]
     assert len(fake_github.reviews) == 1
@@ -364,7 +365,7 @@ async def test_a_superseded_run_completes_its_check_run_as_cancelled(
     gh: GitHubClient, fake_github: FakeGitHub, moment: str
 ) -> None:
     """Cancelled while GitHub creates the check run, or later: either way it is closed."""
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     fake_github.latency = 0.02
     task = asyncio.create_task(review_directly(gh, fake_github))
     while not any(moment in r.path for r in fake_github.requests):

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from app_harness import AppUnderTest, running_app
+from app_harness import NUMBER, OWNER, REPO, AppUnderTest, running_app
 from fakegithub import FakeGitHub, load_webhook, pull_file
-from test_review_app import FIXED, NEW, NUMBER, OLD, OWNER, PUSHED, REPO, opened, seed, synchronize
+from test_review_app import FIXED, NEW, OLD, PUSHED, opened, seed, synchronize
 
 from bot.jobs import DeliveryIdFilter
 from bot.server import JOBS, KeyValueFormatter
@@ -30,6 +30,7 @@ BLOBS = "/repos/{o}/{r}/git/blobs/{sha}"
 
 @pytest.fixture
 async def bot(fake_github: FakeGitHub) -> AsyncIterator[AppUnderTest]:
+    """The App with the real review and nothing seeded (each test seeds its own PR)."""
     async with running_app(fake_github) as app:
         yield app
 
@@ -74,7 +75,7 @@ def no_crash(caplog: pytest.LogCaptureFixture) -> bool:
 async def test_a_review_post_without_permission_is_not_retried_and_the_run_says_so(
     bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     fake_github.fail_next("POST", REVIEWS, 403, body=FORBIDDEN)
     await deliver(bot, "no-pr-write")
 
@@ -91,7 +92,7 @@ async def test_a_review_post_without_permission_is_not_retried_and_the_run_says_
 async def test_a_check_run_without_permission_still_gets_the_review_posted(
     bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     fake_github.fail_next("POST", CHECK_RUNS, 403, body=FORBIDDEN)
     await deliver(bot, "no-checks-write")
 
@@ -108,7 +109,7 @@ async def test_a_deleted_pull_request_is_skipped_and_the_next_one_reviewed(
     bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.review.pipeline")
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     fake_github.fail_next("GET", "/repos/{o}/{r}/pulls/{n}", 404, body={"message": "Not Found"})
     await deliver(bot, "deleted")
     assert fake_github.check_runs == []
@@ -174,7 +175,7 @@ async def test_graphql_errors_leave_the_review_posted(
     body: dict[str, Any],
     skip: int,
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     await deliver(bot, "first")
     # The push fixes block_on (its thread would be resolved) and adds a new finding.
     pushed = FIXED + "\nfn extra(x: Option<u8>) -> u8 {\n    x.unwrap()\n}\n"
@@ -195,7 +196,7 @@ async def test_graphql_errors_leave_the_review_posted(
 async def test_a_primary_rate_limit_far_off_gives_up_and_completes_the_run(
     bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture, status: int
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     reset = int(time.time()) + 3600
     fake_github.fail_next(
         "GET",
@@ -218,7 +219,7 @@ async def test_a_primary_rate_limit_far_off_gives_up_and_completes_the_run(
 async def test_a_rate_limit_before_the_check_run_is_one_log_line(
     bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     fake_github.fail_next(
         "POST",
         CHECK_RUNS,
@@ -254,7 +255,7 @@ async def test_a_502_in_the_middle_of_pagination_is_retried(
 async def test_malformed_json_from_github_completes_the_run_with_a_reason(
     bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     fake_github.fail_next("GET", BLOBS, 200, body=b'{"sha": "abc", "content": "cHV')
     await deliver(bot, "garbled")
     (run,) = fake_github.check_runs
@@ -267,7 +268,7 @@ async def test_malformed_json_from_github_completes_the_run_with_a_reason(
 async def test_malformed_json_before_the_check_run_is_one_log_line(
     bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     fake_github.fail_next("GET", "/repos/{o}/{r}/pulls/{n}", 200, body=b"<html>")
     await deliver(bot, "garbled-early")
     [stopped] = logged(caplog, "review not started")
@@ -280,7 +281,7 @@ async def test_malformed_json_before_the_check_run_is_one_log_line(
 async def test_a_config_github_refuses_to_show_means_defaults_and_the_reason(
     bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     fake_github.fail_next("GET", "/repos/{o}/{r}/contents/*", 403, body=FORBIDDEN)
     await deliver(bot, "no-contents-read")
     (run,) = fake_github.check_runs
@@ -297,7 +298,7 @@ async def test_a_config_github_refuses_to_show_means_defaults_and_the_reason(
 async def test_a_review_post_that_keeps_failing_still_completes_the_run(
     bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     fake_github.fail_next("POST", REVIEWS, 502, times=10)
     await deliver(bot, "down")
     assert len(fake_github.calls("POST", REVIEWS)) == 4  # FAST_RETRY.attempts, then give up
@@ -309,7 +310,7 @@ async def test_a_review_post_that_keeps_failing_still_completes_the_run(
 async def test_shutdown_completes_the_run_in_flight_and_logs_the_waiting_ones(
     fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    seed(fake_github, [pull_file("src/guard.rs", OLD, NEW)])
+    seed(fake_github)
     other = load_webhook("pull_request.opened")
     other["pull_request"]["number"] = 3
     fake_github.add_pull_request_from_payload(other, files=[pull_file("src/a.rs", OLD, NEW)])

@@ -366,11 +366,11 @@ async def test_a_superseded_run_completes_its_check_run_as_cancelled(
 ) -> None:
     """Cancelled while GitHub creates the check run, or later: either way it is closed."""
     seed(fake_github)
-    fake_github.latency = 0.02
+    held = fake_github.hold("*", f"*{moment}*")
     task = asyncio.create_task(review_directly(gh, fake_github))
-    while not any(moment in r.path for r in fake_github.requests):
-        await asyncio.sleep(0.002)
+    await held.arrived.wait()  # GitHub has the request and has not answered yet
     task.cancel()
+    held.release()
     with pytest.raises(asyncio.CancelledError):
         await task
     (run,) = fake_github.check_runs

@@ -41,25 +41,26 @@ def payload_for(fake: FakeGitHub, event: str) -> dict[str, Any]:
     return payload
 
 
-def drop(path: str) -> Mutation:
+def parent(payload: dict[str, Any], path: str) -> tuple[Any, str]:
+    """The object holding the dotted `path` (digits index lists), and the last key."""
     *parents, last = path.split(".")
+    target: Any = payload
+    for name in parents:
+        target = target[int(name)] if name.isdigit() else target[name]
+    return target, last
 
+
+def drop(path: str) -> Mutation:
     def mutate(payload: dict[str, Any]) -> None:
-        target: Any = payload
-        for name in parents:
-            target = target[int(name)] if name.isdigit() else target[name]
+        target, last = parent(payload, path)
         del target[last]
 
     return mutate
 
 
 def put(path: str, value: Any) -> Mutation:
-    *parents, last = path.split(".")
-
     def mutate(payload: dict[str, Any]) -> None:
-        target: Any = payload
-        for name in parents:
-            target = target[int(name)] if name.isdigit() else target[name]
+        target, last = parent(payload, path)
         target[last] = value
 
     return mutate

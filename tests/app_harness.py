@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from fakegithub import FakeGitHub, PullFile, delivery_headers, load_webhook, pull_file
@@ -40,6 +42,11 @@ def seed_pull(fake: FakeGitHub, files: list[PullFile] | None = None) -> None:
     if files is None:
         files = [pull_file("src/lib.rs", "fn a() {}\n", "fn a() { Some(1).unwrap(); }\n")]
     fake.add_pull_request_from_payload(load_webhook("pull_request.opened"), files=files)
+
+
+def logged(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRecord]:
+    """The records logged with exactly `message`."""
+    return [r for r in caplog.records if r.getMessage() == message]
 
 
 @dataclass

@@ -11,6 +11,7 @@ from app_harness import (
     REPO,
     AppUnderTest,
     RecordingRunner,
+    logged,
     running_app,
     seed_pull,
 )
@@ -190,7 +191,7 @@ async def test_a_rescan_is_queued_even_when_the_reaction_is_refused(
     )
     await comment(bot, "/dropsafe rescan")
     assert [job.reason for job in runner.jobs] == ["rescan"]
-    [warning] = [r for r in caplog.records if r.getMessage() == "could not react to the command"]
+    [warning] = logged(caplog, "could not react to the command")
     assert "permission" in str(getattr(warning, "reason", ""))
     assert getattr(warning, "delivery_id", None)
 

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from app_harness import NUMBER, OWNER, REPO, AppUnderTest, RecordingRunner
+from app_harness import NUMBER, OWNER, REPO, AppUnderTest, RecordingRunner, logged
 from fakegithub import FakeGitHub, delivery_headers, load_webhook, pr_comment_payload
 
 from bot.server import MAX_PAYLOAD_BYTES, WEBHOOK_PATH
@@ -73,10 +73,6 @@ async def serves_a_good_delivery(bot: AppUnderTest, runner: RecordingRunner) -> 
     await bot.idle()
     assert answer.status == 202
     assert [job.pull_number for job in runner.jobs] == [NUMBER]
-
-
-def logged(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.getMessage() == message]
 
 
 @pytest.mark.parametrize(

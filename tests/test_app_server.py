@@ -23,6 +23,7 @@ from app_harness import (
     AppUnderTest,
     BlockingRunner,
     RecordingRunner,
+    logged,
     running_app,
     seed_pull,
 )
@@ -285,7 +286,7 @@ async def test_a_failing_review_does_not_stop_the_worker(
         await bot.deliver("pull_request", load_webhook("pull_request.opened"), delivery_id="ok")
         await bot.idle()
     assert ran == ["boom", "ok"]
-    [failure] = [r for r in caplog.records if r.getMessage() == "job failed"]
+    [failure] = logged(caplog, "job failed")
     assert getattr(failure, "delivery_id", None) == "boom"
     assert failure.exc_info is not None
 
@@ -429,7 +430,7 @@ async def test_a_secondary_rate_limit_waits_for_retry_after(
     await bot.deliver("pull_request", load_webhook("pull_request.opened"))
     await bot.idle()
     assert [r.status for r in bot.fake.calls("POST", "/app/installations/*")] == [403, 201]
-    [retry] = [r for r in caplog.records if r.getMessage() == "github request failed, retrying"]
+    [retry] = logged(caplog, "github request failed, retrying")
     assert (getattr(retry, "status", None), getattr(retry, "retry_in", None)) == (403, 0.2)
     assert len(runner.jobs) == 1
 

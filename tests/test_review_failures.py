@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from app_harness import NUMBER, OWNER, REPO, AppUnderTest, running_app
+from app_harness import NUMBER, OWNER, REPO, AppUnderTest, logged, running_app
 from fakegithub import FakeGitHub, load_webhook, pull_file
 from test_review_app import FIXED, NEW, OLD, PUSHED, opened, seed, synchronize
 
@@ -54,10 +54,6 @@ def served_log() -> Iterator[io.StringIO]:
     logger.addHandler(handler)
     yield out
     logger.removeHandler(handler)
-
-
-def logged(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.getMessage() == message]
 
 
 def delivery_of(record: logging.LogRecord) -> object:

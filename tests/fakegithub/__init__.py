@@ -8,41 +8,21 @@ App wrote), `rules` (what GitHub rejects beyond the schema), `routes` (REST hand
 """
 
 from .credentials import AppCredentials
-from .diff import git_blob_sha, unified_patch
-from .server import API_VERSION, FakeGitHub, RecordedRequest
-from .state import (
-    CheckRun,
-    IssueComment,
-    PullFile,
-    PullRequest,
-    Reaction,
-    Repository,
-    Review,
-    ReviewComment,
-    ReviewThread,
-    pull_file,
-)
+from .diff import git_blob_sha
+from .server import API_VERSION, FakeGitHub
+from .state import PullFile, ReviewComment, pull_file
 from .webhooks import delivery_headers, load_webhook, pr_comment_payload, sign
 
 __all__ = [
     "API_VERSION",
     "AppCredentials",
-    "CheckRun",
     "FakeGitHub",
-    "IssueComment",
     "PullFile",
-    "PullRequest",
-    "Reaction",
-    "RecordedRequest",
-    "Repository",
-    "Review",
     "ReviewComment",
-    "ReviewThread",
     "delivery_headers",
     "git_blob_sha",
     "load_webhook",
     "pr_comment_payload",
     "pull_file",
     "sign",
-    "unified_patch",
 ]

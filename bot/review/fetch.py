@@ -18,12 +18,12 @@ from typing import Any
 import gidgethub
 import gidgethub.abc
 
+from rules.config import CONFIG_PATH
 from rules.diff import DiffError, FileChange, diff_contents, parse_patch
 from rules.engine import MAX_SOURCE_BYTES
 
 log = logging.getLogger(__name__)
 
-CONFIG_PATH = ".github/dropsafe.toml"
 BLOB_CONCURRENCY = 12
 # GitHub's file statuses, in rules.diff's vocabulary (copied/changed files are new-side edits).
 _STATUS = {"added": "added", "removed": "deleted", "renamed": "renamed"}

@@ -29,7 +29,7 @@ from bot.review.comments import (
     review_payload,
 )
 from rules.catalogue import RULE_IDS
-from rules.config import Settings, load_settings
+from rules.config import CONFIG_PATH, Settings, load_settings
 from rules.diff import FileChange
 from rules.engine import SourceFile, analyze_files
 from rules.scope import Mode
@@ -274,7 +274,7 @@ async def _settings(ctx: Context) -> tuple[Settings, list[str]]:
             ctx.gh, ctx.owner, ctx.repo, ctx.pull.default_branch, ctx.blob_cache
         )
     except gidgethub.GitHubException as error:
-        return Settings(), [f"could not read `{fetch.CONFIG_PATH}`: {describe(error)}"]
+        return Settings(), [f"could not read `{CONFIG_PATH}`: {describe(error)}"]
     if text is None:
         return Settings(), []
     return load_settings(text, RULE_IDS)

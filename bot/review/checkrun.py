@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from bot.review.comments import COMMENT_CAP, Keyed, ReviewPlan, finding_line
 from rules.catalogue import RULES, rule_by_id
+from rules.config import CONFIG_PATH
 from rules.model import CHECKLIST, RANK, at_least
 
 if TYPE_CHECKING:
@@ -218,8 +219,7 @@ def _config(errors: Sequence[str]) -> str:
         return ""
     lines = "\n".join(f"- {e}" for e in errors)
     return (
-        "### Configuration errors\n\n`.github/dropsafe.toml` has problems; "
-        "this run used the defaults "
+        f"### Configuration errors\n\n`{CONFIG_PATH}` has problems; this run used the defaults "
         f"for what could not be read:\n\n{lines}"
     )
 

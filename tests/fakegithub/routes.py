@@ -38,15 +38,19 @@ MAX_PR_FILES = 3000  # pulls/list-files lists at most 3000 files
 class GitHubError(Exception):
     """An error response as GitHub shapes it."""
 
-    def __init__(self, status: int, message: str, errors: list[Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        errors: list[Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{status} {message}")
         self.status, self.message, self.errors = status, message, errors
         self.headers = headers or {}
 
     def reply(self) -> Reply:
-        return Reply(self.status, error_body(self.status, self.message, self.errors),
-                     self.headers)
+        return Reply(self.status, error_body(self.status, self.message, self.errors), self.headers)
 
 
 def not_found() -> GitHubError:
@@ -109,13 +113,14 @@ def paginate(call: Call, items: Sequence[Any]) -> Reply:
     last = max(1, -(-len(items) // per_page))
     links = []
     for rel, number in (("prev", page - 1), ("next", page + 1), ("last", last), ("first", 1)):
-        wanted = (rel in ("prev", "first") and page > 1) or (rel in ("next", "last")
-                                                             and page < last)
+        wanted = (rel in ("prev", "first") and page > 1) or (
+            rel in ("next", "last") and page < last
+        )
         if wanted:
             url = call.url.update_query(page=number, per_page=per_page)
             links.append(f'<{url}>; rel="{rel}"')
     headers = {"Link": ", ".join(links)} if links else {}
-    return Reply(200, list(items[(page - 1) * per_page: page * per_page]), headers)
+    return Reply(200, list(items[(page - 1) * per_page : page * per_page]), headers)
 
 
 def _iso(epoch: float) -> str:
@@ -182,8 +187,9 @@ async def compare(ctx: Context, call: Call) -> Reply:
         raise not_found()
     files = repo.comparisons.get((base, head))
     if files is None:
-        pull = next((p for p in repo.pulls.values()
-                     if (p.base_sha, p.head_sha) == (base, head)), None)
+        pull = next(
+            (p for p in repo.pulls.values() if (p.base_sha, p.head_sha) == (base, head)), None
+        )
         if pull is None and not {base, head} <= repo.commits:
             raise not_found()
         files = pull.files if pull is not None else []
@@ -222,10 +228,17 @@ async def create_check_run(ctx: Context, call: Call) -> Reply:
     if body["head_sha"] not in repo.commits:
         raise GitHubError(422, f"No commit found for SHA: {body['head_sha']}")
     run = CheckRun(
-        id=ctx.state.next_id(), repo=repo.full_name, name=body["name"],
-        head_sha=body["head_sha"], status="queued", conclusion=None,
-        started_at=body.get("started_at") or now_iso(), completed_at=None,
-        external_id=body.get("external_id"), details_url=body.get("details_url"), output={},
+        id=ctx.state.next_id(),
+        repo=repo.full_name,
+        name=body["name"],
+        head_sha=body["head_sha"],
+        status="queued",
+        conclusion=None,
+        started_at=body.get("started_at") or now_iso(),
+        completed_at=None,
+        external_id=body.get("external_id"),
+        details_url=body.get("details_url"),
+        output={},
     )
     _apply_check_run(run, body)
     ctx.state.check_runs.append(run)
@@ -235,8 +248,9 @@ async def create_check_run(ctx: Context, call: Call) -> Reply:
 async def update_check_run(ctx: Context, call: Call) -> Reply:
     repo = repo_of(ctx, call)
     run_id = int(call.params["check_run_id"])
-    run = next((r for r in ctx.state.check_runs
-                if r.id == run_id and r.repo == repo.full_name), None)
+    run = next(
+        (r for r in ctx.state.check_runs if r.id == run_id and r.repo == repo.full_name), None
+    )
     if run is None:
         raise not_found()
     errors = rules.check_run_errors(call.body, creating=False)
@@ -271,22 +285,37 @@ async def create_review(ctx: Context, call: Call) -> Reply:
     errors = rules.review_errors(pull, body)
     if errors:
         raise unprocessable(errors)
-    review = Review(ctx.state.next_id(), pull.number, ctx.state.bot_login, body.get("body", ""),
-                    body.get("event"), body.get("commit_id") or pull.head_sha, [])
+    review = Review(
+        ctx.state.next_id(),
+        pull.number,
+        ctx.state.bot_login,
+        body.get("body", ""),
+        body.get("event"),
+        body.get("commit_id") or pull.head_sha,
+        [],
+    )
     for raw in body.get("comments") or []:
         comment = ReviewComment(
-            ctx.state.next_id(), raw["path"], raw["body"], review.user, review.commit_id,
-            line=raw.get("line"), side=raw.get("side", "RIGHT") if raw.get("line") else None,
+            ctx.state.next_id(),
+            raw["path"],
+            raw["body"],
+            review.user,
+            review.commit_id,
+            line=raw.get("line"),
+            side=raw.get("side", "RIGHT") if raw.get("line") else None,
             start_line=raw.get("start_line"),
             start_side=raw.get("start_side", raw.get("side", "RIGHT"))
-            if raw.get("start_line") else None,
-            position=raw.get("position"), review_id=review.id,
+            if raw.get("start_line")
+            else None,
+            position=raw.get("position"),
+            review_id=review.id,
             diff_hunk=_diff_hunk(pull, raw),
         )
         review.comments.append(comment)
         pull.review_comments.append(comment)
-        pull.threads.append(ReviewThread(f"PRRT_{ctx.state.next_id()}", comment.path,
-                                         comment.line, [comment]))
+        pull.threads.append(
+            ReviewThread(f"PRRT_{ctx.state.next_id()}", comment.path, comment.line, [comment])
+        )
     pull.reviews.append(review)
     ctx.state.reviews.append(review)
     return Reply(200, ctx.render.review(repo, pull, review))
@@ -323,8 +352,14 @@ async def create_reaction(ctx: Context, call: Call) -> Reply:
     if comment_id not in repo.issue_comments:
         raise not_found()
     content, user = call.body["content"], ctx.state.bot_login
-    existing = next((r for r in repo.reactions if (r.comment_id, r.content, r.user)
-                     == (comment_id, content, user)), None)
+    existing = next(
+        (
+            r
+            for r in repo.reactions
+            if (r.comment_id, r.content, r.user) == (comment_id, content, user)
+        ),
+        None,
+    )
     if existing is not None:
         return Reply(200, ctx.render.reaction(existing))
     reaction = Reaction(ctx.state.next_id(), comment_id, content, user)

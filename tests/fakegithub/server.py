@@ -36,7 +36,7 @@ JWT_OPERATIONS = {"apps/create-installation-access-token", "apps/get-authenticat
 UNAUTHENTICATED_OPERATIONS = {"apps/create-from-manifest"}
 FAULT_MESSAGES = {
     403: "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
-         "again.",
+    "again.",
     429: "API rate limit exceeded for installation.",
 }
 
@@ -84,8 +84,7 @@ def path_pattern(pattern: str) -> re.Pattern[str]:
     """`*` matches anything, `{name}` one path segment; everything else is literal."""
     out = []
     for piece in re.split(r"(\*|\{\w+\})", pattern):
-        out.append(".*" if piece == "*" else "[^/]+" if piece.startswith("{")
-                   else re.escape(piece))
+        out.append(".*" if piece == "*" else "[^/]+" if piece.startswith("{") else re.escape(piece))
     return re.compile("".join(out))
 
 
@@ -95,12 +94,17 @@ class FakeGitHub(GitHubState):
     `async with FakeGitHub() as gh:` starts it; `gh.url` is the API base URL to give the App.
     """
 
-    def __init__(self, credentials: AppCredentials | None = None, *, latency: float = 0.0,
-                 token_ttl: float = 3600.0, app_slug: str = "dropsafe",
-                 spec: RestSpec | None = None) -> None:
+    def __init__(
+        self,
+        credentials: AppCredentials | None = None,
+        *,
+        latency: float = 0.0,
+        token_ttl: float = 3600.0,
+        app_slug: str = "dropsafe",
+        spec: RestSpec | None = None,
+    ) -> None:
         self.credentials = credentials or AppCredentials.generate()
-        super().__init__(app_id=self.credentials.app_id, app_slug=app_slug,
-                         token_ttl=token_ttl)
+        super().__init__(app_id=self.credentials.app_id, app_slug=app_slug, token_ttl=token_ttl)
         self.latency = latency
         self.spec = spec or load_spec()
         self.requests: list[RecordedRequest] = []
@@ -145,14 +149,26 @@ class FakeGitHub(GitHubState):
 
     def app_env(self) -> dict[str, str]:
         """The App's settings (DESIGN.md names) pointing at this fake."""
-        return {"APP_ID": str(self.app_id), "PRIVATE_KEY": self.credentials.private_key,
-                "WEBHOOK_SECRET": self.credentials.webhook_secret, "GITHUB_API_URL": self.url}
+        return {
+            "APP_ID": str(self.app_id),
+            "PRIVATE_KEY": self.credentials.private_key,
+            "WEBHOOK_SECRET": self.credentials.webhook_secret,
+            "GITHUB_API_URL": self.url,
+        }
 
     # -- test controls -----------------------------------------------------------------
 
-    def fail_next(self, method: str, path_pattern_: str, status: int = 500, times: int = 1,
-                  headers: dict[str, str] | None = None, body: Any = None,
-                  query: dict[str, str] | None = None, skip: int = 0) -> None:
+    def fail_next(
+        self,
+        method: str,
+        path_pattern_: str,
+        status: int = 500,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        skip: int = 0,
+    ) -> None:
         """Answer the next `times` matching requests with `status` instead of serving them.
 
         `method` may be "*"; the path pattern takes `*` and spec-style `{name}` holes;
@@ -161,26 +177,41 @@ class FakeGitHub(GitHubState):
         e.g. to answer with broken JSON.
         """
         if body is None:
-            body = {"message": FAULT_MESSAGES.get(status, "Server Error"),
-                    "documentation_url": "https://docs.github.com/rest"}
-        self._faults.append(Fault(method.upper(), path_pattern(path_pattern_), status, times,
-                                  dict(headers or {}), body, dict(query or {}), skip))
+            body = {
+                "message": FAULT_MESSAGES.get(status, "Server Error"),
+                "documentation_url": "https://docs.github.com/rest",
+            }
+        self._faults.append(
+            Fault(
+                method.upper(),
+                path_pattern(path_pattern_),
+                status,
+                times,
+                dict(headers or {}),
+                body,
+                dict(query or {}),
+                skip,
+            )
+        )
 
     def hold(self, method: str, path_pattern_: str) -> Hold:
         """Keep matching requests waiting (before any fault or answer) until released."""
-        held = Hold(method.upper(), path_pattern(path_pattern_), asyncio.Event(),
-                    asyncio.Event())
+        held = Hold(method.upper(), path_pattern(path_pattern_), asyncio.Event(), asyncio.Event())
         self._holds.append(held)
         return held
 
-    def calls(self, method: str | None = None, path: str | None = None,
-              operation_id: str | None = None) -> list[RecordedRequest]:
+    def calls(
+        self, method: str | None = None, path: str | None = None, operation_id: str | None = None
+    ) -> list[RecordedRequest]:
         """Recorded requests filtered by method, path pattern (as in `fail_next`), operation."""
         regex = path_pattern(path) if path else None
-        return [r for r in self.requests
-                if (method is None or r.method == method.upper())
-                and (regex is None or regex.fullmatch(r.path))
-                and (operation_id is None or r.operation_id == operation_id)]
+        return [
+            r
+            for r in self.requests
+            if (method is None or r.method == method.upper())
+            and (regex is None or regex.fullmatch(r.path))
+            and (operation_id is None or r.operation_id == operation_id)
+        ]
 
     def issue_token(self, installation_id: int = 1) -> str:
         """An installation token, as if the App had asked for one (for direct tests)."""
@@ -193,9 +224,13 @@ class FakeGitHub(GitHubState):
 
     async def _serve(self, request: web.Request) -> web.Response:
         raw = await request.read()
-        record = RecordedRequest(request.method, request.path, dict(request.query),
-                                 _json_or_none(raw),
-                                 {k.lower(): v for k, v in request.headers.items()})
+        record = RecordedRequest(
+            request.method,
+            request.path,
+            dict(request.query),
+            _json_or_none(raw),
+            {k.lower(): v for k, v in request.headers.items()},
+        )
         self.requests.append(record)
         if self.latency:
             await asyncio.sleep(self.latency)
@@ -215,13 +250,21 @@ class FakeGitHub(GitHubState):
         headers.update(reply.headers)
         record.status, record.response = reply.status, reply.body
         raw_body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-        return web.Response(status=reply.status, body=raw_body,
-                            content_type="application/json", charset="utf-8", headers=headers)
+        return web.Response(
+            status=reply.status,
+            body=raw_body,
+            content_type="application/json",
+            charset="utf-8",
+            headers=headers,
+        )
 
     def _fault(self, request: web.Request) -> Reply | None:
         for fault in self._faults:
-            if (fault.method in ("*", request.method) and fault.pattern.fullmatch(request.path)
-                    and all(request.query.get(k) == v for k, v in fault.query.items())):
+            if (
+                fault.method in ("*", request.method)
+                and fault.pattern.fullmatch(request.path)
+                and all(request.query.get(k) == v for k, v in fault.query.items())
+            ):
                 if fault.skip:
                     fault.skip -= 1
                     continue
@@ -235,13 +278,17 @@ class FakeGitHub(GitHubState):
         op, params = self._route(request.method, request.path)
         record.operation_id = op.operation_id
         if request.headers.get("X-GitHub-Api-Version") != API_VERSION:
-            raise GitHubError(400, f"This fake requires the X-GitHub-Api-Version header "
-                                   f"{API_VERSION!r}")
+            raise GitHubError(
+                400, f"This fake requires the X-GitHub-Api-Version header {API_VERSION!r}"
+            )
         installation_id = self._authenticate(op, request.headers.get("Authorization"))
         errors = query_errors(op, dict(request.query))
         if errors:
-            raise GitHubError(422, "Validation Failed", [
-                {"resource": "Query", "code": "invalid", "message": e} for e in errors])
+            raise GitHubError(
+                422,
+                "Validation Failed",
+                [{"resource": "Query", "code": "invalid", "message": e} for e in errors],
+            )
         body = self._body(op, raw)
         if op.operation_id == "graphql":
             return Reply(200, graphql.answer(self, installation_id, body))
@@ -262,8 +309,11 @@ class FakeGitHub(GitHubState):
             return None
         if op.operation_id in JWT_OPERATIONS:
             token = credential(header, ("bearer",))
-            problem = (app_jwt_error(token, self.credentials.public_key, self.app_id)
-                       if token else "A JSON web token could not be decoded")
+            problem = (
+                app_jwt_error(token, self.credentials.public_key, self.app_id)
+                if token
+                else "A JSON web token could not be decoded"
+            )
             if problem:
                 raise GitHubError(401, problem)
             return None

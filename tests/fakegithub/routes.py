@@ -62,6 +62,11 @@ def unprocessable(errors: list[str]) -> GitHubError:
     return GitHubError(422, "Unprocessable Entity", errors)
 
 
+def invalid_request(errors: list[str]) -> GitHubError:
+    """422 with the reasons in the message, as GitHub answers a body its schema refuses."""
+    return GitHubError(422, "Invalid request.\n\n" + "\n".join(errors))
+
+
 @dataclass
 class Reply:
     status: int
@@ -224,7 +229,7 @@ async def create_check_run(ctx: Context, call: Call) -> Reply:
     body = call.body
     errors = rules.check_run_errors(body, creating=True)
     if errors:
-        raise GitHubError(422, "Invalid request.\n\n" + "\n".join(errors))
+        raise invalid_request(errors)
     if body["head_sha"] not in repo.commits:
         raise GitHubError(422, f"No commit found for SHA: {body['head_sha']}")
     run = CheckRun(
@@ -255,7 +260,7 @@ async def update_check_run(ctx: Context, call: Call) -> Reply:
         raise not_found()
     errors = rules.check_run_errors(call.body, creating=False)
     if errors:
-        raise GitHubError(422, "Invalid request.\n\n" + "\n".join(errors))
+        raise invalid_request(errors)
     _apply_check_run(run, call.body)
     run.updates += 1
     return Reply(200, ctx.render.check_run(repo, run))

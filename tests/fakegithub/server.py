@@ -21,7 +21,7 @@ from . import graphql
 from .auth import app_jwt_error, credential
 from .credentials import AppCredentials
 from .responses import Renderer
-from .routes import HANDLERS, Call, Context, GitHubError, Reply
+from .routes import HANDLERS, Call, Context, GitHubError, Reply, invalid_request
 from .schema import Operation, RestSpec, load_spec, query_errors, schema_errors
 from .state import GitHubState
 
@@ -328,7 +328,7 @@ class FakeGitHub(GitHubState):
             return None
         if not raw.strip():
             if op.in_subset and self.spec.body_required(op):
-                raise GitHubError(422, "Invalid request.\n\nA request body is required.")
+                raise invalid_request(["A request body is required."])
             return {}
         try:
             body = json.loads(raw)
@@ -337,7 +337,7 @@ class FakeGitHub(GitHubState):
         if op.in_subset:
             errors = schema_errors(self.spec.request_validator(op), body)
             if errors:
-                raise GitHubError(422, "Invalid request.\n\n" + "\n".join(errors))
+                raise invalid_request(errors)
         return body
 
     def _rate_limit_headers(self, operation_id: str | None) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,22 +97,12 @@ class RecordingRunner:
     real: bool = False
     jobs: list[ReviewJob] = field(default_factory=list)
 
-    async def __call__(
-        self,
-        gh: GitHubAPI,
-        job: ReviewJob,
-        *,
-        app_slug: str,
-        blob_cache: MutableMapping[str, bytes],
-        graphql_url: str,
-    ) -> None:
+    async def __call__(self, gh: GitHubAPI, job: ReviewJob, **options: Any) -> None:
         self.jobs.append(job)
         if self.real:
             from bot.review import run_review
 
-            await run_review(
-                gh, job, app_slug=app_slug, blob_cache=blob_cache, graphql_url=graphql_url
-            )
+            await run_review(gh, job, **options)
 
 
 @dataclass

@@ -44,8 +44,7 @@ class Context:
     gh: gidgethub.abc.GitHubAPI
     owner: str
     repo: str
-    pull: fetch.Pull
-    head_sha: str
+    pull: fetch.Pull  # its head is the one reviewed
     bots: frozenset[str]
     graphql_url: str
     blob_cache: MutableMapping[str, bytes]
@@ -93,7 +92,6 @@ async def run_review(
         job.owner,
         job.repo,
         pull,
-        head,
         threads.bot_logins(app_slug),
         graphql_url,
         blob_cache,
@@ -241,7 +239,7 @@ async def check(ctx: Context, *, full: bool) -> Checked:
 async def publish(ctx: Context, checked: Checked) -> None:
     """Steps 5-6: post the review when there is something new, resolve fixed threads."""
     plan = checked.outcome.plan
-    body = review_payload(plan, ctx.head_sha)
+    body = review_payload(plan, ctx.pull.head_sha)
     if body is not None:
         await ctx.gh.post(
             "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",

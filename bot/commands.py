@@ -21,10 +21,15 @@ from bot.payload import Shape
 router = routing.Router()
 log = logging.getLogger(__name__)
 
-PAYLOADS: dict[str, Shape] = {"issue_comment": {
-    **JOB_PAYLOAD, "issue.number": int, "comment.id": int, "comment.body": str,
-    "comment.user.login": str,
-}}
+PAYLOADS: dict[str, Shape] = {
+    "issue_comment": {
+        **JOB_PAYLOAD,
+        "issue.number": int,
+        "comment.id": int,
+        "comment.body": str,
+        "comment.user.login": str,
+    }
+}
 
 COMMAND = "/dropsafe"
 WRITERS = frozenset({"admin", "write"})
@@ -71,15 +76,20 @@ async def comment_created(
     user = comment["user"]["login"]
     if not await can_write(gh, repo["owner"]["login"], repo["name"], user):
         await _reply(
-            gh, where,
+            gh,
+            where,
             f"@{user} only people with write access to this repository can ask for a rescan.",
         )
         log.info("command refused", extra={**extra, "user": user})
         return
     full = words == ["rescan", "full"]
     jobs.submit(
-        job_from_event(event, pull_number=issue["number"], full=full,
-                       reason="rescan full" if full else "rescan")
+        job_from_event(
+            event,
+            pull_number=issue["number"],
+            full=full,
+            reason="rescan full" if full else "rescan",
+        )
     )
     try:
         await gh.post(

@@ -74,7 +74,7 @@ async def comment_created(
         log.info("help sent", extra=extra)
         return
     user = comment["user"]["login"]
-    if not await can_write(gh, repo["owner"]["login"], repo["name"], user):
+    if not await can_write(gh, where, user):
         await _reply(
             gh,
             where,
@@ -102,11 +102,12 @@ async def comment_created(
         log.warning("could not react to the command", extra={**extra, "reason": describe(error)})
 
 
-async def can_write(gh: GitHubAPI, owner: str, repo: str, user: str) -> bool:
+async def can_write(gh: GitHubAPI, where: dict[str, Any], user: str) -> bool:
+    """`user` may push to the repository `where` names (`owner`, `repo`)."""
     try:
         level = await gh.getitem(
             "/repos/{owner}/{repo}/collaborators/{username}/permission",
-            {"owner": owner, "repo": repo, "username": user},
+            {**where, "username": user},
         )
     except gidgethub.BadRequest as error:
         if error.status_code == 404:  # not a collaborator at all

@@ -49,6 +49,11 @@ def logged(caplog: pytest.LogCaptureFixture, message: str) -> list[logging.LogRe
     return [r for r in caplog.records if r.getMessage() == message]
 
 
+def delivery_of(record: logging.LogRecord) -> object:
+    """The delivery a log record names (its `delivery_id` extra field), or None."""
+    return getattr(record, "delivery_id", None)
+
+
 @dataclass
 class Answer:
     status: int

@@ -11,6 +11,7 @@ from app_harness import (
     REPO,
     AppUnderTest,
     RecordingRunner,
+    delivery_of,
     logged,
     running_app,
     seed_pull,
@@ -193,7 +194,7 @@ async def test_a_rescan_is_queued_even_when_the_reaction_is_refused(
     assert [job.reason for job in runner.jobs] == ["rescan"]
     [warning] = logged(caplog, "could not react to the command")
     assert "permission" in str(getattr(warning, "reason", ""))
-    assert getattr(warning, "delivery_id", None)
+    assert delivery_of(warning)
 
 
 async def test_a_rate_limited_permission_check_refuses_nobody(

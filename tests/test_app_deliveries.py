@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from app_harness import NUMBER, OWNER, REPO, AppUnderTest, RecordingRunner, logged
+from app_harness import NUMBER, OWNER, REPO, AppUnderTest, RecordingRunner, delivery_of, logged
 from fakegithub import FakeGitHub, delivery_headers, load_webhook, pr_comment_payload
 
 from bot.server import MAX_PAYLOAD_BYTES, WEBHOOK_PATH
@@ -114,7 +114,7 @@ async def test_a_payload_without_the_fields_a_handler_reads_is_400(
     assert answer.status == 400
     assert named in answer.body["message"]
     [refused] = logged(caplog, "delivery refused")
-    assert getattr(refused, "delivery_id", None) == "odd-1"
+    assert delivery_of(refused) == "odd-1"
     assert logged(caplog, "job failed") == []
     assert runner.jobs == []
     await serves_a_good_delivery(bot, runner)
@@ -144,7 +144,7 @@ async def test_an_action_we_do_not_handle_is_acknowledged(
     await bot.idle()
     assert (answer.status, answer.body["message"]) == (200, "ignored")
     [ignored] = logged(caplog, "event acknowledged, nothing to do")
-    assert getattr(ignored, "delivery_id", None) == "label-1"
+    assert delivery_of(ignored) == "label-1"
     assert runner.jobs == [] and bot.fake.requests == []
 
 
@@ -176,7 +176,7 @@ async def test_a_body_that_is_not_utf8_is_400(
     assert answer.status == 400
     assert "UTF-8" in answer.body["message"]
     [refused] = logged(caplog, "delivery refused")
-    assert getattr(refused, "delivery_id", None) == "latin-1"
+    assert delivery_of(refused) == "latin-1"
     await serves_a_good_delivery(bot, runner)
 
 

@@ -23,6 +23,7 @@ from app_harness import (
     AppUnderTest,
     BlockingRunner,
     RecordingRunner,
+    delivery_of,
     logged,
     running_app,
     seed_pull,
@@ -287,7 +288,7 @@ async def test_a_failing_review_does_not_stop_the_worker(
         await bot.idle()
     assert ran == ["boom", "ok"]
     [failure] = logged(caplog, "job failed")
-    assert getattr(failure, "delivery_id", None) == "boom"
+    assert delivery_of(failure) == "boom"
     assert failure.exc_info is not None
 
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from app_harness import NUMBER, OWNER, REPO, AppUnderTest, logged, running_app
+from app_harness import NUMBER, OWNER, REPO, AppUnderTest, delivery_of, logged, running_app
 from fakegithub import FakeGitHub, load_webhook, pull_file
 from test_review_app import FIXED, NEW, OLD, PUSHED, opened, seed, synchronize
 
@@ -54,10 +54,6 @@ def served_log() -> Iterator[io.StringIO]:
     logger.addHandler(handler)
     yield out
     logger.removeHandler(handler)
-
-
-def delivery_of(record: logging.LogRecord) -> object:
-    return getattr(record, "delivery_id", None)
 
 
 def no_crash(caplog: pytest.LogCaptureFixture) -> bool:

@@ -31,8 +31,12 @@ REQUESTER = "dropsafe"
 # Refresh an installation token this long before GitHub says it expires (they last one hour).
 TOKEN_REFRESH_MARGIN = 5 * 60
 
-GITHUB_ERRORS = (gidgethub.GitHubException, json.JSONDecodeError, aiohttp.ClientError,
-                 asyncio.TimeoutError)
+GITHUB_ERRORS = (
+    gidgethub.GitHubException,
+    json.JSONDecodeError,
+    aiohttp.ClientError,
+    asyncio.TimeoutError,
+)
 """Failures of a call to GitHub: an error answer, a broken body, no connection, a timeout."""
 
 log = logging.getLogger(__name__)
@@ -134,8 +138,9 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
                     refused = headers.get("authorization", "").removeprefix("token ")
                     self.oauth_token = await self.renew_token(refused)
                     headers["authorization"] = f"token {self.oauth_token}"
-                    log.warning("installation token refused, renewed",
-                                extra={"method": method, "url": url})
+                    log.warning(
+                        "installation token refused, renewed", extra={"method": method, "url": url}
+                    )
                     continue
                 retry_in = self.retry.delay(
                     attempt, status, response_headers, response_body, time.time()
@@ -146,8 +151,13 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
                 delay = retry_in
             log.warning(
                 "github request failed, retrying",
-                extra={"method": method, "url": url, "status": status, "attempt": attempt,
-                       "retry_in": delay},
+                extra={
+                    "method": method,
+                    "url": url,
+                    "status": status,
+                    "attempt": attempt,
+                    "retry_in": delay,
+                },
             )
             await self.sleep(delay)
 
@@ -176,16 +186,24 @@ def _token_ttu(_key: int, token: _Token, _now: float) -> float:
 class GitHubApp:
     """The App's identity: JWT client, cached installation tokens, clients per installation."""
 
-    def __init__(self, session: aiohttp.ClientSession, app_id: str, private_key: str, *,
-                 api_url: str = "https://api.github.com", retry: RetryPolicy | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        app_id: str,
+        private_key: str,
+        *,
+        api_url: str = "https://api.github.com",
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self.session, self.app_id, self.private_key = session, app_id, private_key
         self.api_url, self.retry = api_url, retry or RetryPolicy()
         # gidgethub signs a JWT when the client has app_id + private_key, and reuses it.
-        self.app = GitHubClient(session, app_id=app_id, private_key=private_key,
-                                base_url=api_url, retry=self.retry)
+        self.app = GitHubClient(
+            session, app_id=app_id, private_key=private_key, base_url=api_url, retry=self.retry
+        )
         self._tokens: cachetools.TLRUCache[int, _Token] = cachetools.TLRUCache(
-            maxsize=4096, ttu=_token_ttu)
+            maxsize=4096, ttu=_token_ttu
+        )
         self._locks: dict[int, asyncio.Lock] = {}
         self._slug: str | None = None
 
@@ -194,8 +212,13 @@ class GitHubApp:
             return await self.installation_token(installation_id, refused=refused)
 
         token = await self.installation_token(installation_id)
-        return GitHubClient(self.session, oauth_token=token, base_url=self.api_url,
-                            retry=self.retry, renew_token=renew)
+        return GitHubClient(
+            self.session,
+            oauth_token=token,
+            base_url=self.api_url,
+            retry=self.retry,
+            renew_token=renew,
+        )
 
     async def installation_token(self, installation_id: int, *, refused: str = "") -> str:
         """The cached token, fetched once per installation until shortly before it expires.
@@ -209,8 +232,10 @@ class GitHubApp:
             if cached is not None and cached.token != refused:
                 return cached.token
             response = await gidgethub.apps.get_installation_access_token(
-                self.app, installation_id=str(installation_id),
-                app_id=self.app_id, private_key=self.private_key,
+                self.app,
+                installation_id=str(installation_id),
+                app_id=self.app_id,
+                private_key=self.private_key,
             )
             token = _Token(response["token"], _refresh_at(response["expires_at"]))
             self._tokens[installation_id] = token
@@ -241,8 +266,10 @@ def describe(error: BaseException) -> str:
             until = f" until {reset:%H:%M} UTC" if reset else ""
             return f"GitHub's API rate limit for this installation is used up{until} ({status})"
         if missing_permission(error):
-            return (f"GitHub refused: the App lacks a permission on this repository ({status}); "
-                    "an owner may need to accept the App's requested permissions")
+            return (
+                f"GitHub refused: the App lacks a permission on this repository ({status}); "
+                "an owner may need to accept the App's requested permissions"
+            )
         return f"GitHub answered {status}"
     if isinstance(error, gidgethub.GraphQLException):
         return f"GitHub's GraphQL API answered with errors: {error}"
@@ -256,14 +283,20 @@ def rate_limited(error: gidgethub.HTTPException) -> bool:
     if int(error.status_code) not in (403, 429):
         return False
     remaining = (error.headers or {}).get("x-ratelimit-remaining")
-    return (isinstance(error, gidgethub.RateLimitExceeded) or remaining == "0"
-            or "rate limit" in str(error).lower())
+    return (
+        isinstance(error, gidgethub.RateLimitExceeded)
+        or remaining == "0"
+        or "rate limit" in str(error).lower()
+    )
 
 
 def missing_permission(error: BaseException) -> bool:
     """A 403 that is no rate limit: "Resource not accessible by integration"."""
-    return (isinstance(error, gidgethub.HTTPException) and int(error.status_code) == 403
-            and not rate_limited(error))
+    return (
+        isinstance(error, gidgethub.HTTPException)
+        and int(error.status_code) == 403
+        and not rate_limited(error)
+    )
 
 
 def _reset_time(headers: Mapping[str, str]) -> datetime | None:

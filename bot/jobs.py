@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DELIVERY_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "delivery_id", default=None)
+    "delivery_id", default=None
+)
 """The delivery the current task works for (tasks it starts inherit it)."""
 
 
@@ -44,8 +45,7 @@ SUPERSEDED = "superseded by a newer run for this pull request"
 SHUTDOWN = "the App shut down before the review finished"
 """Cancellation messages: the run sees them on its `CancelledError` and says why it stopped."""
 
-JOB_PAYLOAD: Shape = {"installation.id": int, "repository.owner.login": str,
-                      "repository.name": str}
+JOB_PAYLOAD: Shape = {"installation.id": int, "repository.owner.login": str, "repository.name": str}
 """What `job_from_event` reads, so every event that queues a review must have it."""
 
 PullKey = tuple[str, str, int]
@@ -92,8 +92,7 @@ class JobQueue:
         Running reviews are told why (`SHUTDOWN`) so they complete their check runs; waiting
         ones have none yet, and are logged so their deliveries can be sent again.
         """
-        tasks = [*self._workers, *(task for _, task in self._running.values()),
-                 *self._background]
+        tasks = [*self._workers, *(task for _, task in self._running.values()), *self._background]
         for task in tasks:
             task.cancel(SHUTDOWN)
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -187,8 +186,7 @@ class JobQueue:
 
 def _repeats(job: ReviewJob, running: ReviewJob) -> bool:
     """Same head and scope; a job without a head (a rescan) asks for a fresh read of the PR."""
-    return job.head_sha is not None and (job.head_sha, job.full) == (
-        running.head_sha, running.full)
+    return job.head_sha is not None and (job.head_sha, job.full) == (running.head_sha, running.full)
 
 
 def _extra(job: ReviewJob, **more: object) -> dict[str, object]:
@@ -203,7 +201,11 @@ def _extra(job: ReviewJob, **more: object) -> dict[str, object]:
 
 
 def job_from_event(
-    event: Event, *, pull_number: int, head_sha: str | None = None, full: bool = False,
+    event: Event,
+    *,
+    pull_number: int,
+    head_sha: str | None = None,
+    full: bool = False,
     reason: str = "",
 ) -> ReviewJob:
     """The job for one PR that a webhook event names (repository, installation: the payload)."""

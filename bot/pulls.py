@@ -13,10 +13,14 @@ from bot.payload import Shape
 router = routing.Router()
 log = logging.getLogger(__name__)
 
-PAYLOADS: dict[str, Shape] = {"pull_request": {
-    **JOB_PAYLOAD, "pull_request.number": int, "pull_request.state": str,
-    "pull_request.head.sha": str,
-}}
+PAYLOADS: dict[str, Shape] = {
+    "pull_request": {
+        **JOB_PAYLOAD,
+        "pull_request.number": int,
+        "pull_request.state": str,
+        "pull_request.head.sha": str,
+    }
+}
 
 
 @router.register("pull_request", action="opened")
@@ -31,10 +35,11 @@ async def pull_request_changed(
         # Drafts get reviewed on ready_for_review; a closed PR needs no review.
         log.info(
             "pull request skipped",
-            extra={"delivery_id": event.delivery_id, "draft": pull.get("draft"),
-                   "state": pull.get("state")},
+            extra={
+                "delivery_id": event.delivery_id,
+                "draft": pull.get("draft"),
+                "state": pull.get("state"),
+            },
         )
         return
-    jobs.submit(
-        job_from_event(event, pull_number=pull["number"], head_sha=pull["head"]["sha"])
-    )
+    jobs.submit(job_from_event(event, pull_number=pull["number"], head_sha=pull["head"]["sha"]))

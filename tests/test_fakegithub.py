@@ -57,24 +57,31 @@ def opened() -> dict[str, Any]:
 @pytest.fixture
 async def fake(fake_github: FakeGitHub, opened: dict[str, Any]) -> FakeGitHub:
     """The fake with PR #2 of the opened payload: one two-hunk file, one without a patch."""
-    fake_github.add_pull_request_from_payload(opened, files=[
-        pull_file("src/lib.rs", OLD, NEW),
-        pull_file("src/big.rs", OLD, NEW, with_patch=False),
-    ])
+    fake_github.add_pull_request_from_payload(
+        opened,
+        files=[
+            pull_file("src/lib.rs", OLD, NEW),
+            pull_file("src/big.rs", OLD, NEW, with_patch=False),
+        ],
+    )
     return fake_github
 
 
 @pytest.fixture
 async def http(fake: FakeGitHub) -> AsyncIterator[aiohttp.ClientSession]:
     """A client that authenticates like the App: installation token, API version header."""
-    headers = {"Authorization": f"token {fake.issue_token(1)}",
-               "X-GitHub-Api-Version": API_VERSION, "Accept": "application/vnd.github+json"}
+    headers = {
+        "Authorization": f"token {fake.issue_token(1)}",
+        "X-GitHub-Api-Version": API_VERSION,
+        "Accept": "application/vnd.github+json",
+    }
     async with aiohttp.ClientSession(fake.url, headers=headers) as session:
         yield session
 
 
-async def send(http: aiohttp.ClientSession, method: str, path: str,
-               body: Any = None, **kwargs: Any) -> tuple[int, Any, aiohttp.ClientResponse]:
+async def send(
+    http: aiohttp.ClientSession, method: str, path: str, body: Any = None, **kwargs: Any
+) -> tuple[int, Any, aiohttp.ClientResponse]:
     async with http.request(method, path, json=body, **kwargs) as response:
         return response.status, await response.json(), response
 
@@ -91,8 +98,14 @@ def comment(line: int, path: str = "src/lib.rs", **extra: Any) -> dict[str, Any]
 
 
 def annotation(line: int, **extra: Any) -> dict[str, Any]:
-    return {"path": "src/lib.rs", "start_line": line, "end_line": line,
-            "annotation_level": "warning", "message": "m", **extra}
+    return {
+        "path": "src/lib.rs",
+        "start_line": line,
+        "end_line": line,
+        "annotation_level": "warning",
+        "message": "m",
+        **extra,
+    }
 
 
 def check_run(head_sha: str, **extra: Any) -> dict[str, Any]:
@@ -102,20 +115,24 @@ def check_run(head_sha: str, **extra: Any) -> dict[str, Any]:
 # -- reviews: GitHub's diff rules ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(("bad", "message"), [
-    (comment(20), LINE_NOT_IN_DIFF),                          # between the hunks
-    (comment(32, start_line=7), START_NOT_IN_HUNK),            # start in the other hunk
-    (comment(8, start_line=10), START_AFTER_END),              # start after the end
-    (comment(7, start_line=7), START_AFTER_END),               # start must precede
-    (comment(7, path="src/missing.rs"), PATH_UNRESOLVED),
-    (comment(7, path="src/big.rs"), BLANK_HUNK),               # GitHub sent no patch
-    (comment(40), LINE_NOT_IN_DIFF),                           # after the last hunk
-])
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (comment(20), LINE_NOT_IN_DIFF),  # between the hunks
+        (comment(32, start_line=7), START_NOT_IN_HUNK),  # start in the other hunk
+        (comment(8, start_line=10), START_AFTER_END),  # start after the end
+        (comment(7, start_line=7), START_AFTER_END),  # start must precede
+        (comment(7, path="src/missing.rs"), PATH_UNRESOLVED),
+        (comment(7, path="src/big.rs"), BLANK_HUNK),  # GitHub sent no patch
+        (comment(40), LINE_NOT_IN_DIFF),  # after the last hunk
+    ],
+)
 async def test_review_with_one_bad_comment_is_rejected_whole(
     fake: FakeGitHub, http: aiohttp.ClientSession, bad: dict[str, Any], message: str
 ) -> None:
-    status, body, _ = await send(http, "POST", f"{REPOS}/pulls/{NUMBER}/reviews",
-                                 review(comment(7), bad))
+    status, body, _ = await send(
+        http, "POST", f"{REPOS}/pulls/{NUMBER}/reviews", review(comment(7), bad)
+    )
     assert status == 422
     assert body["errors"] == [message]
     assert fake.reviews == []
@@ -126,14 +143,24 @@ async def test_review_on_diff_lines_is_posted_with_threads(
     fake: FakeGitHub, http: aiohttp.ClientSession, opened: dict[str, Any]
 ) -> None:
     head = opened["pull_request"]["head"]["sha"]
-    status, body, _ = await send(http, "POST", f"{REPOS}/pulls/{NUMBER}/reviews", review(
-        comment(7), comment(10, start_line=4), comment(30, side="LEFT"), commit_id=head))
+    status, body, _ = await send(
+        http,
+        "POST",
+        f"{REPOS}/pulls/{NUMBER}/reviews",
+        review(comment(7), comment(10, start_line=4), comment(30, side="LEFT"), commit_id=head),
+    )
     assert status == 200
     assert (body["state"], body["commit_id"], body["user"]["login"]) == (
-        "COMMENTED", head, "dropsafe[bot]")
+        "COMMENTED",
+        head,
+        "dropsafe[bot]",
+    )
     [posted] = fake.reviews
     assert [(c.line, c.start_line, c.side) for c in posted.comments] == [
-        (7, None, "RIGHT"), (10, 4, "RIGHT"), (30, None, "LEFT")]
+        (7, None, "RIGHT"),
+        (10, 4, "RIGHT"),
+        (30, None, "LEFT"),
+    ]
     assert len(fake.threads(OWNER, REPO, NUMBER)) == 3
     status, listed, _ = await send(http, "GET", f"{REPOS}/pulls/{NUMBER}/comments")
     assert [c["line"] for c in listed] == [7, 10, 30]
@@ -143,16 +170,20 @@ async def test_review_on_diff_lines_is_posted_with_threads(
 async def test_review_for_an_unknown_commit_is_rejected(
     fake: FakeGitHub, http: aiohttp.ClientSession
 ) -> None:
-    status, _, _ = await send(http, "POST", f"{REPOS}/pulls/{NUMBER}/reviews",
-                              review(comment(7), commit_id="0" * 40))
+    status, _, _ = await send(
+        http, "POST", f"{REPOS}/pulls/{NUMBER}/reviews", review(comment(7), commit_id="0" * 40)
+    )
     assert status == 422
     assert fake.reviews == []
 
 
-@pytest.mark.parametrize("body", [
-    {"event": "comment", "body": "x"},                          # enum is upper case
-    {"event": "COMMENT", "comments": [{"path": "src/lib.rs", "line": 7}]},  # no body
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"event": "comment", "body": "x"},  # enum is upper case
+        {"event": "COMMENT", "comments": [{"path": "src/lib.rs", "line": 7}]},  # no body
+    ],
+)
 async def test_review_schema_violations_get_422(
     fake: FakeGitHub, http: aiohttp.ClientSession, body: dict[str, Any]
 ) -> None:
@@ -164,20 +195,50 @@ async def test_review_schema_violations_get_422(
 # -- check runs ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("body", "why"), [
-    ({"output": {"title": "t", "summary": "s",
-                 "annotations": [annotation(i) for i in range(1, 52)]}}, "maxItems"),
-    ({"output": {"title": "t", "summary": "s",
-                 "annotations": [annotation(3, annotation_level="error")]}}, "is not one of"),
-    ({"status": "completed"}, "conclusion"),
-    ({"status": "in_progress", "completed_at": "2024-01-01T00:00:00Z"}, "conclusion"),
-    ({"output": {"title": "t", "summary": "s", "annotations": [
-        annotation(3, end_line=5, start_column=1, end_column=4)]}}, "start_column"),
-    ({"status": "done"}, "is not one of"),
-])
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (
+            {
+                "output": {
+                    "title": "t",
+                    "summary": "s",
+                    "annotations": [annotation(i) for i in range(1, 52)],
+                }
+            },
+            "maxItems",
+        ),
+        (
+            {
+                "output": {
+                    "title": "t",
+                    "summary": "s",
+                    "annotations": [annotation(3, annotation_level="error")],
+                }
+            },
+            "is not one of",
+        ),
+        ({"status": "completed"}, "conclusion"),
+        ({"status": "in_progress", "completed_at": "2024-01-01T00:00:00Z"}, "conclusion"),
+        (
+            {
+                "output": {
+                    "title": "t",
+                    "summary": "s",
+                    "annotations": [annotation(3, end_line=5, start_column=1, end_column=4)],
+                }
+            },
+            "start_column",
+        ),
+        ({"status": "done"}, "is not one of"),
+    ],
+)
 async def test_check_run_create_rejections(
-    fake: FakeGitHub, http: aiohttp.ClientSession, opened: dict[str, Any],
-    body: dict[str, Any], why: str
+    fake: FakeGitHub,
+    http: aiohttp.ClientSession,
+    opened: dict[str, Any],
+    body: dict[str, Any],
+    why: str,
 ) -> None:
     payload = {**check_run(opened["pull_request"]["head"]["sha"]), **body}
     status, answer, _ = await send(http, "POST", f"{REPOS}/check-runs", payload)
@@ -195,14 +256,29 @@ async def test_check_run_lifecycle_appends_annotations(
     assert created["pull_requests"][0]["number"] == NUMBER
     url = f"{REPOS}/check-runs/{created['id']}"
     one_line_columns = annotation(3, start_column=1, end_column=4)
-    status, _, _ = await send(http, "PATCH", url, {"output": {
-        "summary": "s", "annotations": [annotation(i) for i in range(1, 50)] + [one_line_columns]}})
+    status, _, _ = await send(
+        http,
+        "PATCH",
+        url,
+        {
+            "output": {
+                "summary": "s",
+                "annotations": [annotation(i) for i in range(1, 50)] + [one_line_columns],
+            }
+        },
+    )
     assert status == 200
     status, _, _ = await send(http, "PATCH", url, {"status": "completed"})
     assert status == 422  # the PATCH schema's anyOf needs a conclusion
-    status, done, _ = await send(http, "PATCH", url, {
-        "conclusion": "failure", "output": {"title": "2 problems", "summary": "s",
-                                            "annotations": [annotation(7)]}})
+    status, done, _ = await send(
+        http,
+        "PATCH",
+        url,
+        {
+            "conclusion": "failure",
+            "output": {"title": "2 problems", "summary": "s", "annotations": [annotation(7)]},
+        },
+    )
     assert (status, done["status"], done["conclusion"]) == (200, "completed", "failure")
     assert done["output"]["annotations_count"] == 51
     [run] = fake.check_runs
@@ -220,15 +296,17 @@ async def test_check_run_on_unknown_commit_is_rejected(
 # -- authentication, version, routing ------------------------------------------------------
 
 
-async def test_installation_endpoints_need_a_valid_installation_token(
-    fake: FakeGitHub
-) -> None:
+async def test_installation_endpoints_need_a_valid_installation_token(fake: FakeGitHub) -> None:
     path = f"{fake.url}{REPOS}/pulls/{NUMBER}"
     version = {"X-GitHub-Api-Version": API_VERSION}
     token = fake.issue_token(1)
     async with aiohttp.ClientSession() as session:
-        for auth, expected in [(None, 401), ("token ghs_unknown", 401),
-                               (f"token {token}", 200), (f"Bearer {token}", 200)]:
+        for auth, expected in [
+            (None, 401),
+            ("token ghs_unknown", 401),
+            (f"token {token}", 200),
+            (f"Bearer {token}", 200),
+        ]:
             headers = {**version, **({"Authorization": auth} if auth else {})}
             async with session.get(path, headers=headers) as response:
                 assert response.status == expected, auth
@@ -241,36 +319,47 @@ async def test_installation_endpoints_need_a_valid_installation_token(
 async def test_token_lifetime_is_configurable(app_credentials: AppCredentials) -> None:
     async with FakeGitHub(app_credentials, token_ttl=0) as fake:
         fake.add_repository(OWNER, REPO)
-        headers = {"X-GitHub-Api-Version": API_VERSION,
-                   "Authorization": f"token {fake.issue_token(1)}"}
-        async with (aiohttp.ClientSession(fake.url, headers=headers) as session,
-                    session.get(f"{REPOS}/collaborators/alice/permission") as response):
+        headers = {
+            "X-GitHub-Api-Version": API_VERSION,
+            "Authorization": f"token {fake.issue_token(1)}",
+        }
+        async with (
+            aiohttp.ClientSession(fake.url, headers=headers) as session,
+            session.get(f"{REPOS}/collaborators/alice/permission") as response,
+        ):
             assert response.status == 401
 
 
 async def test_a_token_sees_only_its_installation(fake: FakeGitHub) -> None:
     fake.add_repository("someone", "else", installation_id=7)
     fake.add_pull_request("someone", "else", 1, head_sha="a" * 40, base_sha="b" * 40)
-    headers = {"X-GitHub-Api-Version": API_VERSION,
-               "Authorization": f"token {fake.issue_token(1)}"}
-    async with (aiohttp.ClientSession(fake.url, headers=headers) as session,
-                session.get("/repos/someone/else/pulls/1") as response):
+    headers = {"X-GitHub-Api-Version": API_VERSION, "Authorization": f"token {fake.issue_token(1)}"}
+    async with (
+        aiohttp.ClientSession(fake.url, headers=headers) as session,
+        session.get("/repos/someone/else/pulls/1") as response,
+    ):
         assert response.status == 404
 
 
-def app_jwt(credentials: AppCredentials, *, key: str | None = None,
-            iss: str | None = None) -> str:
+def app_jwt(credentials: AppCredentials, *, key: str | None = None, iss: str | None = None) -> str:
     now = int(time.time())
-    return jwt.encode({"iat": now - 60, "exp": now + 540, "iss": iss or str(credentials.app_id)},
-                      key or credentials.private_key, algorithm="RS256")
+    return jwt.encode(
+        {"iat": now - 60, "exp": now + 540, "iss": iss or str(credentials.app_id)},
+        key or credentials.private_key,
+        algorithm="RS256",
+    )
 
 
 async def test_app_endpoints_need_the_apps_jwt(
     fake: FakeGitHub, app_credentials: AppCredentials
 ) -> None:
     other_key = AppCredentials.generate().private_key
-    cases = [(app_jwt(app_credentials), 200), (app_jwt(app_credentials, key=other_key), 401),
-             (app_jwt(app_credentials, iss="999"), 401), (fake.issue_token(1), 401)]
+    cases = [
+        (app_jwt(app_credentials), 200),
+        (app_jwt(app_credentials, key=other_key), 401),
+        (app_jwt(app_credentials, iss="999"), 401),
+        (fake.issue_token(1), 401),
+    ]
     async with aiohttp.ClientSession(fake.url) as session:
         for token, expected in cases:
             headers = {"Authorization": f"Bearer {token}", "X-GitHub-Api-Version": API_VERSION}
@@ -279,16 +368,21 @@ async def test_app_endpoints_need_the_apps_jwt(
                 if expected == 200:
                     app = await response.json()
                     assert (app["id"], app["slug"], app["name"]) == (
-                        app_credentials.app_id, "dropsafe", "dropsafe")
+                        app_credentials.app_id,
+                        "dropsafe",
+                        "dropsafe",
+                    )
 
 
 class VersionedClient(gidgethub.aiohttp.GitHubAPI):
     """gidgethub plus the API version header, as the App's client sends it."""
 
-    async def _request(self, method: str, url: str, headers: Any,
-                       body: bytes = b"") -> tuple[int, Any, bytes]:
+    async def _request(
+        self, method: str, url: str, headers: Any, body: bytes = b""
+    ) -> tuple[int, Any, bytes]:
         return await super()._request(
-            method, url, {**headers, "x-github-api-version": API_VERSION}, body)
+            method, url, {**headers, "x-github-api-version": API_VERSION}, body
+        )
 
 
 async def test_gidgethub_gets_an_installation_token_and_pages_files(
@@ -299,8 +393,11 @@ async def test_gidgethub_gets_an_installation_token_and_pages_files(
     async with aiohttp.ClientSession() as session:
         app = VersionedClient(session, "test", base_url=fake.url)
         token = await gidgethub.apps.get_installation_access_token(
-            app, installation_id="1", app_id=str(app_credentials.app_id),
-            private_key=app_credentials.private_key)
+            app,
+            installation_id="1",
+            app_id=str(app_credentials.app_id),
+            private_key=app_credentials.private_key,
+        )
         gh = VersionedClient(session, "test", oauth_token=token["token"], base_url=fake.url)
         names = [f["filename"] async for f in gh.getiter(f"{REPOS}/pulls/{NUMBER}/files")]
     assert names == [f.filename for f in files]
@@ -315,13 +412,16 @@ async def test_missing_or_wrong_api_version_is_400(fake: FakeGitHub) -> None:
                 assert r.status == 400
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/repos/Codertocat/Hello-World/issues"),       # not in the subset
-    ("DELETE", f"{REPOS}/pulls/{NUMBER}"),                  # known path, other method
-    ("GET", f"{REPOS}/pulls/two"),                          # pull_number must be an integer
-    ("GET", f"{REPOS}/pulls/99"),                           # no such PR
-    ("GET", f"{REPOS}/git/blobs/{'0' * 40}"),               # no such blob
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/repos/Codertocat/Hello-World/issues"),  # not in the subset
+        ("DELETE", f"{REPOS}/pulls/{NUMBER}"),  # known path, other method
+        ("GET", f"{REPOS}/pulls/two"),  # pull_number must be an integer
+        ("GET", f"{REPOS}/pulls/99"),  # no such PR
+        ("GET", f"{REPOS}/git/blobs/{'0' * 40}"),  # no such blob
+    ],
+)
 async def test_unknown_routes_and_resources_are_404(
     fake: FakeGitHub, http: aiohttp.ClientSession, method: str, path: str
 ) -> None:
@@ -330,8 +430,9 @@ async def test_unknown_routes_and_resources_are_404(
 
 
 async def test_malformed_json_is_400(fake: FakeGitHub, http: aiohttp.ClientSession) -> None:
-    async with http.post(f"{REPOS}/check-runs", data=b"{nope",
-                         headers={"Content-Type": "application/json"}) as response:
+    async with http.post(
+        f"{REPOS}/check-runs", data=b"{nope", headers={"Content-Type": "application/json"}
+    ) as response:
         assert response.status == 400
 
 
@@ -373,24 +474,33 @@ async def test_reaction_is_created_once_then_exists(
     assert statuses == [201, 200]
     assert (await send(http, "POST", path, {"content": "party"}))[0] == 422
     assert [(r.comment_id, r.content, r.user) for r in fake.reactions] == [
-        (command.id, "eyes", "dropsafe[bot]")]
+        (command.id, "eyes", "dropsafe[bot]")
+    ]
 
 
 async def test_issue_comment_is_recorded_with_location(
     fake: FakeGitHub, http: aiohttp.ClientSession
 ) -> None:
-    status, body, response = await send(http, "POST", f"{REPOS}/issues/{NUMBER}/comments",
-                                        {"body": "only writers may rescan"})
+    status, body, response = await send(
+        http, "POST", f"{REPOS}/issues/{NUMBER}/comments", {"body": "only writers may rescan"}
+    )
     assert status == 201
     assert response.headers["Location"] == body["url"]
     assert [(c.issue_number, c.body) for c in fake.issue_comments] == [
-        (NUMBER, "only writers may rescan")]
+        (NUMBER, "only writers may rescan")
+    ]
 
 
-@pytest.mark.parametrize(("role", "permission"), [
-    ("admin", "admin"), ("maintain", "write"), ("write", "write"), ("triage", "read"),
-    (None, "read"),  # a stranger on a public repository
-])
+@pytest.mark.parametrize(
+    ("role", "permission"),
+    [
+        ("admin", "admin"),
+        ("maintain", "write"),
+        ("write", "write"),
+        ("triage", "read"),
+        (None, "read"),  # a stranger on a public repository
+    ],
+)
 async def test_collaborator_permission_maps_roles_to_legacy_permissions(
     fake: FakeGitHub, http: aiohttp.ClientSession, role: str | None, permission: str
 ) -> None:
@@ -407,8 +517,7 @@ async def test_contents_by_ref_and_blobs_by_sha(
     _, config, _ = await send(http, "GET", f"{REPOS}/contents/.github/dropsafe.toml")
     assert base64.b64decode(config["content"]) == b'mode = "file"\n'
     head = opened["pull_request"]["head"]["sha"]
-    _, at_head, _ = await send(http, "GET", f"{REPOS}/contents/src/lib.rs",
-                               params={"ref": head})
+    _, at_head, _ = await send(http, "GET", f"{REPOS}/contents/src/lib.rs", params={"ref": head})
     assert base64.b64decode(at_head["content"]).decode() == NEW
     status, _, _ = await send(http, "GET", f"{REPOS}/contents/src/lib.rs")  # not on main
     assert status == 404
@@ -428,8 +537,7 @@ RESOLVE = """mutation($id: ID!) {
 
 
 async def graphql(http: aiohttp.ClientSession, query: str, **variables: Any) -> Any:
-    status, body, _ = await send(http, "POST", "/graphql",
-                                 {"query": query, "variables": variables})
+    status, body, _ = await send(http, "POST", "/graphql", {"query": query, "variables": variables})
     assert status == 200
     return body
 
@@ -437,14 +545,25 @@ async def graphql(http: aiohttp.ClientSession, query: str, **variables: Any) -> 
 async def test_graphql_lists_threads_page_by_page_and_resolves(
     fake: FakeGitHub, http: aiohttp.ClientSession
 ) -> None:
-    ours = fake.add_review_thread(OWNER, REPO, NUMBER, path="src/lib.rs", line=7,
-                                  comments=[("dropsafe[bot]", "<!-- dropsafe -->")])
-    fake.add_review_thread(OWNER, REPO, NUMBER, path="src/lib.rs", line=32,
-                           comments=[("dropsafe[bot]", "x"), ("octocat", "why?")])
+    ours = fake.add_review_thread(
+        OWNER,
+        REPO,
+        NUMBER,
+        path="src/lib.rs",
+        line=7,
+        comments=[("dropsafe[bot]", "<!-- dropsafe -->")],
+    )
+    fake.add_review_thread(
+        OWNER,
+        REPO,
+        NUMBER,
+        path="src/lib.rs",
+        line=32,
+        comments=[("dropsafe[bot]", "x"), ("octocat", "why?")],
+    )
     pages, cursor = [], None
     while True:
-        body = await graphql(http, THREADS, owner=OWNER, repo=REPO, number=NUMBER,
-                             cursor=cursor)
+        body = await graphql(http, THREADS, owner=OWNER, repo=REPO, number=NUMBER, cursor=cursor)
         threads = body["data"]["repository"]["pullRequest"]["reviewThreads"]
         pages.append(threads["nodes"])
         if not threads["pageInfo"]["hasNextPage"]:
@@ -454,19 +573,25 @@ async def test_graphql_lists_threads_page_by_page_and_resolves(
     first = pages[0][0]["comments"]["nodes"][0]
     assert first["author"]["login"] == "dropsafe"  # GraphQL drops REST's "[bot]"
     assert [c["author"]["login"] for c in pages[1][0]["comments"]["nodes"]] == [
-        "dropsafe", "octocat"]
+        "dropsafe",
+        "octocat",
+    ]
     resolved = await graphql(http, RESOLVE, id=ours.id)
-    assert resolved == {"data": {"resolveReviewThread": {
-        "thread": {"id": ours.id, "isResolved": True}}}}
+    assert resolved == {
+        "data": {"resolveReviewThread": {"thread": {"id": ours.id, "isResolved": True}}}
+    }
     assert fake.resolved_threads == [ours.id] and ours.resolved
     missing = await graphql(http, RESOLVE, id="PRRT_nope")
     assert missing["errors"][0]["type"] == "NOT_FOUND"
 
 
 async def test_graphql_needs_a_token(fake: FakeGitHub) -> None:
-    async with (aiohttp.ClientSession(fake.url) as session,
-                session.post("/graphql", json={"query": RESOLVE},
-                             headers={"X-GitHub-Api-Version": API_VERSION}) as response):
+    async with (
+        aiohttp.ClientSession(fake.url) as session,
+        session.post(
+            "/graphql", json={"query": RESOLVE}, headers={"X-GitHub-Api-Version": API_VERSION}
+        ) as response,
+    ):
         assert response.status == 401
 
 
@@ -478,11 +603,9 @@ async def test_fail_next_answers_the_fault_then_serves(
 ) -> None:
     fake.fail_next("POST", f"/repos/{{owner}}/{{repo}}/pulls/{NUMBER}/reviews")
     fake.fail_next("GET", "*/files", status=403, headers={"retry-after": "1"})
-    fake.fail_next("*", "*/permission", status=429, times=2,
-                   headers={"x-ratelimit-remaining": "0"})
+    fake.fail_next("*", "*/permission", status=429, times=2, headers={"x-ratelimit-remaining": "0"})
     path = f"{REPOS}/pulls/{NUMBER}/reviews"
-    assert [(await send(http, "POST", path, review(comment(7))))[0] for _ in range(2)] == [
-        500, 200]
+    assert [(await send(http, "POST", path, review(comment(7))))[0] for _ in range(2)] == [500, 200]
     assert len(fake.reviews) == 1
     status, body, response = await send(http, "GET", f"{REPOS}/pulls/{NUMBER}/files")
     assert (status, response.headers["retry-after"]) == (403, "1")
@@ -512,7 +635,11 @@ async def test_requests_are_recorded(fake: FakeGitHub, http: aiohttp.ClientSessi
     await send(http, "POST", f"{REPOS}/issues/{NUMBER}/comments", {"body": "hi"})
     [call] = fake.calls(operation_id="issues/create-comment")
     assert (call.method, call.path, call.json, call.status) == (
-        "POST", f"{REPOS}/issues/{NUMBER}/comments", {"body": "hi"}, 201)
+        "POST",
+        f"{REPOS}/issues/{NUMBER}/comments",
+        {"body": "hi"},
+        201,
+    )
     assert call.headers["x-github-api-version"] == API_VERSION
 
 
@@ -520,8 +647,10 @@ async def test_requests_are_recorded(fake: FakeGitHub, http: aiohttp.ClientSessi
 
 
 async def test_every_response_validates_against_the_spec(
-    fake: FakeGitHub, http: aiohttp.ClientSession, opened: dict[str, Any],
-    app_credentials: AppCredentials
+    fake: FakeGitHub,
+    http: aiohttp.ClientSession,
+    opened: dict[str, Any],
+    app_credentials: AppCredentials,
 ) -> None:
     """Calls all 15 operations (successes and errors) and checks each body against the
     schema the spec gives for that status."""
@@ -571,21 +700,30 @@ def git_diff(tmp_path: Path, old: str, new: str) -> str:
     """What real git says: the oracle for `pull_file`'s patch."""
     (tmp_path / "a").write_text(old)
     (tmp_path / "b").write_text(new)
-    out = subprocess.run(["git", "diff", "--no-index", "-U3", "a", "b"], cwd=tmp_path,
-                         capture_output=True, text=True, check=False).stdout
-    return out[out.index("@@"):].rstrip("\n")
+    out = subprocess.run(
+        ["git", "diff", "--no-index", "-U3", "a", "b"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return out[out.index("@@") :].rstrip("\n")
 
 
-@pytest.mark.parametrize(("old", "new"), [
-    (OLD, NEW),
-    ("a\nb\nc\n", "a\nB\nc"),         # the new side loses its final newline
-    ("", "fn main() {}\n"),           # an added file
-])
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (OLD, NEW),
+        ("a\nb\nc\n", "a\nB\nc"),  # the new side loses its final newline
+        ("", "fn main() {}\n"),  # an added file
+    ],
+)
 def test_pull_file_patch_and_shas_match_git(tmp_path: Path, old: str, new: str) -> None:
     made = pull_file("f.rs", old or None, new)
     assert made.patch == git_diff(tmp_path, old, new)
-    hashed = subprocess.run(["git", "hash-object", "b"], cwd=tmp_path, capture_output=True,
-                            text=True, check=True).stdout.strip()
+    hashed = subprocess.run(
+        ["git", "hash-object", "b"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert made.sha == hashed
     assert made.status == ("added" if not old else "modified")
 
@@ -594,15 +732,18 @@ def test_pull_request_from_payload_takes_its_identity(
     fake: FakeGitHub, opened: dict[str, Any]
 ) -> None:
     pull = fake.pull(OWNER, REPO, NUMBER)
-    assert (pull.head_sha, pull.base_sha) == (opened["pull_request"]["head"]["sha"],
-                                              opened["pull_request"]["base"]["sha"])
+    assert (pull.head_sha, pull.base_sha) == (
+        opened["pull_request"]["head"]["sha"],
+        opened["pull_request"]["base"]["sha"],
+    )
     repo = fake.repository("codertocat", "hello-world")
     assert repo is not None and repo.installation_id == opened["installation"]["id"]
 
 
 def test_sign_matches_githubs_test_vector() -> None:
     assert sign(b"Hello, World!", "It's a Secret to Everybody") == (
-        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
+        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    )
 
 
 def test_pr_comment_payload_fits_githubs_webhook_schema(fake: FakeGitHub) -> None:
@@ -610,12 +751,17 @@ def test_pr_comment_payload_fits_githubs_webhook_schema(fake: FakeGitHub) -> Non
     assert repo is not None
     command = fake.add_issue_comment(OWNER, REPO, NUMBER, "/dropsafe rescan", user="alice")
     payload = pr_comment_payload(command, repo)
-    doc = openapi30_to_jsonschema(json.loads(
-        (REFERENCE_DIR / "webhook-schemas-subset.json").read_text(encoding="utf-8")))
+    doc = openapi30_to_jsonschema(
+        json.loads((REFERENCE_DIR / "webhook-schemas-subset.json").read_text(encoding="utf-8"))
+    )
     registry: Registry[Any] = Registry().with_resource("urn:hooks", DRAFT4.create_resource(doc))
-    validator = Draft4Validator({"$ref": "urn:hooks#/x-webhooks/issue-comment-created/post/"
-                                 "requestBody/content/application~1json/schema"},
-                                registry=registry)
+    validator = Draft4Validator(
+        {
+            "$ref": "urn:hooks#/x-webhooks/issue-comment-created/post/"
+            "requestBody/content/application~1json/schema"
+        },
+        registry=registry,
+    )
     assert schema_errors(validator, payload) == []
     assert (payload["issue"]["number"], payload["comment"]["id"]) == (NUMBER, command.id)
     assert payload["issue"]["pull_request"]["html_url"].endswith(f"/pull/{NUMBER}")

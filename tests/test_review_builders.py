@@ -72,8 +72,16 @@ def test_comment_body_has_message_why_fix_and_marker() -> None:
 def test_reflow_joins_wrapped_prose_but_keeps_code_lists_and_headings() -> None:
     text = "Para\nwraps.\n\n## Head\nline\n- item\n  wraps\n- next\n```rust\nlet a = 1;\nb();\n```"
     assert reflow(text).splitlines() == [
-        "Para wraps.", "", "## Head", "line", "- item wraps", "- next",
-        "```rust", "let a = 1;", "b();", "```",
+        "Para wraps.",
+        "",
+        "## Head",
+        "line",
+        "- item wraps",
+        "- next",
+        "```rust",
+        "let a = 1;",
+        "b();",
+        "```",
     ]
 
 

@@ -28,8 +28,9 @@ class TokenStore:
         self._tokens: dict[str, InstallationToken] = {}
 
     def issue(self, installation_id: int) -> InstallationToken:
-        issued = InstallationToken(f"ghs_{secrets.token_urlsafe(27)}", installation_id,
-                                   time.time() + self.ttl)
+        issued = InstallationToken(
+            f"ghs_{secrets.token_urlsafe(27)}", installation_id, time.time() + self.ttl
+        )
         self._tokens[issued.token] = issued
         return issued
 
@@ -57,8 +58,9 @@ def credential(header: str | None, schemes: tuple[str, ...]) -> str | None:
 def app_jwt_error(token: str, public_key: str, app_id: int) -> str | None:
     """Why GitHub would refuse this App JWT, or None when it is good."""
     try:
-        claims = jwt.decode(token, public_key, algorithms=["RS256"],
-                            options={"require": ["iat", "exp", "iss"]})
+        claims = jwt.decode(
+            token, public_key, algorithms=["RS256"], options={"require": ["iat", "exp", "iss"]}
+        )
     except jwt.ExpiredSignatureError:
         return "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires"  # noqa: E501
     except jwt.PyJWTError:

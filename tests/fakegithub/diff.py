@@ -67,7 +67,7 @@ def _with_function_context(header: str, old_lines: list[str]) -> str:
     found = _HUNK_HEADER.match(header)
     assert found is not None
     start, count = int(found.group(1)), int(found.group(2) or 1)
-    before = old_lines[:start if count == 0 else start - 1]
+    before = old_lines[: start if count == 0 else start - 1]
     context = next((text for text in reversed(before) if _FUNCNAME.match(text)), None)
     if context is None:
         return header

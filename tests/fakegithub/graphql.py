@@ -29,8 +29,12 @@ def answer(state: GitHubState, installation_id: int | None, body: Any) -> dict[s
     return _error("The fake GitHub answers only reviewThreads and resolveReviewThread.")
 
 
-def _error(message: str, kind: str | None = None, path: list[str] | None = None,
-           data: dict[str, Any] | None = None) -> dict[str, Any]:
+def _error(
+    message: str,
+    kind: str | None = None,
+    path: list[str] | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     error: dict[str, Any] = {"message": message}
     if kind:
         error["type"] = kind
@@ -42,8 +46,9 @@ def _error(message: str, kind: str | None = None, path: list[str] | None = None,
     return out
 
 
-def _argument(query: str, field: str, argument: str, variables: dict[str, Any],
-              default: Any = None) -> Any:
+def _argument(
+    query: str, field: str, argument: str, variables: dict[str, Any], default: Any = None
+) -> Any:
     """The value of `field(... argument: <literal or $variable> ...)` in the query text."""
     found = re.search(rf"{field}\s*\([^)]*?\b{argument}\s*:\s*(\$\w+|\"[^\"]*\"|\d+)", query)
     if not found:
@@ -62,37 +67,59 @@ def _resolve(state: GitHubState, query: str, variables: dict[str, Any]) -> dict[
                 if thread.id == thread_id:
                     thread.resolved = True
                     state.resolved_threads.append(thread.id)
-                    return {"data": {"resolveReviewThread": {
-                        "thread": {"id": thread.id, "isResolved": True}}}}
-    return _error(f"Could not resolve to a node with the global id of '{thread_id}'",
-                  "NOT_FOUND", ["resolveReviewThread"], {"resolveReviewThread": None})
+                    return {
+                        "data": {
+                            "resolveReviewThread": {"thread": {"id": thread.id, "isResolved": True}}
+                        }
+                    }
+    return _error(
+        f"Could not resolve to a node with the global id of '{thread_id}'",
+        "NOT_FOUND",
+        ["resolveReviewThread"],
+        {"resolveReviewThread": None},
+    )
 
 
-def _threads(state: GitHubState, installation_id: int | None, query: str,
-             variables: dict[str, Any]) -> dict[str, Any]:
+def _threads(
+    state: GitHubState, installation_id: int | None, query: str, variables: dict[str, Any]
+) -> dict[str, Any]:
     owner = _argument(query, "repository", "owner", variables)
     name = _argument(query, "repository", "name", variables)
     number = _argument(query, "pullRequest", "number", variables)
     repo = state.repository(str(owner), str(name))
     if repo is None or repo.installation_id != installation_id:
-        return _error(f"Could not resolve to a Repository with the name '{owner}/{name}'.",
-                      "NOT_FOUND", ["repository"], {"repository": None})
+        return _error(
+            f"Could not resolve to a Repository with the name '{owner}/{name}'.",
+            "NOT_FOUND",
+            ["repository"],
+            {"repository": None},
+        )
     pull = repo.pulls.get(number) if isinstance(number, int) else None
     if pull is None:
-        return _error(f"Could not resolve to a PullRequest with the number of {number}.",
-                      "NOT_FOUND", ["repository", "pullRequest"],
-                      {"repository": {"pullRequest": None}})
+        return _error(
+            f"Could not resolve to a PullRequest with the number of {number}.",
+            "NOT_FOUND",
+            ["repository", "pullRequest"],
+            {"repository": {"pullRequest": None}},
+        )
     first = _argument(query, "reviewThreads", "first", variables, MAX_FIRST)
     if not isinstance(first, int) or not 1 <= first <= MAX_FIRST:
-        return _error(f"Requesting {first} records on the `reviewThreads` connection exceeds "
-                      f"the `first` limit of {MAX_FIRST} records.")
+        return _error(
+            f"Requesting {first} records on the `reviewThreads` connection exceeds "
+            f"the `first` limit of {MAX_FIRST} records."
+        )
     after = _argument(query, "reviewThreads", "after", variables)
     start = _position_after(after)
     if start is None:
         return _error(f"`{after}` does not appear to be a valid cursor.")
     comments_first = _argument(query, "comments", "first", variables, MAX_FIRST)
-    return {"data": {"repository": {"pullRequest": {
-        "reviewThreads": _page(pull, first, start, comments_first)}}}}
+    return {
+        "data": {
+            "repository": {
+                "pullRequest": {"reviewThreads": _page(pull, first, start, comments_first)}
+            }
+        }
+    }
 
 
 def _cursor(index: int) -> str:
@@ -109,23 +136,35 @@ def _position_after(cursor: str | None) -> int | None:
 
 
 def _page(pull: PullRequest, first: int, start: int, comments_first: int) -> dict[str, Any]:
-    chosen = pull.threads[start:start + first]
+    chosen = pull.threads[start : start + first]
     end = start + len(chosen) - 1
     return {
-        "pageInfo": {"hasNextPage": end + 1 < len(pull.threads),
-                     "endCursor": _cursor(end) if chosen else None},
+        "pageInfo": {
+            "hasNextPage": end + 1 < len(pull.threads),
+            "endCursor": _cursor(end) if chosen else None,
+        },
         "nodes": [_thread(t, comments_first) for t in chosen],
     }
 
 
 def _thread(thread: ReviewThread, comments_first: int) -> dict[str, Any]:
-    return {"id": thread.id, "isResolved": thread.resolved, "isOutdated": False,
-            "path": thread.path, "line": thread.line,
-            "comments": {"nodes": [_comment(c) for c in thread.comments[:comments_first]]}}
+    return {
+        "id": thread.id,
+        "isResolved": thread.resolved,
+        "isOutdated": False,
+        "path": thread.path,
+        "line": thread.line,
+        "comments": {"nodes": [_comment(c) for c in thread.comments[:comments_first]]},
+    }
 
 
 def _comment(comment: ReviewComment) -> dict[str, Any]:
     """GraphQL's `Bot.login` has no `[bot]` suffix, unlike REST's user login."""
     login = comment.user.removesuffix("[bot]")
-    return {"id": f"PRRC_{comment.id}", "databaseId": comment.id,
-            "author": {"login": login}, "body": comment.body, "createdAt": comment.created_at}
+    return {
+        "id": f"PRRC_{comment.id}",
+        "databaseId": comment.id,
+        "author": {"login": login},
+        "body": comment.body,
+        "createdAt": comment.created_at,
+    }

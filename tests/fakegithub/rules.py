@@ -14,7 +14,8 @@ from .state import PullRequest
 
 LINE_NOT_IN_DIFF = "Pull request review thread line must be part of the diff"
 START_NOT_IN_HUNK = (
-    "Pull request review thread start line must be part of the same hunk as the line.")
+    "Pull request review thread start line must be part of the same hunk as the line."
+)
 START_AFTER_END = "Pull request review thread start line must precede the end line."
 BLANK_HUNK = "Pull request review thread diff hunk can't be blank"
 PATH_UNRESOLVED = "Path could not be resolved"
@@ -47,9 +48,11 @@ def comment_errors(pull: PullRequest, comment: dict[str, Any]) -> list[str]:
         return []
     side = comment.get("side", "RIGHT")
     start_side = comment.get("start_side", side)
-    bad_sides = [f"{key} must be LEFT or RIGHT, got {value!r}"
-                 for key, value in (("side", side), ("start_side", start_side))
-                 if value not in SIDES]
+    bad_sides = [
+        f"{key} must be LEFT or RIGHT, got {value!r}"
+        for key, value in (("side", side), ("start_side", start_side))
+        if value not in SIDES
+    ]
     if bad_sides:
         return bad_sides
     hunk = patch.hunk_of(comment["line"], side)
@@ -77,6 +80,8 @@ def check_run_errors(body: dict[str, Any], *, creating: bool) -> list[str]:
     for index, note in enumerate(annotations):
         has_columns = "start_column" in note or "end_column" in note
         if has_columns and note["start_line"] != note["end_line"]:
-            errors.append(f"annotations[{index}]: start_column and end_column may only be "
-                          "given when start_line equals end_line")
+            errors.append(
+                f"annotations[{index}]: start_column and end_column may only be "
+                "given when start_line equals end_line"
+            )
     return errors

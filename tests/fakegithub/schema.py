@@ -91,7 +91,7 @@ def _template_regex(template: str, parameters: tuple[Parameter, ...]) -> re.Patt
     by_name = {p.name: p for p in parameters if p.where == "path"}
     out, last = [], 0
     for hole in re.finditer(r"\{(\w+)\}", template):
-        out.append(re.escape(template[last:hole.start()]))
+        out.append(re.escape(template[last : hole.start()]))
         param = by_name.get(hole.group(1))
         if param is not None and param.multi_segment:
             pattern = ".+"
@@ -122,15 +122,23 @@ class RestSpec:
         for template, methods in self.doc["paths"].items():
             for method, op in methods.items():
                 params = tuple(self._parameter(p) for p in op.get("parameters", []))
-                ops.append(Operation(op["operationId"], method.upper(), template, params,
-                                     has_body="requestBody" in op))
+                ops.append(
+                    Operation(
+                        op["operationId"],
+                        method.upper(),
+                        template,
+                        params,
+                        has_body="requestBody" in op,
+                    )
+                )
         return ops
 
     def _parameter(self, raw: dict[str, Any]) -> Parameter:
         if "$ref" in raw:
             raw = self.doc["components"]["parameters"][raw["$ref"].rsplit("/", 1)[-1]]
-        return Parameter(raw["name"], raw["in"], raw.get("schema", {}),
-                         bool(raw.get("x-multi-segment")))
+        return Parameter(
+            raw["name"], raw["in"], raw.get("schema", {}), bool(raw.get("x-multi-segment"))
+        )
 
     def _operation_node(self, op: Operation) -> dict[str, Any]:
         node: dict[str, Any] = self.doc["paths"][op.template][op.method.lower()]
@@ -142,8 +150,15 @@ class RestSpec:
     def request_validator(self, op: Operation) -> Draft4Validator:
         key = (op.operation_id, "request")
         if key not in self._validators:
-            ptr = _pointer("paths", op.template, op.method.lower(), "requestBody", "content",
-                           "application/json", "schema")
+            ptr = _pointer(
+                "paths",
+                op.template,
+                op.method.lower(),
+                "requestBody",
+                "content",
+                "application/json",
+                "schema",
+            )
             self._validators[key] = Draft4Validator({"$ref": ptr}, registry=self.registry)
         validator = self._validators[key]
         assert validator is not None
@@ -161,8 +176,7 @@ class RestSpec:
         response = responses.get(str(status))
         if response is None:
             return None
-        base: tuple[str, ...] = ("paths", op.template, op.method.lower(), "responses",
-                                 str(status))
+        base: tuple[str, ...] = ("paths", op.template, op.method.lower(), "responses", str(status))
         if "$ref" in response:
             name = response["$ref"].rsplit("/", 1)[-1]
             response = self.doc["components"]["responses"][name]
@@ -213,8 +227,11 @@ def schema_errors(validator: Draft4Validator, instance: Any) -> list[str]:
     out = []
     for error in validator.iter_errors(instance):
         where = "/".join(str(p) for p in error.absolute_path) or "<root>"
-        message = error.message if len(error.message) <= 200 else (
-            f"fails '{error.validator}' ({error.validator_value!r:.80})")
+        message = (
+            error.message
+            if len(error.message) <= 200
+            else (f"fails '{error.validator}' ({error.validator_value!r:.80})")
+        )
         out.append(f"{where}: {message}")
     return sorted(out)
 

@@ -15,8 +15,14 @@ from .auth import TokenStore
 from .diff import git_blob_sha, line_counts, unified_patch
 
 # GitHub's legacy `permission` for each repository role (repos/get-collaborator-permission-level).
-LEGACY_PERMISSION = {"admin": "admin", "maintain": "write", "write": "write",
-                     "triage": "read", "read": "read", "none": "none"}
+LEGACY_PERMISSION = {
+    "admin": "admin",
+    "maintain": "write",
+    "write": "write",
+    "triage": "read",
+    "read": "read",
+    "none": "none",
+}
 
 
 def now_iso() -> str:
@@ -58,8 +64,15 @@ def pull_file(
     old_b, new_b = _as_bytes(old), _as_bytes(new)
     if new_b is None and old_b is None:
         raise ValueError(f"{filename}: a file must exist on at least one side")
-    status = ("added" if old_b is None else "removed" if new_b is None
-              else "renamed" if previous_filename else "modified")
+    status = (
+        "added"
+        if old_b is None
+        else "removed"
+        if new_b is None
+        else "renamed"
+        if previous_filename
+        else "modified"
+    )
     patch = None
     if with_patch:
         try:
@@ -68,8 +81,9 @@ def pull_file(
             patch = None
     additions, deletions = line_counts(patch) if patch else (0, 0)
     sha = git_blob_sha(new_b if new_b is not None else old_b or b"")
-    return PullFile(filename, status, patch, sha, new_b, old_b, previous_filename,
-                    additions, deletions)
+    return PullFile(
+        filename, status, patch, sha, new_b, old_b, previous_filename, additions, deletions
+    )
 
 
 @dataclass
@@ -112,8 +126,11 @@ class Review:
 
     @property
     def state(self) -> str:
-        return {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED",
-                "COMMENT": "COMMENTED"}.get(self.event or "", "PENDING")
+        return {
+            "APPROVE": "APPROVED",
+            "REQUEST_CHANGES": "CHANGES_REQUESTED",
+            "COMMENT": "COMMENTED",
+        }.get(self.event or "", "PENDING")
 
 
 @dataclass
@@ -228,11 +245,19 @@ class GitHubState:
 
     # -- setup -------------------------------------------------------------------------
 
-    def add_repository(self, owner: str, name: str, *, installation_id: int = 1,
-                       default_branch: str = "main", private: bool = False,
-                       repo_id: int | None = None) -> Repository:
-        repo = Repository(owner, name, repo_id or self.next_id(), installation_id,
-                          default_branch, private)
+    def add_repository(
+        self,
+        owner: str,
+        name: str,
+        *,
+        installation_id: int = 1,
+        default_branch: str = "main",
+        private: bool = False,
+        repo_id: int | None = None,
+    ) -> Repository:
+        repo = Repository(
+            owner, name, repo_id or self.next_id(), installation_id, default_branch, private
+        )
         self.repos[(owner.lower(), name.lower())] = repo
         self.installations.add(installation_id)
         return repo
@@ -241,9 +266,17 @@ class GitHubState:
         """Names are case-insensitive on GitHub."""
         return self.repos.get((owner.lower(), name.lower()))
 
-    def add_pull_request(self, owner: str, name: str, number: int, *, head_sha: str,
-                         base_sha: str, files: list[PullFile] | None = None,
-                         **fields: Any) -> PullRequest:
+    def add_pull_request(
+        self,
+        owner: str,
+        name: str,
+        number: int,
+        *,
+        head_sha: str,
+        base_sha: str,
+        files: list[PullFile] | None = None,
+        **fields: Any,
+    ) -> PullRequest:
         """A PR in an existing (or new, installation 1) repository; its files' blobs and
         contents become readable by SHA and by path at the head/base commits."""
         repo = self.repository(owner, name) or self.add_repository(owner, name)
@@ -253,27 +286,39 @@ class GitHubState:
         self.set_head(owner, name, number, head_sha, files or [])
         return pull
 
-    def add_pull_request_from_payload(self, payload: dict[str, Any],
-                                      files: list[PullFile] | None = None) -> PullRequest:
+    def add_pull_request_from_payload(
+        self, payload: dict[str, Any], files: list[PullFile] | None = None
+    ) -> PullRequest:
         """The PR a `pull_request` (or PR-carrying) webhook payload names, with `files`."""
         repository, pr = payload["repository"], payload["pull_request"]
         owner, name = repository["owner"]["login"], repository["name"]
         if self.repository(owner, name) is None:
             self.add_repository(
-                owner, name,
+                owner,
+                name,
                 installation_id=payload.get("installation", {}).get("id", 1),
                 default_branch=repository.get("default_branch", "main"),
-                private=bool(repository.get("private")), repo_id=repository.get("id"),
+                private=bool(repository.get("private")),
+                repo_id=repository.get("id"),
             )
         return self.add_pull_request(
-            owner, name, pr["number"], head_sha=pr["head"]["sha"], base_sha=pr["base"]["sha"],
-            files=files, head_ref=pr["head"]["ref"], base_ref=pr["base"]["ref"],
-            state=pr["state"], draft=bool(pr.get("draft")), title=pr.get("title") or "",
+            owner,
+            name,
+            pr["number"],
+            head_sha=pr["head"]["sha"],
+            base_sha=pr["base"]["sha"],
+            files=files,
+            head_ref=pr["head"]["ref"],
+            base_ref=pr["base"]["ref"],
+            state=pr["state"],
+            draft=bool(pr.get("draft")),
+            title=pr.get("title") or "",
             user=pr["user"]["login"],
         )
 
-    def set_head(self, owner: str, name: str, number: int, head_sha: str,
-                 files: list[PullFile]) -> PullRequest:
+    def set_head(
+        self, owner: str, name: str, number: int, head_sha: str, files: list[PullFile]
+    ) -> PullRequest:
         """A push to the PR (what `synchronize` announces): new head, new file list."""
         repo = self._repo(owner, name)
         pull = repo.pulls[number]
@@ -289,8 +334,9 @@ class GitHubState:
                 repo.contents[(f.previous_filename or f.filename, pull.base_sha)] = f.base_content
         return pull
 
-    def set_content(self, owner: str, name: str, path: str, content: str | bytes,
-                    ref: str | None = None) -> None:
+    def set_content(
+        self, owner: str, name: str, path: str, content: str | bytes, ref: str | None = None
+    ) -> None:
         """A file at `ref` (default: the default branch), e.g. `.github/dropsafe.toml`."""
         repo = self._repo(owner, name)
         data = _as_bytes(content)
@@ -304,30 +350,49 @@ class GitHubState:
             raise ValueError(f"unknown role {role!r}")
         self._repo(owner, name).roles[login] = role
 
-    def set_comparison(self, owner: str, name: str, base: str, head: str,
-                       files: list[PullFile]) -> None:
+    def set_comparison(
+        self, owner: str, name: str, base: str, head: str, files: list[PullFile]
+    ) -> None:
         """What `GET .../compare/{base}...{head}` lists (a PR's base...head works without this)."""
         repo = self._repo(owner, name)
         repo.comparisons[(base, head)] = list(files)
         repo.commits.update((base, head))
 
-    def add_issue_comment(self, owner: str, name: str, number: int, body: str,
-                          user: str = "octocat") -> IssueComment:
+    def add_issue_comment(
+        self, owner: str, name: str, number: int, body: str, user: str = "octocat"
+    ) -> IssueComment:
         """A comment someone wrote (e.g. `/dropsafe rescan`), so the App can react to it."""
         comment = IssueComment(self.next_id(), number, body, user)
         self._repo(owner, name).issue_comments[comment.id] = comment
         return comment
 
-    def add_review_thread(self, owner: str, name: str, number: int, *, path: str,
-                          line: int, comments: list[tuple[str, str]],
-                          resolved: bool = False) -> ReviewThread:
+    def add_review_thread(
+        self,
+        owner: str,
+        name: str,
+        number: int,
+        *,
+        path: str,
+        line: int,
+        comments: list[tuple[str, str]],
+        resolved: bool = False,
+    ) -> ReviewThread:
         """An existing inline thread: `comments` are (login, body), the first one starts it."""
         pull = self._repo(owner, name).pulls[number]
         made: list[ReviewComment] = []
         for login, body in comments:
-            made.append(ReviewComment(
-                self.next_id(), path, body, login, pull.head_sha, line=line, side="RIGHT",
-                in_reply_to_id=made[0].id if made else None))
+            made.append(
+                ReviewComment(
+                    self.next_id(),
+                    path,
+                    body,
+                    login,
+                    pull.head_sha,
+                    line=line,
+                    side="RIGHT",
+                    in_reply_to_id=made[0].id if made else None,
+                )
+            )
         thread = ReviewThread(f"PRRT_{self.next_id()}", path, line, made, resolved)
         pull.review_comments.extend(made)
         pull.threads.append(thread)

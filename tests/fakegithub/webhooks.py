@@ -32,8 +32,9 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def delivery_headers(event: str, body: bytes, secret: str,
-                     delivery_id: str | None = None) -> dict[str, str]:
+def delivery_headers(
+    event: str, body: bytes, secret: str, delivery_id: str | None = None
+) -> dict[str, str]:
     """The headers GitHub sends with a delivery (a fresh GUID unless one is given)."""
     return {
         "Content-Type": "application/json",
@@ -44,8 +45,9 @@ def delivery_headers(event: str, body: bytes, secret: str,
     }
 
 
-def pr_comment_payload(comment: IssueComment, repo: Repository,
-                       user_type: str = "User") -> dict[str, Any]:
+def pr_comment_payload(
+    comment: IssueComment, repo: Repository, user_type: str = "User"
+) -> dict[str, Any]:
     """`issue_comment.created` for `comment` on pull request `comment.issue_number`.
 
     Derived: GitHub publishes no example of a comment on a PR, so this takes the real
@@ -56,18 +58,31 @@ def pr_comment_payload(comment: IssueComment, repo: Repository,
     web = f"https://github.com/{repo.full_name}/pull/{comment.issue_number}"
     api = f"https://api.github.com/repos/{repo.full_name}"
     issue = payload["issue"]
-    issue.update(number=comment.issue_number, html_url=web,
-                 url=f"{api}/issues/{comment.issue_number}")
-    issue["pull_request"] = {"url": f"{api}/pulls/{comment.issue_number}", "html_url": web,
-                             "diff_url": f"{web}.diff", "patch_url": f"{web}.patch",
-                             "merged_at": None}
-    payload["comment"].update(id=comment.id, body=comment.body,
-                              html_url=f"{web}#issuecomment-{comment.id}",
-                              issue_url=issue["url"])
+    issue.update(
+        number=comment.issue_number, html_url=web, url=f"{api}/issues/{comment.issue_number}"
+    )
+    issue["pull_request"] = {
+        "url": f"{api}/pulls/{comment.issue_number}",
+        "html_url": web,
+        "diff_url": f"{web}.diff",
+        "patch_url": f"{web}.patch",
+        "merged_at": None,
+    }
+    payload["comment"].update(
+        id=comment.id,
+        body=comment.body,
+        html_url=f"{web}#issuecomment-{comment.id}",
+        issue_url=issue["url"],
+    )
     payload["comment"]["user"].update(login=comment.user, type=user_type)
     payload["sender"] = copy.deepcopy(payload["comment"]["user"])
-    payload["repository"].update(name=repo.name, full_name=repo.full_name, id=repo.id,
-                                 private=repo.private, default_branch=repo.default_branch)
+    payload["repository"].update(
+        name=repo.name,
+        full_name=repo.full_name,
+        id=repo.id,
+        private=repo.private,
+        default_branch=repo.default_branch,
+    )
     payload["repository"]["owner"]["login"] = repo.owner
     payload["installation"]["id"] = repo.installation_id
     return payload

@@ -96,6 +96,9 @@ def run_harness(fixes: Path | None = None) -> HarnessRun:
     TARGET.mkdir(exist_ok=True)
     with (TARGET / "harness.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        # Resolved afresh each build (offline, from the directory source: milliseconds):
+        # a Cargo.lock left by a newer cargo (format v4) stops Debian's older one.
+        (HARNESS / "Cargo.lock").unlink(missing_ok=True)
         build = subprocess.run(
             [cargo, "build", "--offline", "--quiet"],
             cwd=HARNESS,

@@ -144,13 +144,20 @@ fn libc_sigabrt() -> i32 {
     6
 }
 
-/// The message lines of the panics in a child's stderr (each follows "panicked at").
+/// The messages of the panics in a child's stderr.
 fn panic_messages(stderr: &str) -> String {
+    // Since Rust 1.73 the message stands on the line after "panicked at"; before
+    // (Debian's rustc 1.63) it is quoted on the same line.
     let lines: Vec<&str> = stderr.lines().collect();
-    let messages: Vec<&str> = lines
-        .windows(2)
-        .filter(|pair| pair[0].contains(" panicked at "))
-        .map(|pair| pair[1].trim())
-        .collect();
+    let mut messages = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        if let Some((_, rest)) = line.split_once(" panicked at '") {
+            messages.push(rest.rsplit_once("', ").map_or(rest, |(message, _)| message).trim());
+        } else if line.contains(" panicked at ") {
+            if let Some(next) = lines.get(index + 1) {
+                messages.push(next.trim());
+            }
+        }
+    }
     messages.join(" | ")
 }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rules.config import Settings
@@ -115,10 +115,9 @@ def scan(
     tests = [target for target in targets if is_test_path(target.path)]
     others = [target for target in targets if not is_test_path(target.path)]
     if workers > 1 and len(targets) > 1 and _total_bytes(targets) >= POOL_MIN_BYTES:
-        portable = replace(settings, rules=dict(settings.rules))  # a MappingProxy won't pickle
         with ProcessPoolExecutor(workers) as pool:
-            results = _pooled(pool, tests, portable, frozenset(), workers * 8)
-            results += _pooled(pool, others, portable, _names(results), workers * 8)
+            results = _pooled(pool, tests, settings, frozenset(), workers * 8)
+            results += _pooled(pool, others, settings, _names(results), workers * 8)
     else:
         results = _scan_chunk(tests, settings, frozenset())
         results += _scan_chunk(others, settings, _names(results))

@@ -30,13 +30,20 @@ class Settings:
     """`rules` maps a rule id to "off" or the severity that replaces its default.
 
     `rules` is left out of the hash (a mapping is not hashable); equality still
-    compares it.
+    compares it. It is kept read-only, and pickled as a plain dict (a
+    MappingProxyType does not pickle) so settings reach process-pool workers.
     """
 
     mode: Mode = Mode.ADDED
     fail_on: str = "error"
     exclude: tuple[str, ...] = ()
-    rules: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    rules: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", MappingProxyType(dict(self.rules)))
+
+    def __reduce__(self) -> tuple[type[Settings], tuple[object, ...]]:
+        return Settings, (self.mode, self.fail_on, self.exclude, dict(self.rules))
 
     def excluded(self, path: str) -> bool:
         """True when a glob of `exclude` matches `path` (relative to the repository root).
@@ -86,7 +93,7 @@ def load_settings(text: str | bytes, known_rules: Collection[str]) -> tuple[Sett
         elif key == "exclude":
             values["exclude"] = _globs(value, errors)
         elif key == "rules":
-            values["rules"] = MappingProxyType(_rule_levels(value, known_rules, errors))
+            values["rules"] = _rule_levels(value, known_rules, errors)
         else:
             errors.append(f"{key}: unknown setting{_did_you_mean(key, _KEYS)}")
     return Settings(**values), errors

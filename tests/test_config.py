@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from rules.config import Settings, load_settings
@@ -50,6 +52,14 @@ def test_settings_are_hashable_and_immutable() -> None:
     assert hash(settings) == hash(load_settings(DESIGN_EXAMPLE, KNOWN)[0])
     with pytest.raises(TypeError):
         settings.rules["drop-panic"] = "off"  # type: ignore[index]
+
+
+def test_settings_pickle_for_process_pools() -> None:
+    settings, _ = load_settings(DESIGN_EXAMPLE, KNOWN)
+    copy = pickle.loads(pickle.dumps(settings))
+    assert copy == settings
+    with pytest.raises(TypeError):
+        copy.rules["drop-panic"] = "off"  # type: ignore[index]
 
 
 def test_severity_of() -> None:

@@ -6,6 +6,7 @@ without knowing how a rule looks at Rust syntax.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -46,6 +47,15 @@ class Finding:
     fix: str | None = None
     item: str = ""
     code: str = ""
+
+    def fingerprint(self, occurrence: int = 0) -> str:
+        """sha256 (hex) of rule, path, item and code: no line numbers, so a
+        finding that only moved keeps it. `occurrence` tells apart identical
+        findings in one item; the first hashes like a lone finding."""
+        parts = [self.rule, self.path, self.item, self.code]
+        if occurrence:
+            parts.append(str(occurrence))
+        return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
     def to_json(self) -> dict[str, object]:
         """The public JSON shape of DESIGN.md (1-based lines and columns)."""

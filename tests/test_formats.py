@@ -158,19 +158,19 @@ def test_sarif_region_without_width_runs_to_the_end_of_the_line() -> None:
     assert region["physicalLocation"]["region"] == {"startLine": 3, "startColumn": 1, "endLine": 3}
 
 
-def test_sarif_fingerprint_ignores_lines_but_not_item_or_code() -> None:
+def test_fingerprint_ignores_lines_but_not_item_or_code() -> None:
     moved = replace(UNWRAP, line=40, end_line=40, column=9, end_column=17)
-    assert sarif.fingerprint(moved) == sarif.fingerprint(UNWRAP)
-    assert sarif.fingerprint(replace(UNWRAP, item="fn other")) != sarif.fingerprint(UNWRAP)
-    assert sarif.fingerprint(replace(UNWRAP, code="x.unwrap();")) != sarif.fingerprint(UNWRAP)
-    assert sarif.fingerprint(replace(UNWRAP, path="src/b.rs")) != sarif.fingerprint(UNWRAP)
+    assert moved.fingerprint() == UNWRAP.fingerprint()
+    assert replace(UNWRAP, item="fn other").fingerprint() != UNWRAP.fingerprint()
+    assert replace(UNWRAP, code="x.unwrap();").fingerprint() != UNWRAP.fingerprint()
+    assert replace(UNWRAP, path="src/b.rs").fingerprint() != UNWRAP.fingerprint()
 
 
 def test_sarif_identical_findings_get_distinct_fingerprints() -> None:
     twin = replace(UNWRAP, line=4, end_line=4)
     results = sarif.sarif_log(result(UNWRAP, twin))["runs"][0]["results"]
     prints = [r["partialFingerprints"][sarif.FINGERPRINT] for r in results]
-    assert prints == [f"{sarif.fingerprint(UNWRAP)}:1", f"{sarif.fingerprint(UNWRAP)}:2"]
+    assert prints == [f"{UNWRAP.fingerprint()}:1", f"{UNWRAP.fingerprint()}:2"]
 
 
 def test_sarif_reports_skipped_files_as_notifications() -> None:

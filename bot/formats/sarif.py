@@ -8,7 +8,6 @@ item are told apart by an occurrence number, as CodeQL does.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from importlib import metadata
@@ -78,12 +77,6 @@ def rule_descriptor(rule: Rule) -> dict[str, object]:
     }
 
 
-def fingerprint(finding: Finding) -> str:
-    """Line-independent identity of a finding: sha256 of rule, path, item and code."""
-    key = "\0".join((finding.rule, finding.path, finding.item, finding.code))
-    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
-
-
 def uri(path: str) -> str:
     """A relative URI reference for a "/"-separated path (absolute ones become file: URIs).
 
@@ -97,7 +90,7 @@ def _results(findings: list[Finding], index: dict[str, int]) -> list[dict[str, o
     occurrences: Counter[str] = Counter()
     results = []
     for finding in findings:
-        key = fingerprint(finding)
+        key = finding.fingerprint()
         occurrences[key] += 1
         results.append(
             {

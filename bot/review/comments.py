@@ -7,7 +7,6 @@ the diff, so every position is checked against the hunks here, before sending.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,16 +39,8 @@ class Keyed:
 
 
 def fingerprint(finding: Finding, occurrence: int = 0) -> str:
-    """16 hex digits of sha256 over rule, path, enclosing item and normalized code.
-
-    No line numbers go in, so a finding that only moved keeps its fingerprint.
-    `occurrence` tells apart identical findings in one item (the same
-    `.unwrap()` line twice); the first one hashes exactly like a lone finding.
-    """
-    parts = [finding.rule, finding.path, finding.item, finding.code]
-    if occurrence:
-        parts.append(str(occurrence))
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+    """`Finding.fingerprint`, cut to 16 hex digits to keep the hidden marker short."""
+    return finding.fingerprint(occurrence)[:16]
 
 
 def keyed(findings: Iterable[Finding]) -> list[Keyed]:

@@ -2,7 +2,7 @@
 a completed check run without a conclusion, columns on a multi-line annotation.
 
 Each check returns GitHub's own error strings (quoted in public bug reports, see
-`shared/github/README.md`); an empty list means GitHub would accept the request.
+`tests/data/github/README.md`); an empty list means GitHub would accept the request.
 """
 
 from __future__ import annotations

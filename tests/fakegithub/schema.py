@@ -21,7 +21,8 @@ from jsonschema import Draft4Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
-REFERENCE_DIR = Path(__file__).resolve().parents[3] / "shared" / "github"
+# copied into the repository with its license notice (tests/data/github/README.md)
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "data" / "github"
 SPEC_PATH = REFERENCE_DIR / "rest-subset.json"
 DOC_URI = "urn:github-rest-subset"
 MAX_PER_PAGE = 100

@@ -1,4 +1,4 @@
-"""GitHub's real webhook payloads (`shared/github/webhooks/`) and how GitHub delivers them."""
+"""GitHub's real webhook payloads (`tests/data/github/webhooks/`) and how GitHub delivers them."""
 
 from __future__ import annotations
 

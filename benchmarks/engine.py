@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from rules.engine import MAX_SOURCE_BYTES, SourceFile, analyze
-from rules.parsing import parse
+from rules.rust.parsing import parse
 
 DEFAULT_CORPUS = Path("/usr/share/cargo/registry")
 

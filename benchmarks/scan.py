@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bot.scan import collect_files, scan
-from rules.parsing import parse
+from rules.rust.parsing import parse
 
 DEFAULT_CORPUS = Path("/usr/share/cargo/registry")
 

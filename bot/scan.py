@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rules.config import Settings
-from rules.context import is_test_path
 from rules.engine import MAX_SOURCE_BYTES, FileReport, SourceFile, analyze, analyze_test_file
 from rules.model import Finding
+from rules.rust.context import is_test_path
 from rules.scope import FileChange, Mode
 
 SKIPPED_DIRS = frozenset({"target"})

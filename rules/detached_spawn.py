@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.context import FileContext
 from rules.docs import page
 from rules.model import ASYNC_NOT_DETACHED, Hit, Rule
-from rules.spawns import classify_spawn, handle_discarded, spawn_calls
-from rules.syntax import outside_drop
+from rules.rust.context import FileContext
+from rules.rust.spawns import classify_spawn, handle_discarded, spawn_calls
+from rules.rust.syntax import outside_drop
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from rules.bindings import origin, short_text
-from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import RESOURCES_RELEASED, Hit, Rule
-from rules.syntax import calls_query, in_drop, with_scope
+from rules.rust.bindings import origin, short_text
+from rules.rust.context import FileContext
+from rules.rust.syntax import calls_query, in_drop, with_scope
 
 # a bare `abort()` is captured too, and has no receiver to be a task
 ABORT_CALLS = calls_query("abort")

@@ -8,14 +8,15 @@ from typing import Literal
 
 from tree_sitter import Node
 
-from rules.bindings import binding_of, call_of_argument, origin, short_text
-from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import NEVER_PANICS, Hit, Rule
-from rules.parsing import lineage, unparenthesized
-from rules.spawns import closure_on_other_thread
-from rules.syntax import calls_query, in_drop, with_scope
+from rules.rust.bindings import origin, short_text
+from rules.rust.context import FileContext
+from rules.rust.locals import binding_of, call_of_argument
+from rules.rust.parsing import lineage, unparenthesized
+from rules.rust.spawns import closure_on_other_thread
+from rules.rust.syntax import calls_query, in_drop, with_scope
 
 BLOCK_ON_CALLS = calls_query("block_on")
 PANIC = '("Cannot start a runtime from within a runtime")'

@@ -7,14 +7,14 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from rules.bindings import Origin, origin, short_text
-from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import PERFORMANCE, Hit, Rule
-from rules.parsing import ancestors
-from rules.spawns import closure_on_other_thread
-from rules.syntax import calls_query, in_drop, with_scope
+from rules.rust.bindings import Origin, origin, short_text
+from rules.rust.context import FileContext
+from rules.rust.parsing import ancestors
+from rules.rust.spawns import closure_on_other_thread
+from rules.rust.syntax import calls_query, in_drop, with_scope
 
 BLOCKING_CALLS = calls_query(
     *("sleep", "output", "status", "wait", "wait_with_output"),  # threads, processes

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import ASYNC_NOT_DETACHED, Hit, Rule
-from rules.spawns import SPAWN_CALLS, classify_spawn, handle_discarded
-from rules.syntax import in_drop, with_scope
+from rules.rust.context import FileContext
+from rules.rust.spawns import SPAWN_CALLS, classify_spawn, handle_discarded
+from rules.rust.syntax import in_drop, with_scope
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:

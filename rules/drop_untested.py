@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.context import FileContext
 from rules.docs import page
 from rules.model import TESTED, Hit, Rule
+from rules.rust.context import FileContext
 
 _NAME_NODES = frozenset({"identifier", "type_identifier"})
 

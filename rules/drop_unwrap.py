@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import NO_UNWRAP, UNWIND_SAFE, Hit, Rule
-from rules.syntax import in_drop, runs_only_when_not_panicking, with_scope
+from rules.rust.context import FileContext
+from rules.rust.syntax import in_drop, runs_only_when_not_panicking, with_scope
 
 UNWRAP_CALLS = """
 (call_expression

@@ -13,9 +13,9 @@ from tree_sitter import Node
 
 from rules.catalogue import RULE_IDS, RULES
 from rules.config import Settings
-from rules.context import FileContext, is_test_path
 from rules.model import Finding, Hit, Rule, Severity
-from rules.parsing import captures, column, text
+from rules.rust.context import FileContext, is_test_path
+from rules.rust.parsing import captures, column, text
 from rules.suppress import Allowances, find_allowances
 
 # Parsing stays fast well past this, but a multi-megabyte .rs file is generated

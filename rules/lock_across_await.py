@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from rules.context import FileContext
 from rules.docs import page
-from rules.guards import NEEDLES, Guard, locks
 from rules.model import PERFORMANCE, Hit, Rule
-from rules.parsing import captures
+from rules.rust.context import FileContext
+from rules.rust.guards import NEEDLES, Guard, locks
+from rules.rust.parsing import captures
 
 # `join!`/`select!` await their operands without a `.await` token of their own
 AWAIT_POINTS = """

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from rules.context import FileContext
 from rules.docs import page
 from rules.model import RESOURCES_RELEASED, Hit, Rule
+from rules.rust.context import FileContext
 
 FORGETTERS = {"std::mem::forget", "core::mem::forget", "mem::forget"}
 MANUALLY_DROP = {"std::mem::ManuallyDrop", "core::mem::ManuallyDrop", "mem::ManuallyDrop"}

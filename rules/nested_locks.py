@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.context import FileContext
 from rules.docs import page
-from rules.guards import NEEDLES, Acquisition, Guard, locks
 from rules.model import PERFORMANCE, Hit, Rule
+from rules.rust.context import FileContext
+from rules.rust.guards import NEEDLES, Acquisition, Guard, locks
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:

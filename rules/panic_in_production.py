@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rules.context import FileContext
 from rules.docs import page
 from rules.model import ERROR_PATHS, Hit, Rule
-from rules.syntax import macro_calls, macro_name, outside_drop
+from rules.rust.context import FileContext
+from rules.rust.syntax import macro_calls, macro_name, outside_drop
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:

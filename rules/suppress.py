@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
-from rules.context import ITEM_TYPES
-from rules.parsing import column
+from rules.rust.context import ITEM_TYPES
+from rules.rust.parsing import column
 
 _ALLOW = re.compile(rb"//[/!]?\s*dropsafe:allow\(([^)\n]*)\)")
 

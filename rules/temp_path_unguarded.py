@@ -22,11 +22,11 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from rules.context import FileContext
 from rules.docs import page
 from rules.fixes import TEMP_FILE_GUARD
 from rules.model import RESOURCES_RELEASED, Hit, Rule
-from rules.parsing import captures, enclosing, field_text, matches
+from rules.rust.context import FileContext
+from rules.rust.parsing import captures, enclosing, field_text, matches
 
 TEMP_DIR_CALLS = """
 (call_expression

@@ -5,8 +5,8 @@ import pytest
 
 from rules.catalogue import RULES
 from rules.config import load_settings
-from rules.context import FileContext
 from rules.engine import MAX_SOURCE_BYTES, UNKNOWN_ALLOW, SourceFile, analyze, analyze_files
+from rules.rust.context import FileContext
 
 GUARD = b"""\
 struct Guard(Option<u8>);

@@ -12,7 +12,7 @@ import pytest
 
 from rules.catalogue import RULES
 from rules.engine import SourceFile, analyze
-from rules.parsing import parse, walk
+from rules.rust.parsing import parse, walk
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 ANNOTATION = re.compile(r"^\s*//\s*(ruleid|ok):\s*(.+?)\s*$")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rules.context import FileContext
-from rules.guards import locks
-from rules.parsing import captures
+from rules.rust.context import FileContext
+from rules.rust.guards import locks
+from rules.rust.parsing import captures
 
 
 def _ctx(body: str) -> FileContext:

@@ -1,13 +1,13 @@
 """Spawn calls: what they spawn, whether the handle is thrown away, and the
-receiver clues (`rules.bindings`) that decide method spawns."""
+receiver clues (`rules.rust.bindings`) that decide method spawns."""
 
 from __future__ import annotations
 
 import pytest
 
-from rules.bindings import field_types
-from rules.context import FileContext
-from rules.spawns import classify_spawn, handle_discarded, spawn_calls
+from rules.rust.bindings import field_types
+from rules.rust.context import FileContext
+from rules.rust.spawns import classify_spawn, handle_discarded, spawn_calls
 
 
 def _ctx(body: str, prelude: str = "") -> FileContext:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rules.context import FileContext
+from rules.rust.context import FileContext
 
 
 @pytest.mark.parametrize(

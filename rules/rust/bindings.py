@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from tree_sitter import Node
 
-from rules.parsing import enclosing, lineage, matches, type_name, walk
-
-if TYPE_CHECKING:  # the context asks `binding_of` whether a called name is local
-    from rules.context import FileContext
+from rules.rust.context import FileContext
+from rules.rust.locals import Binding, binding_of, call_of_argument
+from rules.rust.parsing import enclosing, matches, type_name
 
 FIELD_TYPES = "(field_declaration name: (field_identifier) @name type: (_) @type)"
 TUPLE_STRUCTS = """
@@ -44,16 +42,6 @@ class Origin:
 
     def name_matches(self, pattern: re.Pattern[str]) -> bool:
         return any(pattern.search(text) for text in self.names)
-
-
-@dataclass(frozen=True, slots=True)
-class Binding:
-    """What introduced a variable: the bound value (None for parameters), its
-    declared type, and the closure when it is a closure parameter."""
-
-    value: Node | None
-    type: Node | None = None
-    closure: Node | None = None
 
 
 def field_types(ctx: FileContext) -> dict[str, str]:
@@ -94,60 +82,6 @@ def _tuple_struct_fields(ctx: FileContext) -> dict[str, list[str]]:
         types = [ctx.text(t) for t in fields.children_by_field_name("type")]
         found.setdefault(ctx.text(match["name"][0]), types)
     return found
-
-
-def binding_of(identifier: Node, root: Node) -> Binding | None:
-    """The nearest binder of `identifier` between it and its function: an
-    earlier `let` of an enclosing block, a closure or fn parameter, a `for`,
-    `if let`/`while let` or `match` arm pattern. Shadowing inside patterns is
-    ignored; the search never leaves the enclosing function (`root` is any
-    node holding it, the tree's root will do)."""
-    name = identifier.text or b""
-    for child, parent in lineage(identifier, root):
-        found = _binder(parent, child, name)
-        if found is not None or parent.type == "function_item":
-            return found
-    return None
-
-
-def _binder(parent: Node, child: Node, name: bytes) -> Binding | None:
-    """The binding of `name` that `parent` introduces for its part `child`."""
-    kind = parent.type
-    if kind == "block":
-        sibling = child.prev_named_sibling
-        while sibling is not None:
-            if sibling.type == "let_declaration" and binds(
-                sibling.child_by_field_name("pattern"), name
-            ):
-                return Binding(
-                    sibling.child_by_field_name("value"), sibling.child_by_field_name("type")
-                )
-            sibling = sibling.prev_named_sibling
-    elif kind == "closure_expression":
-        for param in _children(parent.child_by_field_name("parameters")):
-            typed = param.type == "parameter"
-            if binds(param.child_by_field_name("pattern") if typed else param, name):
-                return Binding(None, param.child_by_field_name("type"), parent)
-    elif kind == "function_item":
-        for param in _children(parent.child_by_field_name("parameters")):
-            if param.type == "parameter" and binds(param.child_by_field_name("pattern"), name):
-                return Binding(None, param.child_by_field_name("type"))
-    elif kind == "for_expression" and child == parent.child_by_field_name("body"):
-        if binds(parent.child_by_field_name("pattern"), name):
-            return Binding(parent.child_by_field_name("value"))
-    elif kind in {"if_expression", "while_expression"}:
-        condition = parent.child_by_field_name("condition")
-        if (
-            condition is not None
-            and condition.type == "let_condition"
-            and child not in (condition, parent.child_by_field_name("alternative"))
-            and binds(condition.child_by_field_name("pattern"), name)
-        ):
-            return Binding(condition.child_by_field_name("value"))
-    elif kind == "match_arm" and binds(parent.child_by_field_name("pattern"), name):
-        match = parent.parent.parent if parent.parent is not None else None
-        return Binding(match.child_by_field_name("value") if match is not None else None)
-    return None
 
 
 def origin(ctx: FileContext, expr: Node, depth: int = 4) -> Origin:
@@ -217,24 +151,3 @@ def _follow(ctx: FileContext, binding: Binding | None, found: Origin) -> Node | 
             found.types.append(ctx.resolve(ctx.text(function)))
         return None
     return binding.value
-
-
-def call_of_argument(node: Node) -> Node | None:
-    """The call that has `node` as one of its arguments, if any."""
-    arguments = node.parent
-    if arguments is not None and arguments.type == "arguments":
-        return arguments.parent
-    return None
-
-
-def binds(pattern: Node | None, name: bytes) -> bool:
-    """`pattern` binds the variable `name` (anywhere inside it: `Ok(g)`, `(a, g)`)."""
-    if pattern is None:
-        return False
-    if pattern.type == "identifier":
-        return pattern.text == name
-    return any(node.type == "identifier" and node.text == name for node in walk(pattern))
-
-
-def _children(node: Node | None) -> list[Node]:
-    return node.named_children if node is not None else []

@@ -18,9 +18,9 @@ from typing import Any, TypeVar, cast
 
 from tree_sitter import Node, Tree
 
-from rules.bindings import binding_of
-from rules.parsing import ancestors, field_text, matches, parse, type_name
-from rules.parsing import text as node_text
+from rules.rust.locals import binding_of
+from rules.rust.parsing import ancestors, field_text, matches, parse, type_name
+from rules.rust.parsing import text as node_text
 
 T = TypeVar("T")
 # (context, a node, the function holding it) -> True when the rule excuses the

@@ -6,8 +6,8 @@ from collections.abc import Collection, Iterable, Iterator
 
 from tree_sitter import Node
 
-from rules.context import DropScope, Excused, FileContext
-from rules.parsing import captures, lineage, text, unparenthesized
+from rules.rust.context import DropScope, Excused, FileContext
+from rules.rust.parsing import captures, lineage, text, unparenthesized
 
 
 def in_drop(

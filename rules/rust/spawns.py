@@ -13,9 +13,10 @@ from typing import Literal
 
 from tree_sitter import Node
 
-from rules.bindings import call_of_argument, origin, short_text
-from rules.context import FileContext
-from rules.syntax import call_named, calls_query
+from rules.rust.bindings import origin, short_text
+from rules.rust.context import FileContext
+from rules.rust.locals import call_of_argument
+from rules.rust.syntax import call_named, calls_query
 
 SPAWN_NAMES = ("spawn", "spawn_local", "spawn_blocking", "spawn_scoped")
 SPAWN_CALLS = calls_query(*SPAWN_NAMES)

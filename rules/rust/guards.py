@@ -24,10 +24,11 @@ from itertools import pairwise
 
 from tree_sitter import Node
 
-from rules.bindings import binds, origin
-from rules.context import FileContext
-from rules.parsing import ancestors, captures, lineage, text, unparenthesized
-from rules.syntax import method_calls
+from rules.rust.bindings import origin
+from rules.rust.context import FileContext
+from rules.rust.locals import binds
+from rules.rust.parsing import ancestors, captures, lineage, text, unparenthesized
+from rules.rust.syntax import method_calls
 
 NEEDLES = (b".lock()", b".read()", b".write()")
 

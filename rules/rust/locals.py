@@ -1,0 +1,100 @@
+"""Which binder introduced a variable, read off the syntax alone.
+
+A pure walk from an identifier up to its function: `let`, parameters, `for`,
+`if let`/`while let` and `match` patterns. It needs no file context, so the
+file context itself can ask whether a called name is a local (a closure) rather
+than a function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tree_sitter import Node
+
+from rules.rust.parsing import lineage, walk
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """What introduced a variable: the bound value (None for parameters), its
+    declared type, and the closure when it is a closure parameter."""
+
+    value: Node | None
+    type: Node | None = None
+    closure: Node | None = None
+
+
+def binding_of(identifier: Node, root: Node) -> Binding | None:
+    """The nearest binder of `identifier` between it and its function: an
+    earlier `let` of an enclosing block, a closure or fn parameter, a `for`,
+    `if let`/`while let` or `match` arm pattern. Shadowing inside patterns is
+    ignored; the search never leaves the enclosing function (`root` is any
+    node holding it, the tree's root will do)."""
+    name = identifier.text or b""
+    for child, parent in lineage(identifier, root):
+        found = _binder(parent, child, name)
+        if found is not None or parent.type == "function_item":
+            return found
+    return None
+
+
+def _binder(parent: Node, child: Node, name: bytes) -> Binding | None:
+    """The binding of `name` that `parent` introduces for its part `child`."""
+    kind = parent.type
+    if kind == "block":
+        sibling = child.prev_named_sibling
+        while sibling is not None:
+            if sibling.type == "let_declaration" and binds(
+                sibling.child_by_field_name("pattern"), name
+            ):
+                return Binding(
+                    sibling.child_by_field_name("value"), sibling.child_by_field_name("type")
+                )
+            sibling = sibling.prev_named_sibling
+    elif kind == "closure_expression":
+        for param in _children(parent.child_by_field_name("parameters")):
+            typed = param.type == "parameter"
+            if binds(param.child_by_field_name("pattern") if typed else param, name):
+                return Binding(None, param.child_by_field_name("type"), parent)
+    elif kind == "function_item":
+        for param in _children(parent.child_by_field_name("parameters")):
+            if param.type == "parameter" and binds(param.child_by_field_name("pattern"), name):
+                return Binding(None, param.child_by_field_name("type"))
+    elif kind == "for_expression" and child == parent.child_by_field_name("body"):
+        if binds(parent.child_by_field_name("pattern"), name):
+            return Binding(parent.child_by_field_name("value"))
+    elif kind in {"if_expression", "while_expression"}:
+        condition = parent.child_by_field_name("condition")
+        if (
+            condition is not None
+            and condition.type == "let_condition"
+            and child not in (condition, parent.child_by_field_name("alternative"))
+            and binds(condition.child_by_field_name("pattern"), name)
+        ):
+            return Binding(condition.child_by_field_name("value"))
+    elif kind == "match_arm" and binds(parent.child_by_field_name("pattern"), name):
+        match = parent.parent.parent if parent.parent is not None else None
+        return Binding(match.child_by_field_name("value") if match is not None else None)
+    return None
+
+
+def call_of_argument(node: Node) -> Node | None:
+    """The call that has `node` as one of its arguments, if any."""
+    arguments = node.parent
+    if arguments is not None and arguments.type == "arguments":
+        return arguments.parent
+    return None
+
+
+def binds(pattern: Node | None, name: bytes) -> bool:
+    """`pattern` binds the variable `name` (anywhere inside it: `Ok(g)`, `(a, g)`)."""
+    if pattern is None:
+        return False
+    if pattern.type == "identifier":
+        return pattern.text == name
+    return any(node.type == "identifier" and node.text == name for node in walk(pattern))
+
+
+def _children(node: Node | None) -> list[Node]:
+    return node.named_children if node is not None else []

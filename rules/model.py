@@ -27,6 +27,20 @@ def at_least(severity: str, level: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class ChainStep:
+    """One place on the way from `fn drop` to a finding: the call (or the
+    `fn drop` itself) at `path:line`, and a label such as `Drop for Pool`,
+    `cleanup::shutdown` or `Handle::current()`."""
+
+    path: str
+    line: int
+    label: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "line": self.line, "label": self.label}
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One problem on one place of one file.
 
@@ -47,6 +61,8 @@ class Finding:
     fix: str | None = None
     item: str = ""
     code: str = ""
+    # from `fn drop` to here, for findings reached from Drop (empty otherwise)
+    chain: tuple[ChainStep, ...] = ()
 
     def fingerprint(self, occurrence: int = 0) -> str:
         """sha256 (hex) of rule, path, item and code: no line numbers, so a
@@ -68,6 +84,7 @@ class Finding:
             "column": self.column,
             "message": self.message,
             "fix": self.fix,
+            "chain": [step.to_json() for step in self.chain],
         }
 
 

@@ -41,6 +41,21 @@ class DeliveryIdFilter(logging.Filter):
         return True
 
 
+class RetryLater(Exception):
+    """Raised from inside a review when it should run again later instead of failing now (a
+    rate limit with a known reset, GitHub unreachable before the check run exists).
+
+    The queue re-runs the job after `delay` seconds without holding a worker meanwhile, like
+    arq's `Retry(defer=...)`; `reason` says why, for logs and, when retries run out, for the
+    check run's summary.
+    """
+
+    def __init__(self, delay: float, reason: str = "") -> None:
+        super().__init__(reason or f"retry in {delay:.0f} s")
+        self.delay = max(0.0, float(delay))
+        self.reason = reason or str(self)
+
+
 SUPERSEDED = "superseded by a newer run for this pull request"
 SHUTDOWN = "the App shut down before the review finished"
 """Cancellation messages: the run sees them on its `CancelledError` and says why it stopped."""

@@ -108,7 +108,8 @@ def test_json_is_one_object_with_design_keys() -> None:
         "end_line",
         "column",
         "message",
-        "fix",        "chain",
+        "fix",
+        "chain",
     }
 
 

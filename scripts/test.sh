@@ -21,7 +21,7 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e '.[dev]'
-.venv/bin/ruff check bot rules tests benchmarks
-.venv/bin/ruff format --check -q bot rules tests benchmarks
+.venv/bin/ruff check bot rules tests benchmarks scripts
+.venv/bin/ruff format --check -q bot rules tests benchmarks scripts
 .venv/bin/mypy
 exec .venv/bin/pytest -n 2 -q "$@"

@@ -37,6 +37,7 @@ from fakegithub.rules import (
     START_NOT_IN_HUNK,
 )
 from fakegithub.schema import REFERENCE_DIR, openapi30_to_jsonschema, schema_errors
+from fakegithub.state import PostedManifest
 from jsonschema import Draft4Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
@@ -652,16 +653,20 @@ async def test_every_response_validates_against_the_spec(
     opened: dict[str, Any],
     app_credentials: AppCredentials,
 ) -> None:
-    """Calls all 15 operations (successes and errors) and checks each body against the
+    """Calls every operation (successes and errors) and checks each body against the
     schema the spec gives for that status."""
     head, base = opened["pull_request"]["head"]["sha"], opened["pull_request"]["base"]["sha"]
     fake.set_content(OWNER, REPO, ".github/dropsafe.toml", "mode = 'added'\n")
     command = fake.add_issue_comment(OWNER, REPO, NUMBER, "/dropsafe rescan")
     bearer = {"Authorization": f"Bearer {app_jwt(app_credentials)}"}
     _, run, _ = await send(http, "POST", f"{REPOS}/check-runs", check_run(head))
+    code = fake.issue_manifest_code(PostedManifest({"name": "dropsafe", "url": "https://x"}))
     calls: list[tuple[str, str, Any, dict[str, str]]] = [
         ("POST", "/app/installations/1/access_tokens", None, bearer),
-        ("POST", "/app-manifests/abc/conversions", None, {}),
+        ("POST", f"/app-manifests/{code}/conversions", None, {}),
+        ("POST", "/app-manifests/used-or-unknown/conversions", None, {}),
+        ("GET", "/app", None, bearer),
+        ("GET", "/app/installations", None, bearer),
         ("GET", f"{REPOS}/pulls/{NUMBER}", None, {}),
         ("GET", f"{REPOS}/pulls/{NUMBER}/files", None, {}),
         ("GET", f"{REPOS}/contents/.github/dropsafe.toml", None, {}),

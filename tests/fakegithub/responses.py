@@ -86,6 +86,25 @@ class Renderer:
         app.update(self.app(), pem=private_key, webhook_secret=webhook_secret)
         return app
 
+    def installation(self, installation_id: int) -> dict[str, Any]:
+        """One item of `GET /app/installations`, from the spec's example."""
+        [item] = self.spec.example("base-installation-items")[:1]
+        item.update(
+            id=installation_id,
+            # The spec says `allOf: [simple-user, enterprise]` (sic), so an account has to carry
+            # both shapes' required fields; GitHub's own example has neither.
+            account={
+                **self.user("octocat"),
+                "name": "octocat",
+                "slug": "octocat",
+                "created_at": "2026-01-01T00:00:00Z",
+                "updated_at": "2026-01-01T00:00:00Z",
+            },
+            app_id=self.state.app_id,
+            app_slug=self.state.app_slug,
+        )
+        return dict(item)
+
     def installation_token(self, issued: InstallationToken, expires_at: str) -> dict[str, Any]:
         return {
             "token": issued.token,

@@ -148,8 +148,15 @@ async def get_authenticated_app(ctx: Context, call: Call) -> Reply:
 
 
 async def create_from_manifest(ctx: Context, call: Call) -> Reply:
+    if ctx.state.redeem_manifest_code(call.params["code"]) is None:
+        raise not_found()
     creds = ctx.credentials
     return Reply(201, ctx.render.manifest_conversion(creds.private_key, creds.webhook_secret))
+
+
+async def list_installations(ctx: Context, call: Call) -> Reply:
+    installations = [ctx.render.installation(n) for n in sorted(ctx.state.installations)]
+    return paginate(call, installations)
 
 
 # -- reading a pull request -----------------------------------------------------------
@@ -377,6 +384,7 @@ HANDLERS: dict[str, Handler] = {
     "apps/create-installation-access-token": create_installation_token,
     "apps/get-authenticated": get_authenticated_app,
     "apps/create-from-manifest": create_from_manifest,
+    "apps/list-installations": list_installations,
     "pulls/get": get_pull,
     "pulls/list-files": list_pull_files,
     "repos/get-content": get_content,

@@ -20,6 +20,7 @@ from aiohttp import web
 from . import graphql
 from .auth import app_jwt_error, credential
 from .credentials import AppCredentials
+from .manifest_flow import ManifestFlow
 from .responses import Renderer
 from .routes import HANDLERS, Call, Context, GitHubError, Reply, invalid_request
 from .schema import Operation, RestSpec, load_spec, query_errors, schema_errors
@@ -27,12 +28,13 @@ from .state import GitHubState
 
 API_VERSION = "2022-11-28"
 RATE_LIMIT = 5000
-# Served besides the subset: the App's own identity, and GraphQL.
-EXTRA_OPERATIONS = (
-    Operation("apps/get-authenticated", "GET", "/app", in_subset=False),
-    Operation("graphql", "POST", "/graphql", has_body=True, in_subset=False),
-)
-JWT_OPERATIONS = {"apps/create-installation-access-token", "apps/get-authenticated"}
+# Served besides the subset: GraphQL.
+EXTRA_OPERATIONS = (Operation("graphql", "POST", "/graphql", has_body=True, in_subset=False),)
+JWT_OPERATIONS = {
+    "apps/create-installation-access-token",
+    "apps/get-authenticated",
+    "apps/list-installations",
+}
 UNAUTHENTICATED_OPERATIONS = {"apps/create-from-manifest"}
 FAULT_MESSAGES = {
     403: "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
@@ -115,11 +117,13 @@ class FakeGitHub(GitHubState):
         self._holds: list[Hold] = []
         self._operations = (*self.spec.operations, *EXTRA_OPERATIONS)
         self._runner: web.AppRunner | None = None
+        self.manifest_flow = ManifestFlow(self)
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_routes(self.manifest_flow.routes())  # github.com's pages, not the API
         app.router.add_route("*", "/{tail:.*}", self._serve)
         # A test ends while the App may still be mid-request: do not wait 60 s for it.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -146,6 +150,11 @@ class FakeGitHub(GitHubState):
     @property
     def graphql_url(self) -> str:
         return f"{self.url}/graphql"
+
+    @property
+    def web_url(self) -> str:
+        """Where the browser-facing pages are (`GITHUB_URL`): the same server as the API."""
+        return self.url
 
     def app_env(self) -> dict[str, str]:
         """The App's settings (DESIGN.md names) pointing at this fake."""

@@ -7,6 +7,8 @@ change it, and afterwards tests inspect it. Nothing here speaks HTTP.
 from __future__ import annotations
 
 import itertools
+import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -217,6 +219,15 @@ class Repository:
         return self.roles.get(login, "none" if self.private else "read")
 
 
+@dataclass
+class PostedManifest:
+    """An App manifest a browser posted: the account it is for, the `state` it carried."""
+
+    manifest: dict[str, Any]
+    organization: str | None = None
+    state: str | None = None
+
+
 class GitHubState:
     """The fake's data, with setup helpers for tests and typed views of what the App wrote."""
 
@@ -233,6 +244,7 @@ class GitHubState:
         self.issue_comments: list[IssueComment] = []
         self.reactions: list[Reaction] = []
         self.resolved_threads: list[str] = []
+        self._manifest_codes: dict[str, PostedManifest] = {}
         self._ids = itertools.count(1001)
 
     @property
@@ -242,6 +254,21 @@ class GitHubState:
 
     def next_id(self) -> int:
         return next(self._ids)
+
+    def issue_manifest_code(self, posted: PostedManifest) -> str:
+        """A manifest-flow code, as GitHub appends to `redirect_url` once the user confirms."""
+        code = secrets.token_hex(10)
+        self._manifest_codes[code] = posted
+        return code
+
+    def redeem_manifest_code(self, code: str) -> PostedManifest | None:
+        """The manifest behind `code`, once: GitHub answers 404 to a used or unknown code.
+        The App registered from it becomes this fake's App (name and slug)."""
+        posted = self._manifest_codes.pop(code, None)
+        if posted is not None:
+            self.app_name = str(posted.manifest.get("name") or self.app_name)
+            self.app_slug = re.sub(r"[^a-z0-9]+", "-", self.app_name.lower()).strip("-")
+        return posted
 
     # -- setup -------------------------------------------------------------------------
 

@@ -8,16 +8,14 @@ keyword arguments of `dispatch`.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, MutableMapping
-from typing import Any, Protocol
-from urllib.parse import parse_qs
+from typing import Protocol
 
 import aiohttp
 import cachetools
 from aiohttp import web
-from gidgethub import ValidationFailure, routing, sansio
+from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
 from bot import checks, commands, pulls
@@ -25,14 +23,11 @@ from bot.github import GitHubApp, RetryPolicy
 from bot.jobs import DeliveryIdFilter, JobQueue, ReviewJob
 from bot.payload import Shape, problems
 from bot.settings import Settings, SettingsError
+from bot.webhooks import MAX_PAYLOAD_BYTES, ReadBudget, Refused, read_delivery
 
 WEBHOOK_PATH = "/api/github/webhooks"
-SIGNATURE_HEADER = "X-Hub-Signature-256"
 DELIVERY_MEMORY = 24 * 60 * 60  # seconds a delivery id is remembered (GitHub redelivers by hand)
 BLOB_CACHE_BYTES = 64 * 2**20
-MAX_PAYLOAD_BYTES = 25 * 2**20
-"""GitHub caps webhook payloads at 25 MB; aiohttp's default limit (1 MB) would refuse big PRs."""
-FORM = "application/x-www-form-urlencoded"
 
 router = routing.Router(pulls.router, checks.router, commands.router)
 PAYLOADS: dict[str, Shape] = {**pulls.PAYLOADS, **checks.PAYLOADS, **commands.PAYLOADS}
@@ -61,6 +56,7 @@ def make_app(
     runner: ReviewRunner | None = None,
     retry: RetryPolicy | None = None,
     workers: int = 4,
+    read_budget: ReadBudget | None = None,
 ) -> web.Application:
     """The aiohttp application. `runner` defaults to `bot.review.run_review`; the App's slug
     is read once from GET /app. `app[JOBS].idle()` waits for all work."""
@@ -104,7 +100,8 @@ def make_app(
 
     app[JOBS] = JobQueue(run_job, workers=workers)
     app.cleanup_ctx.append(github_session)
-    app.router.add_post(WEBHOOK_PATH, Webhooks(settings.webhook_secret).handle)
+    webhooks = Webhooks(settings.webhook_secret, read_budget or ReadBudget())
+    app.router.add_post(WEBHOOK_PATH, webhooks.handle)
     app.router.add_get("/healthz", healthz)
     return app
 
@@ -122,10 +119,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 class Webhooks:
-    """POST /api/github/webhooks: authenticate, deduplicate, acknowledge, queue."""
+    """POST /api/github/webhooks: authenticate, deduplicate, acknowledge, queue.
 
-    def __init__(self, secret: str) -> None:
-        self._secret = secret
+    The request itself (headers, bounded body read, signature, parsing) is `bot.webhooks`'s;
+    here, what the payload asks for.
+    """
+
+    def __init__(self, secret: str, budget: ReadBudget) -> None:
+        self._secret, self._budget = secret, budget
         self._seen: cachetools.TTLCache[str, bool] = cachetools.TTLCache(
             maxsize=100_000, ttl=DELIVERY_MEMORY
         )
@@ -148,28 +149,10 @@ class Webhooks:
         return self._accept(request.app, event)
 
     async def _event(self, request: web.Request) -> sansio.Event:
-        body = await request.read()  # past MAX_PAYLOAD_BYTES aiohttp answers 413 itself
-        if SIGNATURE_HEADER not in request.headers:
-            raise Refused(401, f"missing {SIGNATURE_HEADER}")
-        try:
-            # Only the SHA-256 header: gidgethub would otherwise fall back to the SHA-1 one.
-            sansio.validate_event(
-                body, signature=request.headers[SIGNATURE_HEADER], secret=self._secret
-            )
-        except ValidationFailure:
-            raise Refused(401, "bad signature") from None
-        missing = [h for h in ("X-GitHub-Event", "X-GitHub-Delivery") if h not in request.headers]
-        if missing:
-            raise Refused(400, f"missing {', '.join(missing)}")
-        data = parse_body(request.content_type, body)
-        if not isinstance(data.get("action", ""), str):
+        event = await read_delivery(request, self._secret, self._budget)
+        if not isinstance(event.data.get("action", ""), str):
             raise Refused(400, "payload refused: `action` is not a string")
-        event = sansio.Event(
-            data,
-            event=request.headers["X-GitHub-Event"],
-            delivery_id=request.headers["X-GitHub-Delivery"],
-        )
-        wrong = problems(data, PAYLOADS.get(event.event, {})) if router.fetch(event) else []
+        wrong = problems(event.data, PAYLOADS.get(event.event, {})) if router.fetch(event) else []
         if wrong:
             raise Refused(400, "payload refused: " + "; ".join(wrong))
         return event
@@ -200,41 +183,6 @@ class Webhooks:
             # Nothing may have been queued (GitHub down, say): a redelivery must not be skipped.
             self._seen.pop(event.delivery_id, None)
             raise
-
-
-class Refused(Exception):
-    """A delivery answered with a 4xx: `reason` goes in the answer and the log line."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.reason = status, reason
-
-
-def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
-    """The payload of a delivery: JSON, or the `payload` field of a form-encoded one.
-
-    GitHub sends UTF-8 JSON, or `payload=<JSON>` when a webhook is set to
-    `application/x-www-form-urlencoded`; both are accepted, anything else is refused.
-    """
-    if content_type not in ("application/json", FORM):
-        raise Refused(
-            415, f"expected Content-Type application/json or {FORM}, got {content_type or 'none'}"
-        )
-    try:
-        text = body.decode("utf-8")
-        # Percent-escapes are decoded strictly too: `payload=%ff` is no more UTF-8 than 0xff.
-        fields = parse_qs(text, errors="strict") if content_type == FORM else {"payload": [text]}
-    except UnicodeDecodeError:
-        raise Refused(400, "body is not UTF-8") from None
-    if "payload" not in fields:
-        raise Refused(400, "form-encoded body has no `payload` field")
-    try:
-        data = json.loads(fields["payload"][0])
-    except ValueError:
-        raise Refused(400, "body is not JSON") from None
-    if not isinstance(data, dict):
-        raise Refused(400, "body is not a JSON object")
-    return data
 
 
 async def dispatch(app: web.Application, event: sansio.Event) -> None:

@@ -7,8 +7,10 @@ with our status codes, content type and Link headers matters).
 from __future__ import annotations
 
 import base64
+import io
 import json
 import subprocess
+import tarfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -526,6 +528,89 @@ async def test_contents_by_ref_and_blobs_by_sha(
     assert base64.b64decode(blob["content"]).decode() == OLD
 
 
+CRATE = {
+    "Cargo.toml": b'[package]\nname = "demo"\n',
+    "src/lib.rs": b"mod a;\nmod b;\n",
+    "src/a.rs": b"pub struct X;\n",
+    "src/deep/b.rs": b"pub fn f() {}\n",
+    "README.md": b"# demo\n",
+}
+
+
+def git_repository(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    """A real git repository with `files` committed: the oracle for trees and archives."""
+    for path, data in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(data)
+    for command in (["init", "-q"], ["add", "."], ["commit", "-qm", "files"]):
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *command],
+            cwd=tmp_path,
+            check=True,
+        )
+    return tmp_path
+
+
+def git_out(repository: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repository, capture_output=True, text=True, check=True
+    ).stdout
+
+
+async def test_tree_listing_is_gits(
+    fake: FakeGitHub, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    fake.set_files(OWNER, REPO, "c0ffee" * 6 + "c0ff", CRATE)
+    _, body, _ = await send(
+        http, "GET", f"{REPOS}/git/trees/{'c0ffee' * 6}c0ff", params={"recursive": "1"}
+    )
+    repository = git_repository(tmp_path, CRATE)
+    # `git ls-tree -r -t -l`: mode, type, sha, size ("-" for trees), path
+    listing = git_out(repository, "ls-tree", "-rtl", "HEAD").splitlines()
+    expected = [line.split(maxsplit=4) for line in listing]
+    listed = [
+        [e["mode"], e["type"], e["sha"], str(e.get("size", "-")), e["path"]] for e in body["tree"]
+    ]
+    assert sorted(listed, key=lambda e: e[4]) == sorted(expected, key=lambda e: e[4])
+    assert body["sha"] == git_out(repository, "rev-parse", "HEAD^{tree}").strip()
+    assert body["truncated"] is False
+    _, top, _ = await send(http, "GET", f"{REPOS}/git/trees/{'c0ffee' * 6}c0ff")
+    assert sorted(e["path"] for e in top["tree"]) == ["Cargo.toml", "README.md", "src"]
+
+
+async def test_tree_listing_is_cut_at_the_limit(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    fake.set_files(OWNER, REPO, "main", CRATE)
+    fake.tree_limit = 3
+    _, body, _ = await send(http, "GET", f"{REPOS}/git/trees/main", params={"recursive": "1"})
+    assert len(body["tree"]) == 3 and body["truncated"] is True
+    status, _, _ = await send(http, "GET", f"{REPOS}/git/trees/{'f' * 40}")
+    assert status == 404
+
+
+async def test_tarball_redirects_to_an_archive_laid_out_like_git_archive(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    commit = "ab" * 20
+    fake.set_files(OWNER, REPO, commit, CRATE)
+    async with http.get(f"{REPOS}/tarball/{commit}", allow_redirects=False) as response:
+        assert response.status == 302
+        location = URL(response.headers["Location"])
+    async with http.get(location) as response:
+        assert response.content_type == "application/x-gzip"
+        archive = await response.read()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as members:
+        assert members.pax_headers["comment"] == commit
+        files = {m.name: members.extractfile(m) for m in members.getmembers() if m.isfile()}
+        contents = {name: f.read() for name, f in files.items() if f is not None}
+    assert contents == {f"{OWNER}-{REPO}-{commit[:7]}/{p}": d for p, d in CRATE.items()}
+    (codeload,) = fake.calls(operation_id="codeload/archive")
+    assert codeload.status == 200
+    async with http.get(location.with_query(token="forged")) as response:
+        assert response.status == 404
+
+
 # -- GraphQL -------------------------------------------------------------------------------
 
 THREADS = """query($owner: String!, $repo: String!, $number: Int!, $cursor: String) {
@@ -682,12 +767,18 @@ async def test_every_response_validates_against_the_spec(
         ("POST", f"{REPOS}/issues/comments/{command.id}/reactions", {"content": "+1"}, {}),
         ("GET", f"{REPOS}/collaborators/octocat/permission", None, {}),
         ("GET", f"{REPOS}/compare/{base}...{head}", None, {}),
+        ("GET", f"{REPOS}/git/trees/{head}?recursive=1", None, {}),
+        ("GET", f"{REPOS}/git/trees/{'0' * 40}", None, {}),
     ]
     for method, path, body, headers in calls:
         await send(http, method, path, body, headers=headers)
+    async with http.get(f"{REPOS}/tarball/{head}", allow_redirects=False) as response:
+        assert response.status == 302 and response.headers["Location"]
     seen = {r.operation_id for r in fake.requests}
     assert {op.operation_id for op in fake.spec.operations} <= seen
     checked = 0
+    redirects = [r for r in fake.requests if r.status == 302]  # no body: Location only
+    assert len(redirects) == 1
     for record in fake.requests:
         op = fake.spec.operation(record.operation_id or "")
         assert record.status in fake.spec.documented_statuses(op), record
@@ -695,7 +786,7 @@ async def test_every_response_validates_against_the_spec(
         if validator is not None:
             assert schema_errors(validator, record.response) == [], (record.path, record.status)
             checked += 1
-    assert checked == len(fake.requests)
+    assert checked == len(fake.requests) - len(redirects)
 
 
 # -- building state from real data --------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 from .auth import InstallationToken
 from .diff import git_blob_sha
+from .git import TreeEntry
 from .schema import RestSpec
 from .state import (
     LEGACY_PERMISSION,
@@ -237,6 +238,25 @@ class Renderer:
             "content": base64.encodebytes(data).decode(),
             "encoding": "base64",
         }
+
+    def tree(
+        self, repo: Repository, sha: str, entries: list[TreeEntry], truncated: bool
+    ) -> dict[str, Any]:
+        """`GET .../git/trees/{sha}?recursive=1`: directories and blobs, sizes on blobs only."""
+        listed = []
+        for entry in entries:
+            item: dict[str, Any] = {
+                "path": entry.path,
+                "mode": entry.mode,
+                "type": entry.type,
+                "sha": entry.sha,
+                "url": f"{self._repo_api(repo)}/git/{entry.type}s/{entry.sha}",
+            }
+            if entry.size is not None:
+                item["size"] = entry.size
+            listed.append(item)
+        url = f"{self._repo_api(repo)}/git/trees/{sha}"
+        return {"sha": sha, "url": url, "tree": listed, "truncated": truncated}
 
     def permission(self, repo: Repository, login: str) -> dict[str, Any]:
         body: dict[str, Any] = self.spec.example(

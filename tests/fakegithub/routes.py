@@ -7,6 +7,7 @@ the status and message GitHub would send.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from yarl import URL
 from . import rules
 from .credentials import AppCredentials
 from .diff import parse_patch
+from .git import tree_listing
 from .responses import Renderer, error_body
 from .state import (
     CheckRun,
@@ -33,6 +35,8 @@ from .state import (
 
 DEFAULT_PER_PAGE = 30
 MAX_PR_FILES = 3000  # pulls/list-files lists at most 3000 files
+CODELOAD = "/_codeload"
+"""Where archive downloads are served: codeload.github.com's paths, on the fake's own host."""
 
 
 class GitHubError(Exception):
@@ -70,8 +74,9 @@ def invalid_request(errors: list[str]) -> GitHubError:
 @dataclass
 class Reply:
     status: int
-    body: Any
+    body: Any  # JSON, or bytes sent as they are
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -190,6 +195,34 @@ async def get_blob(ctx: Context, call: Call) -> Reply:
     if data is None:
         raise not_found()
     return Reply(200, ctx.render.blob(repo, sha, data))
+
+
+async def get_tree(ctx: Context, call: Call) -> Reply:
+    """A commit's (or branch's) root tree; `recursive` (any value) lists every level,
+    cut at `state.tree_limit` entries with `truncated` set, as GitHub does."""
+    repo = repo_of(ctx, call)
+    files = repo.files_at(call.params["tree_sha"])
+    if files is None:
+        raise not_found()
+    if not files:
+        raise GitHubError(409, "Git Repository is empty.")
+    sha, entries = tree_listing(files)
+    if "recursive" not in call.query:
+        entries = [e for e in entries if "/" not in e.path]
+    limit = ctx.state.tree_limit
+    return Reply(200, ctx.render.tree(repo, sha, entries[:limit], len(entries) > limit))
+
+
+async def download_tarball(ctx: Context, call: Call) -> Reply:
+    """302 to a short-lived codeload link (the server serves it outside the API)."""
+    repo = repo_of(ctx, call)
+    ref = call.params["ref"]
+    if repo.files_at(ref) is None:
+        raise not_found()
+    token = secrets.token_hex(10)
+    ctx.state.archive_links[token] = (repo, ref)
+    location = call.url.with_path(f"{CODELOAD}/{repo.full_name}/legacy.tar.gz/{ref}")
+    return Reply(302, b"", {"Location": str(location.with_query(token=token))})
 
 
 async def compare(ctx: Context, call: Call) -> Reply:
@@ -390,6 +423,8 @@ HANDLERS: dict[str, Handler] = {
     "repos/get-content": get_content,
     "git/get-blob": get_blob,
     "repos/compare-commits-with-basehead": compare,
+    "git/get-tree": get_tree,
+    "repos/download-tarball-archive": download_tarball,
     "pulls/list-reviews": list_reviews,
     "pulls/list-review-comments": list_review_comments,
     "repos/get-collaborator-permission-level": get_permission,

@@ -20,9 +20,10 @@ from aiohttp import web
 from . import graphql
 from .auth import app_jwt_error, credential
 from .credentials import AppCredentials
+from .git import archive_prefix, tarball
 from .manifest_flow import ManifestFlow
 from .responses import Renderer
-from .routes import HANDLERS, Call, Context, GitHubError, Reply, invalid_request
+from .routes import CODELOAD, HANDLERS, Call, Context, GitHubError, Reply, invalid_request
 from .schema import Operation, RestSpec, load_spec, query_errors, schema_errors
 from .state import GitHubState
 
@@ -30,6 +31,8 @@ API_VERSION = "2022-11-28"
 RATE_LIMIT = 5000
 # Served besides the subset: GraphQL.
 EXTRA_OPERATIONS = (Operation("graphql", "POST", "/graphql", has_body=True, in_subset=False),)
+CODELOAD_OPERATION = "codeload/archive"
+"""The `operation_id` recorded for archive downloads: codeload's, not the REST API's."""
 JWT_OPERATIONS = {
     "apps/create-installation-access-token",
     "apps/get-authenticated",
@@ -248,23 +251,47 @@ class FakeGitHub(GitHubState):
                 held.arrived.set()
                 await held.released.wait()
         headers: dict[str, str] = {}
+        codeload = request.path.startswith(CODELOAD + "/")
         try:
-            reply = self._fault(request) or await self._answer(request, raw, record)
+            reply = self._fault(request) or (
+                self._codeload(request, record)
+                if codeload
+                else await self._answer(request, raw, record)
+            )
         except GitHubError as error:
             reply = error.reply()
         except Exception:  # a bug in the fake: answer 500 and make the test fail later
             self.internal_errors.append(traceback.format_exc())
             reply = Reply(500, {"message": "fake GitHub crashed, see internal_errors"})
-        headers.update(self._rate_limit_headers(record.operation_id))
+        if not codeload:  # downloads do not count against the API's rate limit
+            headers.update(self._rate_limit_headers(record.operation_id))
         headers.update(reply.headers)
         record.status, record.response = reply.status, reply.body
         raw_body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
         return web.Response(
             status=reply.status,
             body=raw_body,
-            content_type="application/json",
-            charset="utf-8",
+            content_type=reply.content_type,
+            charset="utf-8" if reply.content_type == "application/json" else None,
             headers=headers,
+        )
+
+    def _codeload(self, request: web.Request, record: RecordedRequest) -> Reply:
+        """codeload.github.com: the archive a tarball redirect names, for its token's holder."""
+        record.operation_id = CODELOAD_OPERATION
+        link = self.archive_links.get(request.query.get("token", ""))
+        if link is None:
+            raise GitHubError(404, "Not Found")
+        repo, ref = link
+        files = repo.files_at(ref)
+        if request.path != f"{CODELOAD}/{repo.full_name}/legacy.tar.gz/{ref}" or files is None:
+            raise GitHubError(404, "Not Found")
+        prefix = archive_prefix(repo.owner, repo.name, ref)
+        return Reply(
+            200,
+            tarball(files, prefix, ref),
+            {"Content-Disposition": f"attachment; filename={prefix.rstrip('/')}.tar.gz"},
+            content_type="application/x-gzip",
         )
 
     def _fault(self, request: web.Request) -> Reply | None:

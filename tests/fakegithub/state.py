@@ -15,6 +15,7 @@ from typing import Any
 
 from .auth import TokenStore
 from .diff import git_blob_sha, line_counts, unified_patch
+from .git import TREE_LIMIT
 
 # GitHub's legacy `permission` for each repository role (repos/get-collaborator-permission-level).
 LEGACY_PERMISSION = {
@@ -214,6 +215,13 @@ class Repository:
     def full_name(self) -> str:
         return f"{self.owner}/{self.name}"
 
+    def files_at(self, ref: str) -> dict[str, bytes] | None:
+        """Every file at `ref` (a commit SHA or branch) by path; None for an unknown ref."""
+        files = {path: data for (path, at), data in self.contents.items() if at == ref}
+        if not files and ref not in self.commits and ref != self.default_branch:
+            return None
+        return files
+
     def role_of(self, login: str) -> str:
         """A stranger can read a public repository and nothing of a private one."""
         return self.roles.get(login, "none" if self.private else "read")
@@ -245,6 +253,9 @@ class GitHubState:
         self.reactions: list[Reaction] = []
         self.resolved_threads: list[str] = []
         self._manifest_codes: dict[str, PostedManifest] = {}
+        # codeload download links handed out by the tarball route: token -> (repo, ref)
+        self.archive_links: dict[str, tuple[Repository, str]] = {}
+        self.tree_limit = TREE_LIMIT
         self._ids = itertools.count(1001)
 
     @property
@@ -370,6 +381,14 @@ class GitHubState:
         assert data is not None
         repo.contents[(path, ref or repo.default_branch)] = data
         repo.blobs[git_blob_sha(data)] = data
+
+    def set_files(
+        self, owner: str, name: str, ref: str, files: dict[str, str] | dict[str, bytes]
+    ) -> None:
+        """Files at commit `ref` besides a PR's changed ones (the rest of the repository)."""
+        self._repo(owner, name).commits.add(ref)
+        for path, content in files.items():
+            self.set_content(owner, name, path, content, ref)
 
     def set_role(self, owner: str, name: str, login: str, role: str) -> None:
         """A collaborator's role: admin, maintain, write, triage, read or none."""

@@ -12,6 +12,7 @@ can act on, for check-run summaries and log lines.
 from __future__ import annotations
 
 import asyncio
+import http
 import json
 import logging
 import time
@@ -22,6 +23,7 @@ from typing import Any
 
 import aiohttp
 import cachetools
+import gidgethub.abc
 import gidgethub.aiohttp
 import gidgethub.apps
 import gidgethub.sansio
@@ -160,6 +162,22 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
                 },
             )
             await self.sleep(delay)
+
+
+async def download(
+    gh: gidgethub.abc.GitHubAPI, url: str, url_vars: Mapping[str, str | int]
+) -> bytes:
+    """The body of a GET that answers with a file rather than JSON: an archive, after GitHub's
+    redirect to codeload (aiohttp follows it). gidgethub's `getitem` would decode it as text,
+    so this calls the client's `_request`, the adapter method gidgethub's own calls go through
+    (for a `GitHubClient`: the API version header and retries). Errors raise as in `getitem`."""
+    full_url = gidgethub.sansio.format_url(url, url_vars, base_url=gh.base_url)
+    headers = gidgethub.sansio.create_headers(gh.requester, oauth_token=gh.oauth_token)
+    status, response_headers, body = await gh._request("GET", full_url, headers)
+    if status == 200:
+        return body
+    gidgethub.sansio.decipher_response(status, response_headers, body)
+    raise gidgethub.HTTPException(http.HTTPStatus(status))  # a 2xx without the file
 
 
 def _log_rate_limit(method: str, url: str, status: int, headers: Mapping[str, str]) -> None:

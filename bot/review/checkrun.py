@@ -42,6 +42,8 @@ class Outcome:
     skipped: Mapping[str, str] = field(default_factory=dict)  # path -> why not analysed
     excluded: Sequence[str] = ()  # paths matched by the config's `exclude`
     config_errors: Sequence[str] = ()
+    context_files: int = 0  # other files of the crates read so Drop is followed across files
+    context_notes: Sequence[str] = ()  # what of the crates could not be read, and why
 
 
 def create_payload(head_sha: str) -> dict[str, object]:
@@ -166,8 +168,13 @@ def summary(outcome: Outcome) -> str:
 def _headline(outcome: Outcome) -> str:
     analysed = sum(1 for r in outcome.reports if r.skipped is None)
     verdict = conclusion(outcome.findings, outcome.settings.fail_on)
+    context = (
+        f" (and {outcome.context_files} other file(s) of their crates, to follow Drop across files)"
+        if outcome.context_files
+        else ""
+    )
     return (
-        f"**{len(outcome.findings)} finding(s)** in {analysed} analysed Rust file(s); "
+        f"**{len(outcome.findings)} finding(s)** in {analysed} analysed Rust file(s){context}; "
         f"mode `{outcome.mode}`, fail on `{outcome.settings.fail_on}`: **{verdict}**."
     )
 
@@ -203,6 +210,9 @@ def _left_out(outcome: Outcome) -> str:
     if skipped:
         lines.append(f"- {len(skipped)} file(s) not analysed:")
         lines += [f"  - `{path}`: {why}" for path, why in sorted(skipped.items())]
+    if outcome.context_notes:
+        lines.append("- of the crates' other files (Drop is not followed into what is missing):")
+        lines += [f"  - {note}" for note in outcome.context_notes]
     return "### Left out\n\n" + "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ import gidgethub.abc
 
 from bot.github import GITHUB_ERRORS, describe, missing_permission
 from bot.jobs import SHUTDOWN, SUPERSEDED, ReviewJob
-from bot.review import checkrun, fetch, threads
+from bot.review import checkrun, crates, fetch, threads
 from bot.review.comments import (
     Keyed,
     ReviewPlan,
@@ -205,8 +205,18 @@ async def check(ctx: Context, *, full: bool) -> Checked:
     rust = fetch.rust_files(entries)
     excluded = [e["filename"] for e in rust if settings.excluded(e["filename"])]
     wanted = [e for e in rust if not settings.excluded(e["filename"])]
-    files, skipped = await fetch.load_files(
-        ctx.gh, ctx.owner, ctx.repo, ctx.pull, wanted, ctx.blob_cache
+    pr_paths = frozenset(e["filename"] for e in entries)
+    (files, skipped), crate = await asyncio.gather(
+        fetch.load_files(ctx.gh, ctx.owner, ctx.repo, ctx.pull, wanted, ctx.blob_cache),
+        crates.read_crate_files(
+            ctx.gh,
+            ctx.owner,
+            ctx.repo,
+            ctx.pull.head_sha,
+            [e["filename"] for e in wanted],
+            lambda path: path in pr_paths or settings.excluded(path),
+            ctx.blob_cache,
+        ),
     )
 
     mode = Mode.FILE if full else settings.mode
@@ -214,8 +224,12 @@ async def check(ctx: Context, *, full: bool) -> Checked:
         SourceFile(f.path, f.source, f.change.touched(mode) if f.change else frozenset())
         for f in files
     ]
+    # the rest of the crates: Drop there may reach the changes, nothing there is reviewed
+    sources += [SourceFile(path, source, frozenset()) for path, source in crate.sources]
     reports = await asyncio.to_thread(analyze_files, sources, settings)
     findings = keyed(f for report in reports for f in report.findings)
+    context = frozenset(path for path, _ in crate.sources)
+    reviewed = [r for r in reports if r.path not in context]
 
     changes = {f.path: f.change for f in files if f.change is not None and f.commentable}
     ours = await _our_comments(ctx)
@@ -223,13 +237,15 @@ async def check(ctx: Context, *, full: bool) -> Checked:
 
     outcome = checkrun.Outcome(
         findings=findings,
-        reports=reports,
+        reports=reviewed,
         settings=settings,
         mode=mode.value,
         plan=plan,
         skipped=skipped,
         excluded=excluded,
         config_errors=config_errors,
+        context_files=len(context),
+        context_notes=crate.notes,
     )
     for update in checkrun.completion_payloads(outcome):
         await _update_run(ctx, update)

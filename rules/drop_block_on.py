@@ -18,8 +18,20 @@ from rules.rust.parsing import lineage, unparenthesized
 from rules.rust.spawns import closure_on_other_thread
 from rules.rust.syntax import calls_query, in_drop, with_scope
 
-BLOCK_ON_CALLS = calls_query("block_on")
+# tokio's blocking twins of async calls: each is a `block_on` inside
+TOKIO_BLOCKING = frozenset(
+    {
+        "blocking_lock",
+        "blocking_lock_owned",
+        "blocking_read",
+        "blocking_write",
+        "blocking_recv",
+        "blocking_send",
+    }
+)
+BLOCK_ON_CALLS = calls_query("block_on", *sorted(TOKIO_BLOCKING))
 PANIC = '("Cannot start a runtime from within a runtime")'
+BLOCKING_PANIC = '("Cannot block the current thread from within a runtime")'
 _BUILT_HERE = re.compile(r"Runtime::new$|Builder::new_(current|multi)_thread$")
 _HEAD = re.compile(r"\s*(?:[\w:]+::)?(\w+)")
 _WRAPPERS = frozenset({"unary_expression", "parenthesized_expression"})
@@ -81,6 +93,10 @@ def _message(ctx: FileContext, call: Node, function: Node) -> str:
                 " stalls a runtime worker and can deadlock"
             )
     receiver = callee.child_by_field_name("value")
+    method = ctx.text(callee.child_by_field_name("field"))
+    if method in TOKIO_BLOCKING:
+        name = short_text(ctx, callee) or method
+        return f"`{name}()` in `Drop` panics when dropped inside async code {BLOCKING_PANIC}"
     if receiver is not None and origin(ctx, receiver).type_matches(_BUILT_HERE):
         return f"`block_on` on a runtime built in `Drop` panics inside async code {PANIC}"
     name = short_text(ctx, callee) or "Runtime::block_on"
@@ -208,7 +224,7 @@ RULE = Rule(
     severity="error",
     checklist=(NEVER_PANICS,),
     message=f"`block_on` in `Drop` panics when the value is dropped inside async code {PANIC}",
-    needles=(b"block_on",),
+    needles=(b"block_on", b"blocking_"),
     check=check,
     fix=SAFE_DROP,
     docs=page(
@@ -217,7 +233,11 @@ RULE = Rule(
             function of the same file that `drop` reaches through calls: a handle's or a
             runtime's (`handle.block_on`, `Handle::current().block_on`, `rt.block_on`, a
             runtime built on the spot with `Runtime::new()` or `Builder`), and free
-            `block_on` functions such as `futures::executor::block_on`. It is not flagged
+            `block_on` functions such as `futures::executor::block_on`; and tokio's blocking
+            twins of async calls, each a `block_on` inside (`blocking_lock`,
+            `blocking_lock_owned`, `blocking_read`, `blocking_write`, `blocking_recv`,
+            `blocking_send`), which panic "Cannot block the current thread from within a
+            runtime". It is not flagged
             where it cannot hit a running runtime: inside the closure given to
             `tokio::task::block_in_place`, inside a closure that runs on another thread
             (`std::thread::spawn`, a `thread::Builder`, a scoped thread, `spawn_blocking`),

@@ -8,7 +8,8 @@ from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import NEVER_PANICS, UNWIND_SAFE, Hit, Rule
 from rules.rust.context import FileContext
-from rules.rust.syntax import in_drop, macro_name, runs_only_when_not_panicking, with_scope
+from rules.rust.spawns import cannot_abort
+from rules.rust.syntax import in_drop, macro_name, with_scope
 
 PANIC_MACROS = """
 (macro_invocation macro: [
@@ -19,7 +20,7 @@ PANIC_MACROS = """
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    for macro, scope in in_drop(ctx, PANIC_MACROS, "macro", runs_only_when_not_panicking):
+    for macro, scope in in_drop(ctx, PANIC_MACROS, "macro", cannot_abort):
         message = f"`{macro_name(macro)}!` in `Drop`: a panic while unwinding aborts the process"
         yield Hit(macro, with_scope(message, scope))
 
@@ -41,7 +42,12 @@ RULE = Rule(
             Not flagged: code that runs only while the thread is not already panicking
             (`if !std::thread::panicking() { .. }`, the `else` of
             `if std::thread::panicking() { .. }`, what follows
-            `if std::thread::panicking() { return; }`), where a panic cannot abort.
+            `if std::thread::panicking() { return; }`), where a panic cannot abort; and
+            code in a closure or `async` block handed to a spawn (`std::thread::spawn`,
+            `tokio::spawn`, `spawn_blocking`, a tracker's `spawn`), which runs on that
+            thread or task, where a panic ends only it. A closure given to an iterator
+            adapter (`for_each`, `map(..).collect()`, `retain`, `filter`) runs inside `drop`
+            and is flagged like the code around it.
         """,
         why="""
             `drop` runs during unwinding too. A panic raised while the thread is already

@@ -8,7 +8,8 @@ from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import NO_UNWRAP, UNWIND_SAFE, Hit, Rule
 from rules.rust.context import FileContext
-from rules.rust.syntax import in_drop, runs_only_when_not_panicking, with_scope
+from rules.rust.spawns import cannot_abort
+from rules.rust.syntax import in_drop, with_scope
 
 UNWRAP_CALLS = """
 (call_expression
@@ -18,7 +19,7 @@ UNWRAP_CALLS = """
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    for method, scope in in_drop(ctx, UNWRAP_CALLS, "method", runs_only_when_not_panicking):
+    for method, scope in in_drop(ctx, UNWRAP_CALLS, "method", cannot_abort):
         message = f"`{ctx.text(method)}` in `Drop`: a panic while unwinding aborts the process"
         yield Hit(method, with_scope(message, scope))
 
@@ -39,7 +40,12 @@ RULE = Rule(
             Not flagged: code that runs only while the thread is not already panicking
             (`if !std::thread::panicking() { .. }`, the `else` of
             `if std::thread::panicking() { .. }`, what follows
-            `if std::thread::panicking() { return; }`), where a panic cannot abort.
+            `if std::thread::panicking() { return; }`), where a panic cannot abort; and
+            code in a closure or `async` block handed to a spawn (`std::thread::spawn`,
+            `tokio::spawn`, `spawn_blocking`, a tracker's `spawn`), which runs on that
+            thread or task, where a panic ends only it. A closure given to an iterator
+            adapter (`for_each`, `map(..).collect()`, `retain`, `filter`) runs inside `drop`
+            and is flagged like the code around it.
         """,
         why="""
             `drop` also runs while a thread unwinds from an earlier panic. A second panic

@@ -16,7 +16,8 @@ from tree_sitter import Node
 from rules.rust.bindings import origin, short_text
 from rules.rust.context import FileContext
 from rules.rust.locals import call_of_argument
-from rules.rust.syntax import call_named, calls_query
+from rules.rust.parsing import lineage
+from rules.rust.syntax import call_named, calls_query, runs_only_when_not_panicking
 
 SPAWN_NAMES = ("spawn", "spawn_local", "spawn_blocking", "spawn_scoped")
 SPAWN_CALLS = calls_query(*SPAWN_NAMES)
@@ -133,6 +134,28 @@ def closure_on_other_thread(ctx: FileContext, closure: Node) -> bool:
     call = call_of_argument(closure)
     spawn = classify_spawn(ctx, call) if call is not None else None
     return spawn is not None and spawn.family in OTHER_THREAD
+
+
+def in_spawned_code(ctx: FileContext, node: Node, function: Node) -> bool:
+    """True when `node` sits in a closure or `async` block handed to a spawn
+    (a task, a thread, a tracker's task): it runs there, not in `function`."""
+    for child, parent in lineage(node, function):
+        if child.type in {"closure_expression", "async_block"} and parent.type == "arguments":
+            call = parent.parent
+            callee = call.child_by_field_name("function") if call is not None else None
+            name = ctx.text(callee).rsplit(".", 1)[-1].rsplit("::", 1)[-1]
+            if callee is not None and name in SPAWN_NAMES:
+                return True
+    return False
+
+
+def cannot_abort(ctx: FileContext, node: Node, function: Node) -> bool:
+    """The excuse of drop-unwrap and drop-panic: a panic there cannot abort the
+    process, because the code runs only while the thread is not unwinding
+    (`runs_only_when_not_panicking`) or runs on a spawned thread or task,
+    where a panic ends that thread or task. A closure given to an iterator
+    adapter (`for_each`, `map`, `retain`) runs right here and is not excused."""
+    return runs_only_when_not_panicking(ctx, node, function) or in_spawned_code(ctx, node, function)
 
 
 def _method_spawn(ctx: FileContext, function: Node) -> Spawn | None:

@@ -288,6 +288,30 @@ async def test_check_run_lifecycle_appends_annotations(
     assert (run.updates, run.output["title"], len(run.annotations)) == (2, "2 problems", 51)
 
 
+async def test_check_runs_for_a_commit_are_listed_newest_first_and_filtered(
+    fake: FakeGitHub, http: aiohttp.ClientSession, opened: dict[str, Any]
+) -> None:
+    head = opened["pull_request"]["head"]["sha"]
+    ids = []
+    for name, external_id in (("dropsafe", "a"), ("other", "b"), ("dropsafe", "c")):
+        body = check_run(head, name=name, external_id=external_id)
+        ids.append((await send(http, "POST", f"{REPOS}/check-runs", body))[1]["id"])
+    await send(http, "PATCH", f"{REPOS}/check-runs/{ids[2]}", {"conclusion": "success"})
+
+    async def listed(query: str) -> list[str]:
+        status, body, _ = await send(http, "GET", f"{REPOS}/commits/{head}/check-runs?{query}")
+        assert status == 200
+        return [run["external_id"] for run in body["check_runs"]]
+
+    assert await listed("filter=all") == ["c", "b", "a"]
+    assert await listed("") == ["c", "b"]  # filter=latest: the newest run of each name
+    assert await listed("check_name=dropsafe&filter=all") == ["c", "a"]
+    assert await listed("check_name=dropsafe&status=in_progress&filter=all") == ["a"]
+    assert await listed("filter=all&per_page=1&page=2") == ["b"]
+    status, body, _ = await send(http, "GET", f"{REPOS}/commits/{head}/check-runs?per_page=1")
+    assert (status, body["total_count"], len(body["check_runs"])) == (200, 2, 1)
+
+
 async def test_check_run_on_unknown_commit_is_rejected(
     fake: FakeGitHub, http: aiohttp.ClientSession
 ) -> None:
@@ -758,6 +782,7 @@ async def test_every_response_validates_against_the_spec(
         ("GET", f"{REPOS}/contents/nothing.toml", None, {}),
         ("GET", f"{REPOS}/git/blobs/{git_blob_sha(NEW.encode())}", None, {}),
         ("PATCH", f"{REPOS}/check-runs/{run['id']}", {"conclusion": "success"}, {}),
+        ("GET", f"{REPOS}/commits/{head}/check-runs?check_name=dropsafe", None, {}),
         ("POST", f"{REPOS}/pulls/{NUMBER}/reviews", review(comment(7)), {}),
         ("POST", f"{REPOS}/pulls/{NUMBER}/reviews", review(comment(20)), {}),
         ("GET", f"{REPOS}/pulls/{NUMBER}/reviews", None, {}),

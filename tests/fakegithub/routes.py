@@ -306,6 +306,30 @@ async def update_check_run(ctx: Context, call: Call) -> Reply:
     return Reply(200, ctx.render.check_run(repo, run))
 
 
+async def list_check_runs_for_ref(ctx: Context, call: Call) -> Reply:
+    """The runs on a commit (`ref` a SHA), newest first, narrowed by `check_name`, `status`,
+    `app_id`; `filter=latest` (the default) keeps the newest run of each name."""
+    repo = repo_of(ctx, call)
+    sha = call.params["ref"]
+    if sha not in repo.commits:
+        raise GitHubError(422, f"No commit found for SHA: {sha}")
+    query = call.query
+    runs = [
+        r
+        for r in reversed(ctx.state.check_runs)
+        if r.repo == repo.full_name
+        and r.head_sha == sha
+        and query.get("check_name", r.name) == r.name
+        and query.get("status", r.status) == r.status
+        and query.get("app_id", str(ctx.state.app_id)) == str(ctx.state.app_id)
+    ]
+    if query.get("filter", "latest") == "latest":
+        newest = {r.name: r for r in reversed(runs)}
+        runs = [r for r in runs if newest[r.name] is r]
+    page = paginate(call, [ctx.render.check_run(repo, r) for r in runs])
+    return Reply(200, {"total_count": len(runs), "check_runs": page.body}, page.headers)
+
+
 def _apply_check_run(run: CheckRun, body: dict[str, Any]) -> None:
     """Fields given replace the old ones; annotations append (GitHub's documented rule)."""
     for key in ("name", "details_url", "external_id", "started_at", "status"):
@@ -430,6 +454,7 @@ HANDLERS: dict[str, Handler] = {
     "repos/get-collaborator-permission-level": get_permission,
     "checks/create": create_check_run,
     "checks/update": update_check_run,
+    "checks/list-for-ref": list_check_runs_for_ref,
     "pulls/create-review": create_review,
     "issues/create-comment": create_issue_comment,
     "reactions/create-for-issue-comment": create_reaction,

@@ -22,7 +22,7 @@ from rules.scope import Mode
 CONFIG_PATH = ".github/dropsafe.toml"
 FAIL_LEVELS = ("error", "warning", "notice", "never")
 RULE_LEVELS = ("off", "notice", "warning", "error")
-_KEYS = ("mode", "fail_on", "exclude", "rules")
+_KEYS = ("mode", "fail_on", "exclude", "rules", "comment_on")
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,14 @@ class Settings:
     fail_on: str = "error"
     exclude: tuple[str, ...] = ()
     rules: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # the lowest severity posted as an inline comment; lower ones are check-run annotations only
+    comment_on: str = "warning"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", MappingProxyType(dict(self.rules)))
 
     def __reduce__(self) -> tuple[type[Settings], tuple[object, ...]]:
-        return Settings, (self.mode, self.fail_on, self.exclude, dict(self.rules))
+        return Settings, (self.mode, self.fail_on, self.exclude, dict(self.rules), self.comment_on)
 
     def excluded(self, path: str) -> bool:
         """True when a glob of `exclude` matches `path` (relative to the repository root).
@@ -86,10 +88,10 @@ def load_settings(text: str | bytes, known_rules: Collection[str]) -> tuple[Sett
             level = _choice(key, value, [m.value for m in Mode], errors)
             if level is not None:
                 values["mode"] = Mode(level)
-        elif key == "fail_on":
+        elif key in ("fail_on", "comment_on"):
             level = _choice(key, value, FAIL_LEVELS, errors)
             if level is not None:
-                values["fail_on"] = level
+                values[key] = level
         elif key == "exclude":
             values["exclude"] = _globs(value, errors)
         elif key == "rules":

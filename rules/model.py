@@ -40,6 +40,12 @@ class ChainStep:
         return {"path": self.path, "line": self.line, "label": self.label}
 
 
+def render_chain(chain: Iterable[ChainStep], quote: str = "") -> str:
+    """The chain on one line, `Drop for Pool → cleanup::shutdown → Handle::current()`;
+    `quote="`"` marks each label as code for Markdown."""
+    return " → ".join(f"{quote}{step.label}{quote}" for step in chain)
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One problem on one place of one file.

@@ -15,6 +15,7 @@ DESIGN_EXAMPLE = """\
 mode = "added"            # added | diff_context | file
 fail_on = "error"         # error | warning | notice | never
 exclude = ["benches/**"]  # globs
+comment_on = "warning"    # lowest severity posted inline; lower ones: annotations only
 [rules]
 unwrap-in-production = "off"       # off | notice | warning | error
 """
@@ -29,6 +30,7 @@ def test_empty_file_gives_defaults() -> None:
         (),
         {},
     )
+    assert default.comment_on == "warning"
 
 
 def test_the_design_example() -> None:
@@ -40,11 +42,12 @@ def test_the_design_example() -> None:
 
 def test_every_setting() -> None:
     text = (
-        'mode = "diff_context"\nfail_on = "never"\nexclude = []\n[rules]\ndrop-panic = "notice"\n'
+        'mode = "diff_context"\nfail_on = "never"\nexclude = []\ncomment_on = "notice"\n'
+        '[rules]\ndrop-panic = "notice"\n'
     )
     settings, errors = load_settings(text.encode(), KNOWN)
     assert errors == []
-    assert settings == Settings(Mode.DIFF_CONTEXT, "never", (), {"drop-panic": "notice"})
+    assert settings == Settings(Mode.DIFF_CONTEXT, "never", (), {"drop-panic": "notice"}, "notice")
 
 
 def test_settings_are_hashable_and_immutable() -> None:
@@ -55,9 +58,10 @@ def test_settings_are_hashable_and_immutable() -> None:
 
 
 def test_settings_pickle_for_process_pools() -> None:
-    settings, _ = load_settings(DESIGN_EXAMPLE, KNOWN)
+    example = DESIGN_EXAMPLE.replace('comment_on = "warning"', 'comment_on = "error"')
+    settings, _ = load_settings(example, KNOWN)
     copy = pickle.loads(pickle.dumps(settings))
-    assert copy == settings
+    assert copy == settings and copy.comment_on == "error"
     with pytest.raises(TypeError):
         copy.rules["drop-panic"] = "off"  # type: ignore[index]
 
@@ -90,6 +94,7 @@ def test_non_utf8_file_gives_defaults() -> None:
     [
         ("mode = 3", "mode: expected a string (added, diff_context, file), got an integer"),
         ('mode = "fast"', 'mode: "fast" is not one of added, diff_context, file'),
+        ('comment_on = "all"', 'comment_on: "all" is not one of error, warning, notice, never'),
         ('exclude = "benches/**"', "exclude: expected an array of glob strings, got a string"),
         ('exclude = ["a/**", 1]', "exclude[1]: expected a glob string, got an integer"),
         ('exclude = ["/"]', 'exclude[0]: "/" is not a glob'),

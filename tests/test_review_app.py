@@ -104,9 +104,11 @@ async def test_opened_creates_check_run_then_review_with_inline_comments(
 
     (review,) = fake_github.reviews
     assert review.event == "COMMENT" and review.commit_id == HEAD
-    assert sorted(c.line for c in review.comments) == [6, 8, 9]  # type: ignore[type-var]
+    # drop-untested is a notice: under the default `comment_on = "warning"`, annotation only
+    assert sorted(c.line for c in review.comments) == [8, 9]  # type: ignore[type-var]
     rules = {parse_marker(c.body)[0] for c in review.comments}  # type: ignore[index]
-    assert rules == {"drop-untested", "drop-block-on", "drop-unwrap"}
+    assert rules == {"drop-block-on", "drop-unwrap"}
+    assert '- 1 below `comment_on = "warning"`: annotations only' in summary
     assert all(c.user == fake_github.bot_login for c in review.comments)
     assert rejected(fake_github) == []
 
@@ -125,7 +127,8 @@ async def test_push_that_only_moves_findings_posts_nothing_new(
     assert len(fake_github.reviews) == 1
     assert fake_github.resolved_threads == []
     assert fake_github.calls("POST", "/graphql") == []  # no finding gone: threads not listed
-    assert "3 already reported" in fake_github.check_runs[1].output["summary"]
+    summary = fake_github.check_runs[1].output["summary"]
+    assert "2 already reported" in summary and "1 below `comment_on" in summary
     assert rejected(fake_github) == []
 
 
@@ -133,6 +136,8 @@ async def test_fixed_findings_resolve_our_threads_unless_a_person_replied(
     bot: AppUnderTest, fake_github: FakeGitHub
 ) -> None:
     seed(fake_github)
+    # every finding inline, so the notice (drop-untested, unfixed below) has a thread too
+    fake_github.set_content(OWNER, REPO, ".github/dropsafe.toml", 'comment_on = "notice"\n')
     await deliver(bot, "pull_request", opened())
     threads = {
         parse_marker(t.comments[0].body)[0]: t  # type: ignore[index]
@@ -186,7 +191,8 @@ async def test_120_findings_batch_annotations_cap_comments_and_list_the_rest(
 
     (review,) = fake_github.reviews
     assert len(review.comments) == COMMENT_CAP
-    overflow = total - COMMENT_CAP
+    inline = total - 1  # all but drop-untested, a notice: annotation only
+    overflow = inline - COMMENT_CAP
     assert f"{overflow} more over the limit" in review.body
     assert len(parse_overflow(review.body)) == overflow
     assert f"{overflow} over the cap of {COMMENT_CAP}" in run.output["summary"]
@@ -195,7 +201,7 @@ async def test_120_findings_batch_annotations_cap_comments_and_list_the_rest(
     # The same head again (a rescan): everything was reported, so no second review.
     await deliver(bot, "pull_request", load_webhook("pull_request.reopened"))
     assert len(fake_github.reviews) == 1
-    assert f"{total} already reported" in fake_github.check_runs[1].output["summary"]
+    assert f"{inline} already reported" in fake_github.check_runs[1].output["summary"]
 
 
 async def test_files_without_patch_are_diffed_locally_and_annotated_only(

@@ -20,7 +20,7 @@ from bot.review.threads import Thread, bot_logins, thread_from_json, to_resolve
 from rules.config import Settings
 from rules.diff import parse_patch
 from rules.engine import DropImplInfo, FileReport
-from rules.model import NEVER_PANICS, NO_UNWRAP, Finding
+from rules.model import NEVER_PANICS, NO_UNWRAP, ChainStep, Finding
 
 # One hunk adding lines 10-14 of src/lib.rs (context lines 8-9 and 15-16).
 PATCH = "@@ -8,4 +8,9 @@ impl Guard {\n a\n b\n+c\n+d\n+e\n+f\n+g\n h\n i\n"
@@ -99,10 +99,54 @@ def test_plan_caps_inline_comments_keeping_errors_first() -> None:
         finding(10, rule="unwrap-in-production", severity="notice", code=f"n{i}") for i in range(40)
     ]
     errors = [finding(11, code=f"e{i}") for i in range(5)]
-    plan = plan_review(keyed(notices + errors), {"src/lib.rs": CHANGE}, frozenset())
+    findings = keyed(notices + errors)
+    plan = plan_review(findings, {"src/lib.rs": CHANGE}, frozenset(), comment_on="notice")
     assert len(plan.comments) == COMMENT_CAP
     assert [k.finding.severity for k in plan.inline[:5]] == ["error"] * 5
     assert len(plan.overflow) == 15
+
+
+def test_findings_below_comment_on_are_annotations_only() -> None:
+    levels = [finding(10, severity=s, code=s) for s in ("error", "warning", "notice")]
+    inline = {
+        comment_on: [k.finding.severity for k in plan.inline]
+        for comment_on in ("error", "warning", "notice", "never")
+        for plan in [
+            plan_review(keyed(levels), {"src/lib.rs": CHANGE}, frozenset(), 30, comment_on)
+        ]
+    }
+    assert inline == {
+        "error": ["error"],
+        "warning": ["error", "warning"],
+        "notice": ["error", "warning", "notice"],
+        "never": [],
+    }
+    default = plan_review(keyed(levels), {"src/lib.rs": CHANGE}, frozenset())
+    assert default.below_comment_on == 1 and not default.overflow
+    outcome = checkrun.Outcome(keyed(levels), [], Settings(), "added", default)
+    assert '- 1 below `comment_on = "warning"`: annotations only' in checkrun.summary(outcome)
+    assert "| `drop-unwrap` | notice | 1 |" in checkrun.summary(outcome)  # still counted
+    assert len(checkrun.completion_payloads(outcome)[-1]["output"]["annotations"]) == 3
+
+
+CHAIN = (
+    ChainStep("src/pool.rs", 12, "Drop for Pool"),
+    ChainStep("src/pool.rs", 13, "cleanup::shutdown"),
+    ChainStep("src/cleanup.rs", 30, "Handle::current()"),
+)
+
+
+def test_the_call_chain_is_a_line_of_the_comment_and_of_the_annotation() -> None:
+    reached = finding(30, chain=CHAIN, path="src/cleanup.rs")
+    body = comment_body(reached, "0" * 16)
+    assert "**Call chain:** `Drop for Pool` → `cleanup::shutdown` → `Handle::current()`" in body
+    message = checkrun.annotation(reached)["message"]
+    assert (
+        message
+        == "`unwrap` in Drop\ncall chain: Drop for Pool → cleanup::shutdown → Handle::current()"
+    )
+    assert "chain" not in comment_body(finding(30), "0" * 16).lower()
+    assert checkrun.annotation(finding(30))["message"] == "`unwrap` in Drop"
 
 
 def test_review_payload_lists_overflow_with_marker_and_nothing_new_means_none() -> None:

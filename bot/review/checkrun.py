@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from bot.review.comments import COMMENT_CAP, Keyed, ReviewPlan, finding_line
 from rules.catalogue import RULES, rule_by_id
 from rules.config import CONFIG_PATH
-from rules.model import CHECKLIST, RANK, at_least
+from rules.model import CHECKLIST, RANK, at_least, render_chain
 
 if TYPE_CHECKING:
     from rules.config import Settings
@@ -74,12 +74,19 @@ def annotation(finding: Finding) -> dict[str, object]:
         "end_line": max(finding.end_line, finding.line),
         "annotation_level": LEVELS[finding.severity],
         "title": f"{finding.rule} ({finding.severity})"[:255],
-        "message": finding.message[:60_000],
+        "message": _annotation_message(finding)[:60_000],
     }
     if out["end_line"] == finding.line and finding.end_column > finding.column:
         out["start_column"] = finding.column
         out["end_column"] = finding.end_column
     return out
+
+
+def _annotation_message(finding: Finding) -> str:
+    """The message, and the call chain on a line of its own (annotations are plain text)."""
+    if not finding.chain:
+        return finding.message
+    return f"{finding.message}\ncall chain: {render_chain(finding.chain)}"
 
 
 def batches(
@@ -205,6 +212,11 @@ def _left_out(outcome: Outcome) -> str:
         f"- {len(plan.overflow)} over the cap of {COMMENT_CAP} inline comments (listed at the end)",
         f"- {plan.already} already reported on an earlier push (not repeated)",
     ]
+    if plan.below_comment_on:
+        lines.append(
+            f"- {plan.below_comment_on} below `comment_on = "
+            f'"{outcome.settings.comment_on}"`: annotations only'
+        )
     if outcome.excluded:
         lines.append(f"- {len(outcome.excluded)} file(s) excluded by the configuration's `exclude`")
     if skipped:

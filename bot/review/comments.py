@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from rules.catalogue import rule_by_id
 from rules.docs import section
-from rules.model import RANK
+from rules.model import RANK, at_least, render_chain
 
 if TYPE_CHECKING:
     from rules.diff import FileChange
@@ -105,6 +105,8 @@ def comment_body(finding: Finding, fp: str, rule: Rule | None = None) -> str:
     """Rule, message, why it matters, the fix pattern, and our hidden marker."""
     rule = rule or rule_by_id(finding.rule)
     parts = [f"**dropsafe** `{finding.rule}` ({finding.severity}): {finding.message}"]
+    if finding.chain:
+        parts.append(f"**Call chain:** {render_chain(finding.chain, '`')}")
     why = section(rule.docs, "Why is this bad?") if rule else ""
     if why:
         parts.append(f"**Why it matters.** {reflow(why)}")
@@ -142,6 +144,7 @@ class ReviewPlan:
     overflow: tuple[Keyed, ...]  # on diff lines but over the cap: listed in the body
     outside_diff: int  # kept findings GitHub cannot take inline
     already: int  # commented or listed on an earlier push
+    below_comment_on: int = 0  # under the configured `comment_on`: annotations only
 
     @property
     def has_news(self) -> bool:
@@ -153,18 +156,23 @@ def plan_review(
     changes: Mapping[str, FileChange],
     reported: frozenset[str],
     cap: int = COMMENT_CAP,
+    comment_on: str = "warning",
 ) -> ReviewPlan:
     """Pick the inline comments of one review.
 
     Findings whose fingerprint was `reported` before (a comment of ours, or an
-    earlier overflow list) are not repeated. Errors go first so the cap keeps
-    the findings that matter most.
+    earlier overflow list) are not repeated; those below `comment_on` are left
+    to the check run's annotations. Errors go first so the cap keeps the
+    findings that matter most.
     """
     fresh: list[tuple[Keyed, dict[str, object]]] = []
-    outside = already = 0
+    outside = already = below = 0
     for item in findings:
         if item.fp in reported:
             already += 1
+            continue
+        if not at_least(item.finding.severity, comment_on):
+            below += 1
             continue
         position = comment_position(item.finding, changes.get(item.finding.path))
         if position is None:
@@ -181,6 +189,7 @@ def plan_review(
         overflow=tuple(item for item, _ in fresh[cap:]),
         outside_diff=outside,
         already=already,
+        below_comment_on=below,
     )
 
 

@@ -233,7 +233,7 @@ async def check(ctx: Context, *, full: bool) -> Checked:
 
     changes = {f.path: f.change for f in files if f.change is not None and f.commentable}
     ours = await _our_comments(ctx)
-    plan = await _plan(ctx, findings, changes, ours)
+    plan = await _plan(ctx, findings, changes, ours, settings.comment_on)
 
     outcome = checkrun.Outcome(
         findings=findings,
@@ -315,6 +315,7 @@ async def _plan(
     findings: Sequence[Keyed],
     changes: Mapping[str, FileChange],
     ours: dict[str, dict[str, Any]],
+    comment_on: str,
 ) -> ReviewPlan:
     """The review to post; overflow lists of earlier reviews are read only when they could matter.
 
@@ -322,14 +323,16 @@ async def _plan(
     which spares one request on the common path.
     """
     reported = frozenset(ours)
-    plan = plan_review(findings, changes, reported)
+    plan = plan_review(findings, changes, reported, comment_on=comment_on)
     if not plan.has_news or not ours:
         return plan
     reviews = await fetch.list_reviews(ctx.gh, ctx.owner, ctx.repo, ctx.pull.number)
     listed = frozenset().union(
         *(parse_overflow(r.get("body") or "") for r in reviews if _by_us(ctx, r))
     )
-    return plan_review(findings, changes, reported | listed) if listed else plan
+    if not listed:
+        return plan
+    return plan_review(findings, changes, reported | listed, comment_on=comment_on)
 
 
 async def _resolve_fixed(ctx: Context, checked: Checked) -> None:

@@ -223,7 +223,7 @@ class GitHubApp:
             maxsize=4096, ttu=_token_ttu
         )
         self._locks: dict[int, asyncio.Lock] = {}
-        self._slug: str | None = None
+        self._about: dict[str, Any] | None = None
 
     async def installation_client(self, installation_id: int) -> GitHubClient:
         async def renew(refused: str) -> str:
@@ -262,10 +262,17 @@ class GitHubApp:
 
     async def slug(self) -> str:
         """The App's slug (its bot user is `<slug>[bot]`), read once from GET /app."""
-        if self._slug is None:
-            app = await self.app.getitem("/app")
-            self._slug = str(app["slug"])
-        return self._slug
+        return str((await self.about())["slug"])
+
+    async def about(self) -> dict[str, Any]:
+        """GET /app (name, slug, html_url, ...), read once: it does not change while we run."""
+        if self._about is None:
+            self._about = dict(await self.app.getitem("/app"))
+        return self._about
+
+    async def installation_count(self) -> int:
+        """How many accounts have installed the App (GET /app/installations, every page)."""
+        return sum([1 async for _ in self.app.getiter("/app/installations")])
 
 
 def _refresh_at(expires_at: str) -> float:

@@ -8,24 +8,32 @@ keyword arguments of `dispatch`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, MutableMapping
+from pathlib import Path
 from typing import Protocol
 
 import aiohttp
 import cachetools
+import dotenv
+import gidgethub
 from aiohttp import web
 from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
 from bot import checks, commands, pulls
-from bot.github import GitHubApp, RetryPolicy
+from bot.activity import Activity
+from bot.github import GITHUB_ERRORS, GitHubApp, GitHubClient, RetryPolicy, describe
 from bot.jobs import DeliveryIdFilter, JobQueue, ReviewJob
+from bot.manifest import CALLBACK_PATH, WEBHOOK_PATH
 from bot.payload import Shape, problems
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, is_registered, listen_port
+from bot.setup import SetupFlow, SetupSettings
+from bot.status import status_page
 from bot.webhooks import MAX_PAYLOAD_BYTES, ReadBudget, Refused, read_delivery
 
-WEBHOOK_PATH = "/api/github/webhooks"
 DELIVERY_MEMORY = 24 * 60 * 60  # seconds a delivery id is remembered (GitHub redelivers by hand)
 BLOB_CACHE_BYTES = 64 * 2**20
 
@@ -46,36 +54,75 @@ class ReviewRunner(Protocol):
     ) -> Awaitable[None]: ...
 
 
+class Registration:
+    """Who the App is: known at start from the settings, or later, when the setup flow
+    (`bot.setup`) has registered a new App on GitHub. Until then `github` is None and
+    webhook deliveries are refused with 503."""
+
+    def __init__(self, settings: Settings | None, retry: RetryPolicy | None) -> None:
+        self.settings = settings
+        self.retry = retry
+        self.session: aiohttp.ClientSession | None = None
+        self.github: GitHubApp | None = None
+        self.webhooks: Webhooks | None = None
+
+    def activate(self, settings: Settings, budget: ReadBudget, activity: Activity) -> None:
+        """Start serving as the App `settings` names (the session must be open)."""
+        assert self.session is not None, "the server's HTTP session is not open yet"
+        self.settings = settings
+        self.github = GitHubApp(
+            self.session,
+            settings.app_id,
+            settings.private_key,
+            api_url=settings.api_url,
+            retry=self.retry,
+        )
+        self.webhooks = Webhooks(settings.webhook_secret, budget, activity)
+
+
 JOBS = web.AppKey("jobs", JobQueue)
-GITHUB = web.AppKey("github", GitHubApp)
+REGISTRATION = web.AppKey("registration", Registration)
+ACTIVITY = web.AppKey("activity", Activity)
 
 
 def make_app(
-    settings: Settings,
+    settings: Settings | None,
     *,
     runner: ReviewRunner | None = None,
     retry: RetryPolicy | None = None,
     workers: int = 4,
     read_budget: ReadBudget | None = None,
+    setup: SetupSettings | None = None,
 ) -> web.Application:
     """The aiohttp application. `runner` defaults to `bot.review.run_review`; the App's slug
-    is read once from GET /app. `app[JOBS].idle()` waits for all work."""
+        is read once from GET /app. `app[JOBS].idle()` waits for all work. Without `settings`
+        the App is not registered yet: `/` serves the setup page (`bot.setup`, with `setup`'s
+    addresses), afterwards the status page (`bot.status`)."""
     blob_cache: cachetools.LRUCache[str, bytes] = cachetools.LRUCache(
         maxsize=BLOB_CACHE_BYTES, getsizeof=len
     )
     app = web.Application(client_max_size=MAX_PAYLOAD_BYTES)
+    registration = Registration(settings, retry)
+    activity = Activity()
+    budget = read_budget or ReadBudget()
 
     async def run_job(job: ReviewJob) -> None:
-        github = app[GITHUB]
-        gh = await github.installation_client(job.installation_id)
-        review = runner or _default_runner()
-        await review(
-            gh,
-            job,
-            app_slug=await github.slug(),
-            blob_cache=blob_cache,
-            graphql_url=settings.graphql_url,
-        )
+        github, settings = registration.github, registration.settings
+        assert github is not None and settings is not None, "jobs come from deliveries"
+        try:
+            gh = await github.installation_client(job.installation_id)
+            review = runner or _default_runner()
+            await review(
+                gh,
+                job,
+                app_slug=await github.slug(),
+                blob_cache=blob_cache,
+                graphql_url=settings.graphql_url,
+            )
+        except Exception as exc:
+            activity.finished(job.delivery_id, f"failed: {describe(exc)}")
+            raise
+        activity.finished(job.delivery_id, f"reviewed ({job.reason})")
         log.info(
             "review finished",
             extra={
@@ -87,22 +134,36 @@ def make_app(
 
     async def github_session(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            app[GITHUB] = GitHubApp(
-                session,
-                settings.app_id,
-                settings.private_key,
-                api_url=settings.api_url,
-                retry=retry,
-            )
+            registration.session = session
+            if settings is not None:
+                registration.activate(settings, budget, activity)
             app[JOBS].start()
             yield
             await app[JOBS].close()
 
+    async def webhook(request: web.Request) -> web.Response:
+        if registration.webhooks is None:
+            return _answer(503, "dropsafe is not registered with GitHub yet: open / to set it up")
+        return await registration.webhooks.handle(request)
+
+    def register(new: Settings) -> None:
+        registration.activate(new, budget, activity)
+
+    flow = SetupFlow(setup or SetupSettings(), register, lambda: registration.session)
+
+    async def home(request: web.Request) -> web.Response:
+        if registration.github is None:
+            return await flow.page(request)
+        return await status_page(registration.github, activity)
+
     app[JOBS] = JobQueue(run_job, workers=workers)
+    app[REGISTRATION] = registration
+    app[ACTIVITY] = activity
     app.cleanup_ctx.append(github_session)
-    webhooks = Webhooks(settings.webhook_secret, read_budget or ReadBudget())
-    app.router.add_post(WEBHOOK_PATH, webhooks.handle)
+    app.router.add_post(WEBHOOK_PATH, webhook)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/", home)
+    app.router.add_get(CALLBACK_PATH, flow.callback)
     return app
 
 
@@ -125,8 +186,8 @@ class Webhooks:
     here, what the payload asks for.
     """
 
-    def __init__(self, secret: str, budget: ReadBudget) -> None:
-        self._secret, self._budget = secret, budget
+    def __init__(self, secret: str, budget: ReadBudget, activity: Activity) -> None:
+        self._secret, self._budget, self._activity = secret, budget, activity
         self._seen: cachetools.TTLCache[str, bool] = cachetools.TTLCache(
             maxsize=100_000, ttl=DELIVERY_MEMORY
         )
@@ -145,8 +206,16 @@ class Webhooks:
                     "reason": refusal.reason,
                 },
             )
+            self._activity.received(
+                request.headers.get("X-GitHub-Delivery") or "(none)",
+                request.headers.get("X-GitHub-Event") or "(none)",
+                None,
+                f"refused {refusal.status}: {refusal.reason}",
+            )
             return _answer(refusal.status, refusal.reason)
-        return self._accept(request.app, event)
+        status, message = self._accept(request.app, event)
+        self._activity.received(event.delivery_id, event.event, event.data, message)
+        return _answer(status, message)
 
     async def _event(self, request: web.Request) -> sansio.Event:
         event = await read_delivery(request, self._secret, self._budget)
@@ -157,7 +226,8 @@ class Webhooks:
             raise Refused(400, "payload refused: " + "; ".join(wrong))
         return event
 
-    def _accept(self, app: web.Application, event: sansio.Event) -> web.Response:
+    def _accept(self, app: web.Application, event: sansio.Event) -> tuple[int, str]:
+        """The answer's status and message."""
         extra = {
             "delivery_id": event.delivery_id,
             "event": event.event,
@@ -165,16 +235,16 @@ class Webhooks:
         }
         if event.delivery_id in self._seen:
             log.info("redelivery skipped", extra=extra)
-            return _answer(200, "already handled")
+            return 200, "already handled"
         self._seen[event.delivery_id] = True
         if event.event == "ping":
-            return _answer(200, "pong")
+            return 200, "pong"
         if not router.fetch(event):
             log.info("event acknowledged, nothing to do", extra=extra)
-            return _answer(200, "ignored")
+            return 200, "ignored"
         log.info("event accepted", extra=extra)
         app[JOBS].spawn(self._dispatch(app, event), delivery_id=event.delivery_id)
-        return _answer(202, "accepted")
+        return 202, "accepted"
 
     async def _dispatch(self, app: web.Application, event: sansio.Event) -> None:
         try:
@@ -187,7 +257,9 @@ class Webhooks:
 
 async def dispatch(app: web.Application, event: sansio.Event) -> None:
     """Route one event to its handlers with an installation client and the job queue."""
-    gh = await app[GITHUB].installation_client(event.data["installation"]["id"])
+    github = app[REGISTRATION].github
+    assert github is not None, "deliveries are accepted only once registered"
+    gh = await github.installation_client(event.data["installation"]["id"])
     await router.dispatch(event, gh, jobs=app[JOBS])
 
 
@@ -211,13 +283,49 @@ class KeyValueFormatter(logging.Formatter):
 
 
 def run(port: int | None = None) -> None:
-    """`dropsafe serve`: read the settings (one clear line if one is missing) and serve."""
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        raise SystemExit(f"dropsafe: {exc}") from None
+    """`dropsafe serve`: settings from the environment and `./.env`, checked before serving
+    (one line naming a wrong setting); without an App id, the setup page instead."""
+    dotenv.load_dotenv(Path.cwd() / ".env")
     handler = logging.StreamHandler()
     handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(DeliveryIdFilter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
-    web.run_app(make_app(settings), port=port or settings.port, print=None)
+    try:
+        settings = Settings.from_env() if is_registered(os.environ) else None
+        if settings is not None:
+            asyncio.run(verify_with_github(settings))
+        port = port or listen_port(os.environ)
+    except SettingsError as exc:
+        raise SystemExit(f"dropsafe: {exc}") from None
+    app = make_app(settings, setup=SetupSettings.from_env())
+    logging.getLogger().addHandler(app[ACTIVITY])
+    if settings is None:
+        print(f"dropsafe: not registered yet: open http://localhost:{port}/ to register the App")
+    else:
+        print(f"dropsafe: listening on port {port}; webhooks: POST {WEBHOOK_PATH}")
+    web.run_app(app, port=port, print=None)
+
+
+async def verify_with_github(settings: Settings) -> None:
+    """GET /app with the App's JWT: a key that is not this App's (401) or an id GitHub does not
+    know (404) stops the start; GitHub out of reach is only logged (deliveries retry later)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        client = GitHubClient(
+            session,
+            app_id=settings.app_id,
+            private_key=settings.private_key,
+            base_url=settings.api_url,
+            retry=RetryPolicy(attempts=2),
+        )
+        try:
+            await client.getitem("/app")
+        except gidgethub.HTTPException as error:
+            if error.status_code not in (401, 404):
+                log.warning("settings not verified with GitHub: %s", describe(error))
+                return
+            raise SettingsError(
+                f"bad setting: GitHub refused the App's JWT for APP_ID={settings.app_id} "
+                f"({error.status_code} to GET /app): is PRIVATE_KEY this App's key?"
+            ) from None
+        except GITHUB_ERRORS as error:
+            log.warning("settings not verified with GitHub: %s", describe(error))

@@ -1,7 +1,9 @@
 """The App's settings, read once from the environment (DESIGN.md's names, Probot's if it has one).
 
 A missing or unusable setting raises `SettingsError` whose message is one line naming the
-variable, so `dropsafe serve` can fail at start instead of at the first webhook.
+variable (never its value when it is a secret), so `dropsafe serve` can fail at start
+instead of at the first webhook: an App id that is not a number and a private key that is
+not an RSA PEM are caught here; a key GitHub refuses for that id, by `bot.server` at start.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_PORT = 3000
@@ -35,12 +41,12 @@ class Settings:
         env = os.environ if environ is None else environ
         api_url = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
         return cls(
-            app_id=_required(env, "APP_ID"),
+            app_id=_app_id(env),
             private_key=_private_key(env),
             webhook_secret=_required(env, "WEBHOOK_SECRET"),
             api_url=api_url,
             graphql_url=env.get("GITHUB_GRAPHQL_URL") or graphql_url_for(api_url),
-            port=_port(env.get("PORT")),
+            port=listen_port(env),
             redis_url=env.get("REDIS_URL") or None,
         )
 
@@ -54,6 +60,25 @@ def graphql_url_for(api_url: str) -> str:
     return api_url + "/graphql"
 
 
+def is_registered(env: Mapping[str, str]) -> bool:
+    """An App id is configured: without one, `dropsafe serve` offers to register the App."""
+    return bool(env.get("APP_ID", "").strip())
+
+
+def listen_port(env: Mapping[str, str]) -> int:
+    """PORT, default 3000."""
+    return _port(env.get("PORT"))
+
+
+def _app_id(env: Mapping[str, str]) -> str:
+    value = _required(env, "APP_ID")
+    if not value.isdigit():
+        raise SettingsError(
+            f"bad setting: APP_ID={value} is not a number (the App id on the App's settings page)"
+        )
+    return value
+
+
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
@@ -65,16 +90,32 @@ def _private_key(env: Mapping[str, str]) -> str:
     inline = env.get("PRIVATE_KEY", "").strip()
     if inline:
         # Hosting dashboards often store multi-line values with literal "\n" escapes.
-        return inline.replace("\\n", "\n")
+        return _rsa_pem(inline.replace("\\n", "\n"), "PRIVATE_KEY")
     path = env.get("PRIVATE_KEY_PATH", "").strip()
     if not path:
         raise SettingsError("missing setting: PRIVATE_KEY or PRIVATE_KEY_PATH is not set")
     try:
-        return Path(path).read_text()
-    except OSError as exc:
+        pem = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not text"
         raise SettingsError(
-            f"bad setting: PRIVATE_KEY_PATH={path} cannot be read ({exc.strerror})"
+            f"bad setting: PRIVATE_KEY_PATH={path} cannot be read ({reason})"
         ) from exc
+    return _rsa_pem(pem, f"PRIVATE_KEY_PATH={path}")
+
+
+def _rsa_pem(pem: str, setting: str) -> str:
+    """`pem` when it is an unencrypted RSA private key in PEM, as GitHub generates for Apps
+    (RS256 signs the App's JWTs); the error names the setting, never the key."""
+    try:
+        key = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise SettingsError(
+            f"bad setting: {setting} is not a PEM private key (GitHub's .pem file, unencrypted)"
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise SettingsError(f"bad setting: {setting} is not an RSA key (GitHub Apps use RSA)")
+    return pem
 
 
 def _port(raw: str | None) -> int:

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: cargo and the tokio/tempfile crate sources that the fix-pattern
-# harness builds offline from /usr/share/cargo/registry.
-packages=(librust-tokio-dev librust-tempfile-dev)
+# harness builds offline from /usr/share/cargo/registry; Chromium for the first-run test
+# in a real browser (Playwright drives it; it never downloads a browser of its own).
+packages=(librust-tokio-dev librust-tempfile-dev chromium)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -475,12 +475,14 @@ def test_the_manifest_subscribes_to_what_the_app_handles_with_least_privilege() 
 # -- settings ---------------------------------------------------------------------------------
 
 
-def test_settings_defaults_and_graphql_url_derivation(tmp_path: Path) -> None:
+def test_settings_defaults_and_graphql_url_derivation(
+    tmp_path: Path, app_credentials: AppCredentials
+) -> None:
     key = tmp_path / "app.pem"
-    key.write_text("PEM")
+    key.write_text(app_credentials.private_key)
     env = {"APP_ID": "7", "PRIVATE_KEY_PATH": str(key), "WEBHOOK_SECRET": "s"}
     settings = Settings.from_env(env)
-    assert (settings.private_key, settings.port) == ("PEM", 3000)
+    assert (settings.private_key, settings.port) == (app_credentials.private_key, 3000)
     assert settings.api_url == "https://api.github.com"
     assert settings.graphql_url == "https://api.github.com/graphql"
     enterprise = Settings.from_env({**env, "GITHUB_API_URL": "https://ghe.example.com/api/v3/"})
@@ -494,8 +496,10 @@ def test_settings_defaults_and_graphql_url_derivation(tmp_path: Path) -> None:
     ("missing", "named"),
     [("APP_ID", "APP_ID"), ("WEBHOOK_SECRET", "WEBHOOK_SECRET"), ("PRIVATE_KEY", "PRIVATE_KEY")],
 )
-def test_a_missing_setting_is_named_in_one_line(missing: str, named: str) -> None:
-    env = {"APP_ID": "7", "PRIVATE_KEY": "PEM", "WEBHOOK_SECRET": "s"}
+def test_a_missing_setting_is_named_in_one_line(
+    missing: str, named: str, app_credentials: AppCredentials
+) -> None:
+    env = {"APP_ID": "7", "PRIVATE_KEY": app_credentials.private_key, "WEBHOOK_SECRET": "s"}
     del env[missing]
     with pytest.raises(SettingsError) as error:
         Settings.from_env(env)
@@ -503,20 +507,23 @@ def test_a_missing_setting_is_named_in_one_line(missing: str, named: str) -> Non
     assert "\n" not in str(error.value)
 
 
-def test_an_unreadable_key_file_or_bad_port_is_an_error(tmp_path: Path) -> None:
+def test_an_unreadable_key_file_or_bad_port_is_an_error(
+    tmp_path: Path, app_credentials: AppCredentials
+) -> None:
     env = {"APP_ID": "7", "WEBHOOK_SECRET": "s", "PRIVATE_KEY_PATH": str(tmp_path / "none.pem")}
     with pytest.raises(SettingsError, match="PRIVATE_KEY_PATH"):
         Settings.from_env(env)
     with pytest.raises(SettingsError, match="PORT"):
-        Settings.from_env({**env, "PRIVATE_KEY": "PEM", "PORT": "http"})
+        Settings.from_env({**env, "PRIVATE_KEY": app_credentials.private_key, "PORT": "http"})
 
 
-def test_serve_fails_at_start_naming_the_missing_setting() -> None:
+def test_serve_fails_at_start_naming_the_missing_setting(tmp_path: Path) -> None:
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("APP_ID", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "WEBHOOK_SECRET")
     }
+    env["APP_ID"] = "7"  # without an App id it would offer to register one
     done = subprocess.run(
         [sys.executable, "-c", "from bot.server import run; run()"],
         env=env,
@@ -524,9 +531,12 @@ def test_serve_fails_at_start_naming_the_missing_setting() -> None:
         text=True,
         timeout=60,
         check=False,
+        cwd=tmp_path,  # no .env there
     )
     assert done.returncode != 0
-    assert done.stderr.strip() == "dropsafe: missing setting: APP_ID is not set"
+    assert done.stderr.strip() == (
+        "dropsafe: missing setting: PRIVATE_KEY or PRIVATE_KEY_PATH is not set"
+    )
 
 
 def test_log_lines_carry_the_structured_fields() -> None:

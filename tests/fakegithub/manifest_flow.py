@@ -17,6 +17,7 @@ import secrets
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from .state import GitHubState, PostedManifest
 
@@ -67,7 +68,7 @@ class ManifestFlow:
         if posted is None:
             return _page(404, "Not Found", "This confirmation is unknown or was used.")
         code = self.state.issue_manifest_code(posted)
-        target = web.URL(str(posted.manifest["redirect_url"])).update_query(
+        target = URL(str(posted.manifest["redirect_url"])).update_query(
             {"code": code, **({"state": posted.state} if posted.state is not None else {})}
         )
         raise web.HTTPFound(str(target))

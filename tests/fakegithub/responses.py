@@ -78,7 +78,7 @@ class Renderer:
             slug=self.state.app_slug,
             name=self.state.app_name,
             node_id=_node_id("Integration", self.state.app_id),
-            html_url=f"{WEB}/apps/{self.state.app_slug}",
+            html_url=self.state.app_html_url,
         )
         return app
 

@@ -259,6 +259,11 @@ class GitHubState:
         self._ids = itertools.count(1001)
 
     @property
+    def app_html_url(self) -> str:
+        """The App's page on github.com (`html_url` of GET /app)."""
+        return f"https://github.com/apps/{self.app_slug}"
+
+    @property
     def bot_login(self) -> str:
         """How REST names the App's bot user."""
         return f"{self.app_slug}[bot]"

@@ -205,6 +205,19 @@ async def test_a_failure_narrows_the_review_to_the_changed_files(
     )
 
 
+async def test_a_broken_archive_narrows_the_review_to_the_changed_files(
+    gh: GitHubClient, fake_github: FakeGitHub
+) -> None:
+    seed_pull(fake_github, [pull_file("src/a.rs", "", "fn a() {}\n")])
+    fake_github.set_files(OWNER, REPO, HEAD, {"Cargo.toml": "[package]\n", "src/b.rs": "fn b(){}"})
+    fake_github.fail_next("GET", "/_codeload/*", 200, body=b"<html>not an archive</html>")
+    cache: dict[str, bytes] = {}
+    found = await read(gh, fake_github, cache, "src/a.rs")
+    assert found.sources == () and len(found.notes) == 1
+    assert found.notes[0].startswith("the crate's other files could not be read: ReadError")
+    assert all(key.startswith("tree:") for key in cache)  # nothing half-read was kept
+
+
 # -- the whole review -------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ and the check run's summary says why.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -79,9 +80,9 @@ class Tree:
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> Tree:
         """From GitHub's answer: blobs only (no directories, symlinks or submodules)."""
-        entries = data.get("tree") or []
-        assert isinstance(entries, list)
-        files = [e for e in entries if e.get("type") == "blob" and e.get("mode") != "120000"]
+        entries = data.get("tree")
+        listed = entries if isinstance(entries, list) else []
+        files = [e for e in listed if e.get("type") == "blob" and e.get("mode") != "120000"]
         wanted = (
             Blob(e["path"], e["sha"], int(e.get("size") or 0))
             for e in files
@@ -267,7 +268,9 @@ async def _from_archive(
     )
     by_path = {b.path: b for b in wanted}
     found: dict[str, bytes] = {}
-    for path, data in _members(archive, by_path):
+    # decompressing tens of megabytes would hold up the event loop: a worker thread does it
+    members = await asyncio.to_thread(lambda: list(_members(archive, by_path)))
+    for path, data in members:
         sha = by_path[path].sha
         found[sha] = data
         if _blob_sha(data) == sha:

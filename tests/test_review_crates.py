@@ -250,3 +250,14 @@ async def test_the_review_of_a_pr_in_a_40_file_crate_makes_two_extra_requests(
     )
     (run,) = fake_github.check_runs
     assert f"and {MODULES} other file(s) of their crates" in run.output["summary"]
+
+
+async def test_the_review_of_a_pr_without_rust_lists_no_tree(fake_github: FakeGitHub) -> None:
+    seed_pull(fake_github, [pull_file("README.md", "a\n", "b\n")])
+    fake_github.set_files(OWNER, REPO, HEAD, crate_files())
+    async with running_app(fake_github) as bot:
+        await bot.deliver("pull_request", load_webhook("pull_request.opened"))
+        await bot.idle()
+    operations = api_requests(fake_github)
+    assert "checks/update" in operations  # the review ran
+    assert "git/get-tree" not in operations and "repos/download-tarball-archive" not in operations

@@ -1,31 +1,33 @@
 """Which files a `dropsafe check` reads, and running the engine over them on every core.
 
-The engine (`rules.engine.analyze`) is pure; this module is the I/O around it:
-walking directories, picking the files of a diff, reading bytes, and spreading
-many files over a process pool. Workers read their own files and send back only
-the small `FileReport`s (plus the few source lines the text format shows, and
-the names a test file mentions), so a tree of thousands of files costs one
-pickle of findings, not of sources.
+The engine (`rules.engine`) is pure; this module is the I/O around it:
+walking directories, picking the files of a diff, finding the `Cargo.toml`
+files above them, reading bytes, and spreading many files over a process pool.
+Workers read and analyse their own files and send back only each file's
+`FilePart` (findings, item summary, Drop hazards) and the few source lines the
+text format shows, so a tree of thousands of files costs one pickle of plain
+data, not of sources or trees; the parent links the parts into crates.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rules.config import Settings
-from rules.engine import MAX_SOURCE_BYTES, FileReport, SourceFile, analyze, analyze_test_file
+from rules.engine import MAX_SOURCE_BYTES, FilePart, FileReport, SourceFile, analyze_part, link
 from rules.model import Finding
 from rules.rust.context import is_test_path
 from rules.scope import FileChange, Mode
 
 SKIPPED_DIRS = frozenset({"target"})
-# a file's report, the source lines its findings anchor on, and the names it
-# mentions when it is a test file (see `scan`)
-Scanned = tuple[FileReport, dict[int, str], frozenset[str]]
+# a file's part of the analysis and the source lines findings may anchor on
+Scanned = tuple[FilePart, dict[int, str]]
+MANIFEST = "Cargo.toml"
 # Below this much source a pool costs more (fork, pickling) than it saves.
 POOL_MIN_BYTES = 512 * 1024
 
@@ -109,6 +111,7 @@ def scan(
 
     drop-untested accepts a test anywhere among the targets: the test files
     are analysed first, and the names they mention go to every other analysis.
+    The `Cargo.toml` files above the targets make them crates (`rules.engine.link`).
     """
     settings = settings or Settings()
     workers = workers or os.cpu_count() or 1
@@ -121,9 +124,35 @@ def scan(
     else:
         results = _scan_chunk(tests, settings, frozenset())
         results += _scan_chunk(others, settings, _names(results))
-    results.sort(key=lambda result: result[0].path)
-    lines = {(report.path, n): text for report, found, _ in results for n, text in found.items()}
-    return ScanResult(tuple(report for report, _, _ in results), lines)
+    results.sort(key=lambda result: result[0].report.path)
+    reports = link([part for part, _ in results], settings, find_manifests(targets))
+    lines = {(part.report.path, n): text for part, found in results for n, text in found.items()}
+    return ScanResult(tuple(reports), lines)
+
+
+def find_manifests(targets: Iterable[Target]) -> dict[str, str]:
+    """The `Cargo.toml` texts in the targets' directories and above them, up to
+    the root of their displayed paths, keyed by displayed path."""
+    manifests: dict[str, str] = {}
+    seen: set[str] = set()
+    for target in targets:
+        location = os.path.dirname(target.location)
+        shown = posixpath.dirname(target.path)
+        while location not in seen:
+            seen.add(location)
+            manifest = os.path.join(location, MANIFEST)
+            if os.path.isfile(manifest):
+                try:
+                    text = Path(manifest).read_text("utf-8")
+                except (OSError, UnicodeDecodeError):
+                    text = None
+                if text is not None:
+                    manifests[posixpath.join(shown, MANIFEST)] = text
+            parent = os.path.dirname(location)
+            if not shown or shown == "/" or parent == location:
+                break
+            location, shown = parent, posixpath.dirname(shown)
+    return manifests
 
 
 def display_path(location: str, cwd: str) -> str:
@@ -175,13 +204,13 @@ def _pooled(
 
 
 def _names(results: Iterable[Scanned]) -> frozenset[str]:
-    return frozenset[str]().union(*(names for _, _, names in results))
+    return frozenset[str]().union(*(part.names for part, _ in results))
 
 
 def _scan_chunk(
     targets: Iterable[Target], settings: Settings, test_names: frozenset[str]
 ) -> list[Scanned]:
-    """Runs in a worker: read and analyse each file; only reports go back."""
+    """Runs in a worker: read and analyse each file; only plain data goes back."""
     return [_scan_one(target, settings, test_names) for target in targets]
 
 
@@ -190,17 +219,23 @@ def _scan_one(target: Target, settings: Settings, test_names: frozenset[str]) ->
         source = Path(target.location).read_bytes()
     except OSError as exc:
         skipped = f"cannot read it ({exc.strerror})"
-        return FileReport(target.path, (), skipped=skipped), {}, frozenset()
-    file = SourceFile(target.path, source, target.touched)
-    if is_test_path(target.path):
-        report, names = analyze_test_file(file, settings)
-    else:
-        report, names = analyze(file, settings, test_names), frozenset()
-    return report, _anchor_lines(source, report.findings), names
+        return FilePart(FileReport(target.path, (), skipped=skipped), target.touched), {}
+    part = analyze_part(SourceFile(target.path, source, target.touched), settings, test_names)
+    return part, _anchor_lines(source, _anchors(part))
 
 
-def _anchor_lines(source: bytes, findings: Iterable[Finding]) -> dict[int, str]:
-    wanted = {finding.line for finding in findings}
+def _anchors(part: FilePart) -> set[int]:
+    """Lines a finding of this file may anchor on once linked: its own
+    findings', its Drop hazards', and the calls in its `fn drop`s."""
+    lines = {finding.line for finding in part.report.findings}
+    lines.update(hazard.finding.line for hazard in part.hazards)
+    if part.items is not None:
+        for root in part.items.drops:
+            lines.update(call.line for call in part.items.functions[root.function].calls)
+    return lines
+
+
+def _anchor_lines(source: bytes, wanted: set[int]) -> dict[int, str]:
     if not wanted:
         return {}
     lines = source.split(b"\n")

@@ -22,14 +22,15 @@ from rules.scope import Mode
 CONFIG_PATH = ".github/dropsafe.toml"
 FAIL_LEVELS = ("error", "warning", "notice", "never")
 RULE_LEVELS = ("off", "notice", "warning", "error")
-_KEYS = ("mode", "fail_on", "exclude", "rules", "comment_on")
+_KEYS = ("mode", "fail_on", "exclude", "tests", "rules", "comment_on")
 
 
 @dataclass(frozen=True)
 class Settings:
     """`rules` maps a rule id to "off" or the severity that replaces its default.
 
-    `rules` is left out of the hash (a mapping is not hashable); equality still
+    `tests` reports test, bench and example code too (DESIGN.md: it is left
+    out by default). `rules` is left out of the hash (a mapping is not hashable); equality still
     compares it. It is kept read-only, and pickled as a plain dict (a
     MappingProxyType does not pickle) so settings reach process-pool workers.
     """
@@ -40,12 +41,20 @@ class Settings:
     rules: Mapping[str, str] = field(default_factory=dict, hash=False)
     # the lowest severity posted as an inline comment; lower ones are check-run annotations only
     comment_on: str = "warning"
+    tests: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", MappingProxyType(dict(self.rules)))
 
     def __reduce__(self) -> tuple[type[Settings], tuple[object, ...]]:
-        return Settings, (self.mode, self.fail_on, self.exclude, dict(self.rules), self.comment_on)
+        return Settings, (
+            self.mode,
+            self.fail_on,
+            self.exclude,
+            dict(self.rules),
+            self.comment_on,
+            self.tests,
+        )
 
     def excluded(self, path: str) -> bool:
         """True when a glob of `exclude` matches `path` (relative to the repository root).
@@ -94,6 +103,11 @@ def load_settings(text: str | bytes, known_rules: Collection[str]) -> tuple[Sett
                 values[key] = level
         elif key == "exclude":
             values["exclude"] = _globs(value, errors)
+        elif key == "tests":
+            if isinstance(value, bool):
+                values["tests"] = value
+            else:
+                errors.append(f"tests: expected true or false, got {_toml_type(value)}")
         elif key == "rules":
             values["rules"] = _rule_levels(value, known_rules, errors)
         else:

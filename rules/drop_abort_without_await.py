@@ -12,7 +12,7 @@ from rules.fixes import SAFE_DROP
 from rules.model import RESOURCES_RELEASED, Hit, Rule
 from rules.rust.bindings import origin, short_text
 from rules.rust.context import FileContext
-from rules.rust.syntax import calls_query, in_drop, with_scope
+from rules.rust.syntax import calls_query, in_drop
 
 # a bare `abort()` is captured too, and has no receiver to be a task
 ABORT_CALLS = calls_query("abort")
@@ -42,7 +42,7 @@ def check(ctx: FileContext) -> Iterator[Hit]:
             f"`{name}` in `Drop` does not wait for the task: it stops at its next"
             " `.await`, and what it holds is released later"
         )
-        yield Hit(call, with_scope(message, scope))
+        yield Hit(call, message, scope=scope)
 
 
 def is_task(ctx: FileContext, receiver: Node) -> bool:

@@ -16,7 +16,7 @@ from rules.rust.context import FileContext
 from rules.rust.locals import binding_of, call_of_argument
 from rules.rust.parsing import lineage, unparenthesized
 from rules.rust.spawns import closure_on_other_thread
-from rules.rust.syntax import calls_query, in_drop, with_scope
+from rules.rust.syntax import calls_query, drop_excuse, in_drop
 
 # tokio's blocking twins of async calls: each is a `block_on` inside
 TOKIO_BLOCKING = frozenset(
@@ -40,9 +40,10 @@ Branch = Literal["failed", "running"]
 
 def check(ctx: FileContext) -> Iterator[Hit]:
     for call, scope in in_drop(ctx, BLOCK_ON_CALLS, "call", excused):
-        yield Hit(call, with_scope(_message(ctx, call, scope.function), scope))
+        yield Hit(call, _message(ctx, call, scope.function), scope=scope)
 
 
+@drop_excuse
 def excused(ctx: FileContext, node: Node, function: Node) -> bool:
     """True when `node` runs where blocking on a future cannot panic: in a
     closure given to `block_in_place` or to a spawn on another thread, or in

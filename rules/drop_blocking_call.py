@@ -14,7 +14,7 @@ from rules.rust.bindings import Origin, origin, short_text
 from rules.rust.context import FileContext
 from rules.rust.parsing import ancestors
 from rules.rust.spawns import closure_on_other_thread
-from rules.rust.syntax import calls_query, in_drop, with_scope
+from rules.rust.syntax import calls_query, drop_excuse, in_drop
 
 BLOCKING_CALLS = calls_query(
     *("sleep", "output", "status", "wait", "wait_with_output"),  # threads, processes
@@ -40,7 +40,7 @@ def check(ctx: FileContext) -> Iterator[Hit]:
                 f"`{name}` blocks in `Drop`: whoever drops the value waits, an async"
                 " runtime's worker thread included"
             )
-            yield Hit(call, with_scope(message, scope))
+            yield Hit(call, message, scope=scope)
 
 
 def blocking_call(ctx: FileContext, call: Node, function: Node) -> str | None:
@@ -66,6 +66,7 @@ def blocking_call(ctx: FileContext, call: Node, function: Node) -> str | None:
     return f"{text}()" if text is not None else f"{kind}::{method}"
 
 
+@drop_excuse
 def on_other_thread(ctx: FileContext, node: Node, function: Node) -> bool:
     """Inside a closure that runs on another thread: it does not block the
     dropping thread (joining that thread does, and is deliberately allowed:

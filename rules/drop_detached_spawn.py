@@ -9,7 +9,7 @@ from rules.fixes import SAFE_DROP
 from rules.model import ASYNC_NOT_DETACHED, Hit, Rule
 from rules.rust.context import FileContext
 from rules.rust.spawns import SPAWN_CALLS, classify_spawn, handle_discarded
-from rules.rust.syntax import in_drop, with_scope
+from rules.rust.syntax import in_drop
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
@@ -18,7 +18,7 @@ def check(ctx: FileContext) -> Iterator[Hit]:
         if spawn is None or spawn.family == "scoped" or not handle_discarded(ctx, call):
             continue
         message = f"detached `{spawn.name}` in `Drop`: the cleanup may never run"
-        yield Hit(call, with_scope(message, scope))
+        yield Hit(call, message, scope=scope)
 
 
 RULE = Rule(
@@ -27,6 +27,7 @@ RULE = Rule(
     checklist=(ASYNC_NOT_DETACHED,),
     message="detached spawn in `Drop`: the cleanup may never run",
     needles=(b"spawn",),
+    supersedes="detached-spawn",
     check=check,
     fix=SAFE_DROP,
     docs=page(

@@ -9,7 +9,7 @@ from rules.fixes import SAFE_DROP
 from rules.model import NEVER_PANICS, UNWIND_SAFE, Hit, Rule
 from rules.rust.context import FileContext
 from rules.rust.spawns import cannot_abort
-from rules.rust.syntax import in_drop, macro_name, with_scope
+from rules.rust.syntax import in_drop, macro_name
 
 PANIC_MACROS = """
 (macro_invocation macro: [
@@ -22,7 +22,7 @@ PANIC_MACROS = """
 def check(ctx: FileContext) -> Iterator[Hit]:
     for macro, scope in in_drop(ctx, PANIC_MACROS, "macro", cannot_abort):
         message = f"`{macro_name(macro)}!` in `Drop`: a panic while unwinding aborts the process"
-        yield Hit(macro, with_scope(message, scope))
+        yield Hit(macro, message, scope=scope)
 
 
 RULE = Rule(
@@ -30,7 +30,8 @@ RULE = Rule(
     severity="error",
     checklist=(NEVER_PANICS, UNWIND_SAFE),
     message="panicking macro in `Drop`: a panic while unwinding aborts the process",
-    needles=(b"Drop",),
+    needles=(b"panic!", b"unreachable!", b"todo!", b"unimplemented!", b"assert"),
+    supersedes="panic-in-production",
     check=check,
     fix=SAFE_DROP,
     docs=page(

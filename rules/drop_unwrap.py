@@ -9,7 +9,7 @@ from rules.fixes import SAFE_DROP
 from rules.model import NO_UNWRAP, UNWIND_SAFE, Hit, Rule
 from rules.rust.context import FileContext
 from rules.rust.spawns import cannot_abort
-from rules.rust.syntax import in_drop, with_scope
+from rules.rust.syntax import in_drop
 
 UNWRAP_CALLS = """
 (call_expression
@@ -21,7 +21,7 @@ UNWRAP_CALLS = """
 def check(ctx: FileContext) -> Iterator[Hit]:
     for method, scope in in_drop(ctx, UNWRAP_CALLS, "method", cannot_abort):
         message = f"`{ctx.text(method)}` in `Drop`: a panic while unwinding aborts the process"
-        yield Hit(method, with_scope(message, scope))
+        yield Hit(method, message, scope=scope)
 
 
 RULE = Rule(
@@ -29,7 +29,8 @@ RULE = Rule(
     severity="error",
     checklist=(NO_UNWRAP, UNWIND_SAFE),
     message="`unwrap`/`expect` in `Drop`: a panic while unwinding aborts the process",
-    needles=(b"Drop",),
+    needles=(b"unwrap", b"expect"),
+    supersedes="unwrap-in-production",
     check=check,
     fix=SAFE_DROP,
     docs=page(

@@ -6,16 +6,18 @@ Pure: no files, no network, no clock. The CLI and the App build `SourceFile`s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from tree_sitter import Node
 
 from rules.catalogue import RULE_IDS, RULES
 from rules.config import Settings
-from rules.model import Finding, Hit, Rule, Severity
+from rules.model import ChainStep, Finding, Hit, Rule, Severity
 from rules.rust.context import FileContext, is_test_path
+from rules.rust.crate import CrateModel, FileItems, Reached, summary_functions
 from rules.rust.parsing import captures, column, text
+from rules.rust.syntax import EXCUSES, excuse_key, macro_name
 from rules.suppress import Allowances, find_allowances
 
 # Parsing stays fast well past this, but a multi-megabyte .rs file is generated
@@ -24,6 +26,7 @@ MAX_SOURCE_BYTES = 4 * 1024 * 1024
 UNKNOWN_ALLOW = "unknown-allow-id"
 _CODE_LIMIT = 200
 _NAMES = "[(identifier) (type_identifier)] @name"
+_SUPERSEDES = {rule.id: rule.supersedes for rule in RULES if rule.supersedes is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,19 +56,53 @@ class FileReport:
     drop_impls: tuple[DropImplInfo, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Hazard:
+    """A Drop rule's finding in function `function` of a file, as if that
+    function ran in Drop (`rules.rust.syntax.in_drop`): reported only where
+    the crate model finds `fn drop` reaching it without the rule's `excuse`.
+    `label` names it at the end of a chain; `allowed`: an allow comment
+    silences it."""
+
+    function: int
+    excuse: str | None
+    finding: Finding
+    label: str
+    allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FilePart:
+    """One file analysed on its own, before the crate is known: its report
+    (every finding that needs no crate), its item summary and Drop hazards,
+    its allow comments and touched lines (for findings placed there later),
+    and the names a test file mentions (drop-untested). Plain data, so a
+    process-pool worker can send it back."""
+
+    report: FileReport
+    touched: frozenset[int] | None = None
+    items: FileItems | None = None
+    hazards: tuple[Hazard, ...] = ()
+    allowances: Allowances | None = None
+    names: frozenset[str] = frozenset()
+
+
 def analyze_files(
-    files: Iterable[SourceFile], settings: Settings | None = None
+    files: Iterable[SourceFile],
+    settings: Settings | None = None,
+    manifests: Mapping[str, str] | None = None,
 ) -> list[FileReport]:
-    """Analyse several files of one change in this process: the test files
-    first, so the names they mention reach the others (`analyze_test_file`)."""
+    """Analyse the files of one or more crates in this process. `manifests`
+    maps the path of each `Cargo.toml` (same coordinates as the files' paths)
+    to its text; without one a file is a crate of its own. Test files go
+    first, so the names they mention reach the others (drop-untested)."""
     files = list(files)
-    tested = {
-        n: analyze_test_file(f, settings) for n, f in enumerate(files) if is_test_path(f.path)
-    }
-    names = frozenset[str]().union(*(found for _, found in tested.values()))
-    return [
-        tested[n][0] if n in tested else analyze(f, settings, names) for n, f in enumerate(files)
-    ]
+    parts = {n: analyze_part(f, settings) for n, f in enumerate(files) if is_test_path(f.path)}
+    names = frozenset[str]().union(*(part.names for part in parts.values()))
+    for n, file in enumerate(files):
+        if n not in parts:
+            parts[n] = analyze_part(file, settings, names)
+    return link([parts[n] for n in range(len(files))], settings, manifests)
 
 
 def analyze(
@@ -73,53 +110,175 @@ def analyze(
     settings: Settings | None = None,
     test_names: frozenset[str] = frozenset(),
 ) -> FileReport:
-    """The file's report; `test_names` are the names test files elsewhere in
-    the change mention: a Drop type named there counts as tested."""
-    return _analyze(file, settings or Settings(), test_names)[0]
+    """The report of one file taken as a crate of its own; `test_names` are
+    the names test files elsewhere mention: a Drop type named there counts as
+    tested."""
+    return link([analyze_part(file, settings, test_names)], settings)[0]
 
 
-def analyze_test_file(
-    file: SourceFile, settings: Settings | None = None
-) -> tuple[FileReport, frozenset[str]]:
-    """A test file's report and the names it mentions (the `test_names` of the
-    other files), from one parse. Its own analysis needs no names from
-    elsewhere: drop-untested does not look at test code."""
-    report, ctx = _analyze(file, settings or Settings(), frozenset())
-    if ctx is None or not ctx.test_file:
-        return report, frozenset()
-    return report, frozenset(map(text, captures(_NAMES, ctx.root).get("name", [])))
-
-
-def _analyze(
-    file: SourceFile, settings: Settings, test_names: frozenset[str]
-) -> tuple[FileReport, FileContext | None]:
+def analyze_part(
+    file: SourceFile,
+    settings: Settings | None = None,
+    test_names: frozenset[str] = frozenset(),
+) -> FilePart:
+    """A file's part of a crate analysis (see `FilePart`), from one parse."""
+    settings = settings or Settings()
     if len(file.source) > MAX_SOURCE_BYTES:
         size = len(file.source) / (1024 * 1024)
         limit = MAX_SOURCE_BYTES // (1024 * 1024)
         skipped = f"{size:.1f} MB is over the {limit} MB limit"
-        return FileReport(file.path, (), skipped=skipped), None
+        return FilePart(FileReport(file.path, (), skipped=skipped), file.touched)
     ctx = FileContext(file.path, file.source, test_names)
     allowances = find_allowances(file.source, ctx.root, RULE_IDS)
     collector = _Collector(ctx, file.touched, allowances)
+    functions = summary_functions(ctx)
+    hazards: list[Hazard] = []
     present: dict[bytes, bool] = {}
     for rule in RULES:
         severity = _effective_severity(rule, settings)
         if severity is None or not _mentions_any(file.source, rule.needles, present):
             continue
         for hit in rule.check(ctx):
-            if rule.production_only and ctx.is_test(hit.node):
+            if not settings.tests and ctx.is_test(hit.node):
                 continue
-            collector.add(rule, severity, hit)
+            if hit.scope is None:
+                collector.add(rule, severity, hit)
+                continue
+            index = functions.index_of(hit.scope.function)
+            if index is not None:
+                finding = collector.finding(rule, severity, hit)
+                allowed = allowances.allows(rule.id, finding.line)
+                label = _label(ctx, hit.node)
+                hazards.append(
+                    Hazard(index, excuse_key(hit.scope.excused), finding, label, allowed)
+                )
     for unknown in allowances.unknown:
         collector.add_unknown_allow(unknown.rule_id, unknown.line, unknown.column)
     report = FileReport(
         path=file.path,
-        findings=tuple(sorted(collector.findings.values(), key=_order)),
+        findings=tuple(collector.findings.values()),
         suppressed=collector.suppressed,
         out_of_scope=collector.out_of_scope,
         drop_impls=tuple(_drop_impl_info(ctx, file.touched)),
     )
-    return report, ctx
+    names = (
+        frozenset(map(text, captures(_NAMES, ctx.root).get("name", [])))
+        if ctx.test_file
+        else frozenset()
+    )
+    items = functions.items(list(EXCUSES.items()))
+    return FilePart(report, file.touched, items, tuple(hazards), allowances, names)
+
+
+def link(
+    parts: Sequence[FilePart],
+    settings: Settings | None = None,
+    manifests: Mapping[str, str] | None = None,
+) -> list[FileReport]:
+    """The reports of files analysed apart, once their crates are known:
+    test code (a test target, a `#[cfg(test)] mod tests;` file) is left out
+    unless the settings ask for it, and each Drop hazard is reported where
+    `fn drop` reaches it (see `_Reacher`). Reports in the order of `parts`."""
+    settings = settings or Settings()
+    analysed = [n for n, part in enumerate(parts) if part.items is not None]
+    model = CrateModel([parts[n].items for n in analysed], manifests or {})  # type: ignore[misc]
+    linked = [_Linked(part) for part in parts]
+    by_path = {entry.part.report.path: entry for entry in linked}
+    for position, n in enumerate(analysed):
+        if model.is_test_file(position) and not settings.tests:
+            linked[n].findings.clear()
+            continue
+        for hazard in parts[n].hazards:
+            how = model.reached(hazard.excuse, settings.tests).get((position, hazard.function))
+            if how is not None:
+                _place_hazard(linked[n], by_path, hazard, how)
+    return [entry.report() for entry in linked]
+
+
+class _Linked:
+    """A file's report being completed by `link`."""
+
+    def __init__(self, part: FilePart) -> None:
+        self.part = part
+        self.findings = {(f.rule, f.line, f.column): f for f in part.report.findings}
+        self.suppressed = part.report.suppressed
+        self.out_of_scope = part.report.out_of_scope
+
+    def add(self, finding: Finding, allowed: bool) -> None:
+        touched = self.part.touched
+        if allowed:
+            self.suppressed += 1
+        elif touched is not None and finding.line not in touched:
+            self.out_of_scope += 1
+        else:
+            self.findings.setdefault((finding.rule, finding.line, finding.column), finding)
+            superseded = _SUPERSEDES.get(finding.rule)
+            if superseded is not None:
+                self.findings.pop((superseded, finding.line, finding.column), None)
+
+    def report(self) -> FileReport:
+        base = self.part.report
+        return FileReport(
+            path=base.path,
+            findings=tuple(sorted(self.findings.values(), key=_order)),
+            suppressed=self.suppressed,
+            out_of_scope=self.out_of_scope,
+            skipped=base.skipped,
+            drop_impls=base.drop_impls,
+        )
+
+
+def _place_hazard(
+    entry: _Linked, by_path: Mapping[str, _Linked], hazard: Hazard, how: Reached
+) -> None:
+    """Report a reached hazard at its own line and, when it lies in another
+    file than `fn drop`, at the call in `fn drop` that leads to it too (a
+    pull request may touch either); both name the chain."""
+    finding = hazard.finding
+    if not how.calls:
+        entry.add(finding, hazard.allowed)
+        return
+    via = " -> ".join(step.label for step in how.calls)
+    reached = f" (reached from Drop for {how.owner} via {via})"
+    chain = (
+        ChainStep(how.path, how.line, f"Drop for {how.owner}"),
+        *(ChainStep(step.path, step.line, step.label) for step in how.calls),
+        ChainStep(finding.path, finding.line, hazard.label),
+    )
+    entry.add(replace(finding, message=finding.message + reached, chain=chain), hazard.allowed)
+    if finding.path == how.path:
+        return
+    first = how.calls[0]
+    root = by_path[how.path]
+    allowances = root.part.allowances
+    at_call = replace(
+        finding,
+        path=first.path,
+        line=first.line,
+        end_line=first.line,
+        column=first.column,
+        end_column=first.column,
+        message=f"{finding.message} at {finding.path}:{finding.line}{reached}",
+        item=how.item,
+        code=first.code,
+        chain=chain,
+    )
+    allowed = allowances is not None and allowances.allows(finding.rule, first.line)
+    root.add(at_call, allowed)
+
+
+def _label(ctx: FileContext, node: Node) -> str:
+    """How a chain's last step names the hazard: `unwrap()`, `panic!`, the call."""
+    if node.type in {"field_identifier", "identifier"}:
+        return f"{ctx.text(node)}()"
+    if node.type == "macro_invocation":
+        return f"{macro_name(node)}!"
+    function = node.child_by_field_name("function") if node.type == "call_expression" else None
+    if function is not None:
+        node = function
+        return f"{ctx.text(function).split(chr(10), 1)[0].strip()[:60]}()"
+    first = ctx.text(node).split("\n", 1)[0].strip()
+    return first if len(first) <= 60 else first[:57] + "..."
 
 
 def _mentions_any(source: bytes, needles: tuple[bytes, ...], seen: dict[bytes, bool]) -> bool:
@@ -164,9 +323,18 @@ class _Collector:
         if anchor is None:
             self.out_of_scope += 1
             return
-        start_line, start_column = anchor
+        finding = self.finding(rule, severity, hit, anchor)
+        self.findings.setdefault((rule.id, finding.line, finding.column), finding)
+
+    def finding(
+        self, rule: Rule, severity: Severity, hit: Hit, anchor: tuple[int, int] | None = None
+    ) -> Finding:
+        """The finding `hit` makes, anchored at `anchor` (default: its node's start)."""
+        node = hit.node
+        line = node.start_point[0] + 1
+        start_line, start_column = anchor or (line, column(self.ctx.source, node.start_byte))
         spans_node = start_line == line and not hit.whole  # else a point (a whole item)
-        finding = Finding(
+        return Finding(
             rule=rule.id,
             severity=severity,
             path=self.ctx.path,
@@ -179,7 +347,6 @@ class _Collector:
             item=self.ctx.item_path(node),
             code=self._line_code(node, hit.whole),
         )
-        self.findings.setdefault((rule.id, finding.line, finding.column), finding)
 
     def add_unknown_allow(self, rule_id: str, line: int, column: int) -> None:
         if self.touched is not None and line not in self.touched:

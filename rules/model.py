@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from tree_sitter import Node
 
-    from rules.rust.context import FileContext
+    from rules.rust.context import DropScope, FileContext
 
 Severity = Literal["error", "warning", "notice"]
 SEVERITIES: tuple[Severity, ...] = ("notice", "warning", "error")
@@ -101,11 +101,15 @@ class Hit:
 
     `whole` marks a finding about the whole node (an `impl Drop`): it is in
     scope when any of the node's lines is touched, not just its first one.
+    `scope` marks a Drop rule's hit (from `rules.rust.syntax.in_drop`): the
+    engine reports it only when the crate model finds `fn drop` reaching the
+    scope's function, with the chain of calls that leads there.
     """
 
     node: Node
     message: str | None = None
     whole: bool = False
+    scope: DropScope | None = None
 
 
 Check = Callable[["FileContext"], Iterable[Hit]]
@@ -148,7 +152,13 @@ class Rule:
     `docs` is the user-facing page (What it does / Why is this bad? / Example /
     Use instead / References); `dropsafe explain`, review comments and README
     tables are generated from it. `needles` is a cheap literal pre-check: when
-    none of them occurs in a file's bytes the rule is not run on it.
+    none of them occurs in a file's bytes the rule is not run on it. A Drop
+    rule `supersedes` the rule that reports the same code outside Drop
+    (`drop-unwrap` over `unwrap-in-production`): where both fire on one place
+    that Drop reaches, only the Drop rule's finding is kept.
+
+    No rule reports test, bench or example code unless the settings ask for
+    it (`tests = true`); drop-untested reads tests, but reports production code.
     """
 
     id: str
@@ -159,4 +169,4 @@ class Rule:
     check: Check
     needles: tuple[bytes, ...]
     fix: FixPattern | None = None
-    production_only: bool = False
+    supersedes: str | None = None

@@ -22,7 +22,6 @@ RULE = Rule(
     message="`panic!`/`todo!`/`unimplemented!` in production code",
     needles=(b"panic!", b"todo!", b"unimplemented!"),
     check=check,
-    production_only=True,
     docs=page(
         what="""
             Flags `panic!`, `todo!` and `unimplemented!` outside test code. Inside `Drop`

@@ -23,7 +23,6 @@ RULE = Rule(
     message="`unwrap`/`expect` in production code panics on the error path",
     needles=(b"unwrap", b"expect"),
     check=check,
-    production_only=True,
     docs=page(
         what="""
             Flags `.unwrap()` and `.expect(..)` outside test code (`#[cfg(test)]` items,

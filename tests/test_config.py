@@ -50,6 +50,13 @@ def test_every_setting() -> None:
     assert settings == Settings(Mode.DIFF_CONTEXT, "never", (), {"drop-panic": "notice"}, "notice")
 
 
+def test_tests_opts_test_code_in() -> None:
+    assert not Settings().tests
+    settings, errors = load_settings("tests = true\n", KNOWN)
+    assert (settings.tests, errors) == (True, [])
+    assert pickle.loads(pickle.dumps(settings)).tests
+
+
 def test_settings_are_hashable_and_immutable() -> None:
     settings, _ = load_settings(DESIGN_EXAMPLE, KNOWN)
     assert hash(settings) == hash(load_settings(DESIGN_EXAMPLE, KNOWN)[0])
@@ -114,6 +121,7 @@ def test_non_utf8_file_gives_defaults() -> None:
         ('[rules]\nno-such-thing = "off"', "rules.no-such-thing: unknown rule"),
         ("fail-on = 1", 'fail-on: unknown setting (did you mean "fail_on"?)'),
         ("when = 1979-05-27", "when: unknown setting"),
+        ('tests = "yes"', "tests: expected true or false, got a string"),
     ],
 )
 def test_each_invalid_setting_gives_one_error(snippet: str, error: str) -> None:

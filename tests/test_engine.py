@@ -45,7 +45,7 @@ def test_touched_lines_scope_findings():
 def test_reach_through_calls_names_the_path():
     report = analyze(SourceFile("src/lib.rs", GUARD))
     (panic,) = [f for f in report.findings if f.rule == "drop-panic"]
-    assert "reached from Drop for Guard via cleanup_sync -> helper" in panic.message
+    assert "reached from Drop for Guard via Guard::cleanup_sync -> helper" in panic.message
     assert panic.item == "fn helper"
 
 
@@ -61,7 +61,7 @@ impl G {
     report = analyze(SourceFile("src/lib.rs", source))
     assert [f.message for f in report.findings if f.rule == "drop-unwrap"] == [
         "`unwrap` in `Drop`: a panic while unwinding aborts the process"
-        " (reached from Drop for G via a -> b)"
+        " (reached from Drop for G via G::a -> G::b)"
     ]
 
 

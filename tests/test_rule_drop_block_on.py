@@ -72,7 +72,7 @@ def test_a_helper_also_called_with_a_runtime_is_flagged_with_that_path():
     )
     report = analyze(SourceFile("src/lib.rs", source.encode()))
     (finding,) = [f for f in report.findings if f.rule == "drop-block-on"]
-    assert finding.message.endswith("(reached from Drop for G via flush -> step)")
+    assert finding.message.endswith("(reached from Drop for G via G::flush -> step)")
 
 
 @pytest.mark.parametrize("rule_id", FAMILY)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections import deque
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,8 +17,7 @@ from typing import Any, TypeVar, cast
 
 from tree_sitter import Node, Tree
 
-from rules.rust.locals import binding_of
-from rules.rust.parsing import ancestors, field_text, matches, parse, type_name
+from rules.rust.parsing import ancestors, field_text, parse, type_name
 from rules.rust.parsing import text as node_text
 
 T = TypeVar("T")
@@ -49,18 +47,21 @@ ITEM_TYPES = frozenset(
 _ITEM_KEYWORDS = {"function_item": "fn", "mod_item": "mod", "trait_item": "trait"}
 _ATTRIBUTE_PARTS = frozenset({"token_tree", "attribute", "scoped_identifier"})
 NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier"})
-_CALLS = """
-(call_expression function: [
-  (identifier) @free
-  (field_expression value: (self) field: (field_identifier) @method)
-  (scoped_identifier path: (_) @owner name: (identifier) @assoc)
-]) @call
-"""
+# `impl Drop` and pin-project's `#[pinned_drop] impl PinnedDrop`
+DROP_TRAITS = frozenset({"Drop", "PinnedDrop"})
 
 
 def is_test_path(path: str) -> bool:
     """Files under tests/, benches/ or examples/ are test code as a whole."""
     return any(part in TEST_DIRS for part in path.replace("\\", "/").split("/")[:-1])
+
+
+def is_drop_trait(resolved: str) -> bool:
+    """`Drop`, `std::ops::Drop`, `PinnedDrop`, `pin_project::pinned_drop::PinnedDrop`."""
+    last = resolved.rsplit("::", 1)[-1]
+    if last not in DROP_TRAITS or "::" not in resolved:
+        return last in DROP_TRAITS
+    return resolved.endswith("ops::Drop") or "pin_project" in resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,18 +75,12 @@ class DropImpl:
 
 @dataclass(frozen=True, slots=True)
 class DropScope:
-    """A function that runs when a value is dropped: `fn drop` itself or one it
-    reaches through calls in the same file. `via` is the call chain from drop."""
+    """A function a Drop rule looks at as if it ran in Drop, and the rule's
+    excuse. Whether Drop reaches it is the crate model's question
+    (`rules.rust.crate`): the engine keeps the rule's hit only then."""
 
     function: Node
-    owner: DropImpl
-    via: tuple[str, ...]
-
-    def describe(self) -> str:
-        """Message suffix naming the path, empty for `fn drop` itself."""
-        if not self.via:
-            return ""
-        return f" (reached from Drop for {self.owner.type_name} via {' -> '.join(self.via)})"
+    excused: Excused | None = None
 
 
 class FileContext:
@@ -100,7 +95,6 @@ class FileContext:
         # names that test files elsewhere in the change mention (drop-untested)
         self.test_names = test_names
         self._memo: dict[Callable[[FileContext], Any], Any] = {}
-        self._reached: dict[Excused | None, list[DropScope]] = {}
 
     def memo(self, compute: Callable[[FileContext], T]) -> T:
         """`compute(self)`, once per file: facts several rules share (lock
@@ -243,10 +237,11 @@ class FileContext:
 
     @cached_property
     def drop_impls(self) -> list[DropImpl]:
-        """`impl Drop for T` (any spelling of the trait path); `fn drop` of any
-        other trait or of an inherent impl is not Drop."""
+        """`impl Drop for T` (any spelling of the trait path) and pin-project's
+        `impl PinnedDrop for T`; `fn drop` of any other trait or of an inherent
+        impl is not Drop."""
         found: list[DropImpl] = []
-        for name in self.occurrences(("Drop",), {"type_identifier"}):
+        for name in self.occurrences(DROP_TRAITS, {"type_identifier"}):
             trait = (
                 name.parent
                 if name.parent and name.parent.type == "scoped_type_identifier"
@@ -261,8 +256,7 @@ class FileContext:
                 or impl.child_by_field_name("type") is None
             ):
                 continue
-            resolved = self.resolve(self.text(trait))
-            if resolved != "Drop" and not resolved.endswith("ops::Drop"):
+            if not is_drop_trait(self.resolve(self.text(trait))):
                 continue
             body = impl.child_by_field_name("body")
             target = impl.child_by_field_name("type")
@@ -277,124 +271,6 @@ class FileContext:
             )
             found.append(DropImpl(type_name(target), impl, drop_fn))
         return found
-
-    @property
-    def drop_scopes(self) -> list[DropScope]:
-        """Every function the file shows `drop` reaching through calls."""
-        return self.reached_from_drop()
-
-    def reached_from_drop(self, excused: Excused | None = None) -> list[DropScope]:
-        """`fn drop` and the functions it reaches, breadth first so each gets
-        its shortest call path; cycles are cut by visiting each once.
-
-        `excused(ctx, call_name, function)` lets a rule skip call sites where
-        code runs somewhere harmless for it (`block_on` on a thread spawned for
-        it): a helper called only from there is then not in Drop for that rule.
-        """
-        if excused not in self._reached:
-            self._reached[excused] = self._reach(excused)
-        return self._reached[excused]
-
-    def _reach(self, excused: Excused | None) -> list[DropScope]:
-        scopes: list[DropScope] = []
-        seen: set[int] = set()
-        for owner in self.drop_impls:
-            if owner.drop_fn is None:
-                continue
-            queue: deque[tuple[Node, tuple[str, ...]]] = deque([(owner.drop_fn, ())])
-            while queue:
-                function, via = queue.popleft()
-                if function.start_byte in seen:
-                    continue
-                seen.add(function.start_byte)
-                scopes.append(DropScope(function, owner, via))
-                body = function.child_by_field_name("body")
-                if body is None:
-                    continue
-                for call_name, callee in self._callees(body, owner.type_name):
-                    if callee.start_byte in seen:
-                        continue
-                    if excused is None or not excused(self, call_name, function):
-                        queue.append((callee, (*via, self.text(call_name))))
-        return scopes
-
-    def drop_scope_of(self, node: Node) -> DropScope | None:
-        """The innermost Drop scope holding `node`, if any."""
-        best: DropScope | None = None
-        for scope in self.drop_scopes:
-            function = scope.function
-            inside = function.start_byte <= node.start_byte and node.end_byte <= function.end_byte
-            if inside and (best is None or function.start_byte >= best.function.start_byte):
-                best = scope
-        return best
-
-    def _functions_named(self, name: str) -> list[Node]:
-        """`fn name` items of the file (found by name, not by visiting every item)."""
-        return [
-            identifier.parent
-            for identifier in self.occurrences((name,), {"identifier"})
-            if identifier.parent is not None
-            and identifier.parent.type == "function_item"
-            and identifier.parent.child_by_field_name("name") == identifier
-        ]
-
-    def _method_of(self, owner: str, name: str) -> Node | None:
-        """`fn name` in an `impl .. owner` block of this file."""
-        for function in self._functions_named(name):
-            impl = function.parent.parent if function.parent is not None else None
-            target = impl.child_by_field_name("type") if impl is not None else None
-            if (
-                impl is not None
-                and impl.type == "impl_item"
-                and target is not None
-                and (type_name(target) == owner)
-            ):
-                return function
-        return None
-
-    def _free_function(self, name: str, call: Node) -> Node | None:
-        """The free `fn name` (at file level or in a `mod` of this file) that a
-        call by bare name can see: one in the call's own module or an enclosing
-        one (the innermost wins; `use super::*` is assumed), or in another
-        module when a `use` imports the name."""
-        imported = self.imports.get(name, name) != name
-        best: tuple[int, Node] | None = None
-        for function in self._functions_named(name):
-            parent = function.parent
-            if parent is None:
-                continue
-            if parent.type == "source_file":
-                rank = 0
-            elif parent.type == "declaration_list" and _parent_type(parent) == "mod_item":
-                holds_call = parent.start_byte <= call.start_byte < parent.end_byte
-                if not (holds_call or imported):
-                    continue
-                rank = parent.start_byte if holds_call else -1
-            else:
-                continue
-            if best is None or rank > best[0]:
-                best = (rank, function)
-        return best[1] if best is not None else None
-
-    def _callees(self, body: Node, owner: str) -> Iterator[tuple[Node, Node]]:
-        """(name node at the call site, called function) for calls in `body`
-        that resolve to a function of this file."""
-        for _, match in matches(_CALLS, body):
-            callee: Node | None = None
-            if "free" in match:
-                name = match["free"][0]
-                # `let f = || ..; f()` calls the closure, not a `fn f`
-                if binding_of(name, body) is None:
-                    callee = self._free_function(self.text(name), name)
-            elif "method" in match:
-                name = match["method"][0]
-                callee = self._method_of(owner, self.text(name))
-            else:
-                name = match["assoc"][0]
-                if self.text(match["owner"][0]) in {"Self", owner}:
-                    callee = self._method_of(owner, self.text(name))
-            if callee is not None:
-                yield name, callee
 
     # -- items --------------------------------------------------------------
 
@@ -476,10 +352,6 @@ def _attributed_item(attr: Node) -> Node | None:
     }:
         sibling = sibling.next_named_sibling
     return sibling
-
-
-def _parent_type(node: Node) -> str:
-    return node.parent.type if node.parent is not None else ""
 
 
 def _join(prefix: str, path: str) -> str:

@@ -7,36 +7,61 @@ from collections.abc import Collection, Iterable, Iterator
 from tree_sitter import Node
 
 from rules.rust.context import DropScope, Excused, FileContext
+from rules.rust.crate.items import summary_functions
 from rules.rust.parsing import captures, lineage, text, unparenthesized
+
+# every excuse a Drop rule gives `in_drop`, by key: the engine marks each call
+# site with the excuses that cover it, so reach across files honours them too
+EXCUSES: dict[str, Excused] = {}
+
+
+def drop_excuse(excuse: Excused) -> Excused:
+    """Declare a Drop rule's excuse (a decorator): `in_drop` accepts only these."""
+    EXCUSES[_key(excuse)] = excuse
+    return excuse
+
+
+def excuse_key(excuse: Excused | None) -> str | None:
+    return None if excuse is None else _key(excuse)
+
+
+def _key(excuse: Excused) -> str:
+    return f"{excuse.__module__}.{excuse.__qualname__}"
 
 
 def in_drop(
     ctx: FileContext, query_text: str, capture: str, excused: Excused | None = None
 ) -> Iterator[tuple[Node, DropScope]]:
-    """Nodes captured as `capture` inside every function Drop reaches, with
-    the scope they were found in (for the "reached from Drop ... via" message).
+    """Nodes captured as `capture` in any function of the file, each with its
+    function as a `DropScope`: a Drop rule reports them as if the function ran
+    in Drop, and the engine keeps a hit only where the crate model finds
+    `fn drop` reaching that function (so every Drop rule follows calls across
+    files without doing anything for it).
 
     `excused(ctx, node, function)` is the rule's excuse (code on a thread of
-    its own, or run only when not unwinding): excused nodes are left out, and
-    so are functions reached only through excused call sites."""
-    for scope in ctx.reached_from_drop(excused):
-        body = scope.function.child_by_field_name("body")
-        if body is None:
+    its own, or run only when not unwinding), declared with `drop_excuse`:
+    excused nodes are left out, and so are functions reached only through
+    excused call sites."""
+    if excused is not None and excuse_key(excused) not in EXCUSES:
+        raise ValueError(f"{excuse_key(excused)} is not declared with @drop_excuse")
+    functions = summary_functions(ctx)
+    for node in captures(query_text, ctx.root).get(capture, []):
+        index = functions.index_of(node)
+        if index is None:
             continue
-        for node in captures(query_text, body).get(capture, []):
-            if excused is None or not excused(ctx, node, scope.function):
-                yield node, scope
+        function = functions.nodes[index]
+        if excused is None or not excused(ctx, node, function):
+            yield node, DropScope(function, excused)
 
 
 def outside_drop(ctx: FileContext, nodes: Iterable[Node]) -> Iterator[Node]:
-    """The nodes that no Drop scope holds (those are the Drop rules' business)."""
+    """The nodes outside every `fn drop` of the file (those are the Drop rules'
+    business; the engine also drops a finding a Drop rule reports at the same
+    place in a function Drop reaches, see `Rule.supersedes`)."""
+    bodies = [impl.drop_fn for impl in ctx.drop_impls if impl.drop_fn is not None]
     for node in nodes:
-        if ctx.drop_scope_of(node) is None:
+        if not any(b.start_byte <= node.start_byte and node.end_byte <= b.end_byte for b in bodies):
             yield node
-
-
-def with_scope(message: str, scope: DropScope) -> str:
-    return message + scope.describe()
 
 
 def macro_name(macro: Node) -> str:
@@ -93,6 +118,7 @@ def macro_calls(ctx: FileContext, names: Collection[str]) -> Iterator[Node]:
             yield node
 
 
+@drop_excuse
 def runs_only_when_not_panicking(ctx: FileContext, node: Node, function: Node) -> bool:
     """True when `node` runs only while the thread is not unwinding, so a panic
     there cannot abort the process: in `if !thread::panicking() { .. }` (also

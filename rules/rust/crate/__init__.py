@@ -1,0 +1,82 @@
+"""The crate model: which functions of a crate run when a value is dropped.
+
+The result is a `CrateModel`: the crates among the analysed files, where each
+file sits in its crate's module tree (and whether that is test code), and for
+each `impl Drop` the functions its `fn drop` reaches through calls the model is
+certain of, with the chain of calls that leads there. It is built in phases,
+each from plain data the previous one produced, so that syntax is read once:
+
+1. **Item summary** (`items`): per file, from the tree the engine already
+   parsed: functions (free, methods by `impl` type and trait, trait default
+   methods) and the calls each makes, `mod` declarations (`#[path]`,
+   `#[cfg(test)]`), inline modules, `use` declarations (renames, globs,
+   `self`/`super`/`crate`), types with their field types, `impl Drop` and
+   `impl PinnedDrop`. Picklable: a process-pool worker returns it.
+2. **Crates** (`crates.read_packages`): packages and their targets from the
+   `Cargo.toml` texts given (workspace members, several workspaces side by
+   side); a file with no manifest is a crate of its own.
+3. **Module tree** (`crates.build_crates`): from each target's root file along
+   `mod x;` to the files they name, `cfg(test)` carried along; tests/,
+   benches/, examples/ targets and dev-only support packages are test code.
+4. **Scopes and resolution** (`resolve`): each module's declared and imported
+   names; a call resolves to one function or to nothing (ambiguous and unknown
+   both mean no edge).
+5. **Reach** (`reach`): breadth first from every `fn drop`, bounded in depth,
+   cycles cut, one search per rule excuse.
+
+Each phase is linear in the size of what it reads (names are looked up in
+dictionaries, `use` chains are followed a bounded number of steps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rules.rust.crate.crates import Crate, Placement, build_crates
+from rules.rust.crate.items import FileFunctions, FileItems, summary_functions
+from rules.rust.crate.reach import Reached, Step, reach
+from rules.rust.crate.resolve import FnRef, Resolver
+
+
+class CrateModel:
+    """The crates of a set of summarised files (`items`, with the manifests'
+    texts by path) and the reach of their Drop impls."""
+
+    def __init__(self, items: Sequence[FileItems], manifests: Mapping[str, str]) -> None:
+        self.items = items
+        self.crates, self.placements = build_crates(list(items), manifests)
+        self.resolver = Resolver(items, self.crates, self.placements)
+        self._reached: dict[tuple[str | None, bool], dict[FnRef, Reached]] = {}
+
+    def is_test_file(self, index: int) -> bool:
+        """Test code as a whole: a test/bench/example target, a dev-only
+        package, or a module declared under `#[cfg(test)]`."""
+        placement = self.placements[index]
+        return placement.test or self.crates[placement.crate].test
+
+    def reached(self, excuse: str | None, tests: bool = False) -> dict[FnRef, Reached]:
+        """The functions Drop reaches when call sites `excuse` excuses are not
+        followed; Drop impls in test code are roots only with `tests`."""
+        key = (excuse, tests)
+        if key not in self._reached:
+            roots = [
+                (index, root.function)
+                for index, file in enumerate(self.items)
+                for root in file.drops
+                if tests or not (root.test or self.is_test_file(index))
+            ]
+            self._reached[key] = reach(self.resolver, roots, excuse)
+        return self._reached[key]
+
+
+__all__ = [
+    "Crate",
+    "CrateModel",
+    "FileFunctions",
+    "FileItems",
+    "FnRef",
+    "Placement",
+    "Reached",
+    "Step",
+    "summary_functions",
+]

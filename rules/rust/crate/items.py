@@ -1,0 +1,463 @@
+"""Phase 1: one file's item summary, read off the tree the engine already parsed.
+
+The summary is plain, picklable data (a process-pool worker sends it back to
+the parent, which builds the crate model without seeing any syntax): the
+file's functions with the calls each makes, its `mod` declarations, `use`
+declarations, type declarations with their fields, and its `impl Drop` /
+`impl PinnedDrop` blocks. Only items are walked (the file, inline modules,
+`impl` and `trait` bodies), never expressions: calls come from one query.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from tree_sitter import Node
+
+from rules.rust.context import FileContext, is_drop_trait
+from rules.rust.locals import binding_of
+from rules.rust.parsing import column, field_text, matches, type_name
+
+Module = tuple[str, ...]  # inline module names inside one file, outermost first
+_CALLS = """
+(call_expression function: [
+  (identifier) @free
+  (scoped_identifier) @path
+  (field_expression value: (self) field: (field_identifier) @method)
+  (field_expression
+    value: (field_expression value: (self) field: [(field_identifier) (integer_literal)] @field)
+    field: (field_identifier) @method)
+]) @call
+"""
+_PATH_NOISE = re.compile(r"\s+|::<.*?>|<.*?>")
+_EXTERNAL = frozenset({"std", "core", "alloc"})
+# wrappers a method call on a field sees through (auto-deref)
+_DEREF = frozenset({"Box", "Arc", "Rc", "ManuallyDrop", "Pin"})
+_PATH_ATTR = re.compile(r'^#\[\s*path\s*=\s*"([^"]*)"\s*\]$')
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A call a function makes that may land in the crate.
+
+    `kind` is `path` (`f(..)`, `a::b::f(..)`, `Type::f(..)`, `Self::f(..)`;
+    `segments` is the path), `self` (`self.m(..)`: `(m,)`) or `field`
+    (`self.field.m(..)`: `(field, m)`). `excused` holds the keys of the Drop
+    rules' excuses under which this call site does not run in Drop (on a
+    thread of its own, only when not unwinding); `code` is the line's text,
+    kept for calls in `fn drop` only (a finding may anchor there)."""
+
+    kind: str
+    segments: tuple[str, ...]
+    line: int
+    column: int
+    excused: frozenset[str] = frozenset()
+    code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """A `fn` with a body: free (`owner` None), in an `impl` of `owner`
+    (`trait` set for trait impls), or a trait's default method (`owner` the
+    trait, `in_trait`)."""
+
+    name: str
+    module: Module
+    owner: str | None
+    trait: str | None
+    in_trait: bool
+    line: int
+    start: int
+    end: int
+    item: str
+    test: bool
+    calls: tuple[Call, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """`Pool::close`, `shutdown`: how a chain names it (the module is added by the crate)."""
+        return f"{self.owner}::{self.name}" if self.owner else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class ModDecl:
+    """`mod name;` in `module` of the file, with its `#[path]` and cfg(test)."""
+
+    name: str
+    module: Module
+    path: str | None
+    test: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Use:
+    """One imported name of a `use` in `module`: `alias` is the local name
+    (`*` for a glob), `path` the segments it stands for."""
+
+    module: Module
+    path: tuple[str, ...]
+    alias: str
+
+
+@dataclass(frozen=True, slots=True)
+class TypeDecl:
+    """A struct, enum, union or trait; `fields` maps a struct's field names
+    (`0`, `1` for tuple structs) to their declared type's path, wrappers a
+    method call sees through removed (`Arc<pool::Inner>` -> `pool::Inner`)."""
+
+    module: Module
+    name: str
+    kind: str
+    fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DropRoot:
+    """An `impl Drop for T` (or pin-project's `PinnedDrop`) and its `fn drop`."""
+
+    type_name: str
+    function: int  # index into FileItems.functions
+    line: int
+    test: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FileItems:
+    path: str
+    functions: tuple[Function, ...]
+    mods: tuple[ModDecl, ...]
+    inline: tuple[tuple[Module, bool], ...]  # inline modules, and whether cfg(test)
+    uses: tuple[Use, ...]
+    types: tuple[TypeDecl, ...]
+    drops: tuple[DropRoot, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    container: Node
+    module: Module
+    test: bool
+    owner: str | None = None
+    trait: str | None = None
+    in_trait: bool = False
+
+
+class FileFunctions:
+    """The item walk of one file, before calls are read: functions sorted by
+    position (non-overlapping: nested `fn`s belong to their outer one), so a
+    node finds its function by bisection."""
+
+    def __init__(self, ctx: FileContext) -> None:
+        self.ctx = ctx
+        self.nodes: list[Node] = []
+        self.functions: list[Function] = []
+        self.mods: list[ModDecl] = []
+        self.inline: list[tuple[Module, bool]] = []
+        self.uses: list[Use] = []
+        self.types: list[TypeDecl] = []
+        self.drops: list[tuple[str, Node]] = []  # (type name, fn drop)
+        self._walk()
+        order = sorted(range(len(self.nodes)), key=lambda n: self.nodes[n].start_byte)
+        self.nodes = [self.nodes[n] for n in order]
+        self.functions = [self.functions[n] for n in order]
+        self._starts = [node.start_byte for node in self.nodes]
+
+    def index_of(self, node: Node) -> int | None:
+        """The index of the function holding `node`, if any."""
+        index = bisect.bisect_right(self._starts, node.start_byte) - 1
+        if index >= 0 and node.end_byte <= self.nodes[index].end_byte:
+            return index
+        return None
+
+    def _walk(self) -> None:
+        ctx = self.ctx
+        stack = [_Frame(ctx.root, (), False)]
+        while stack:
+            frame = stack.pop()
+            for child in frame.container.named_children:
+                self._item(child, frame, stack)
+
+    def _item(self, node: Node, frame: _Frame, stack: list[_Frame]) -> None:
+        kind = node.type
+        ctx = self.ctx
+        if kind == "function_item":
+            if node.child_by_field_name("body") is not None:
+                self._function(node, frame)
+        elif kind == "impl_item":
+            body, target = node.child_by_field_name("body"), node.child_by_field_name("type")
+            if body is None or target is None:
+                return
+            trait = node.child_by_field_name("trait")
+            owner, trait_name = type_name(target), type_name(trait) if trait else None
+            stack.append(_Frame(body, frame.module, frame.test, owner, trait_name))
+            if trait is not None and is_drop_trait(ctx.resolve(ctx.text(trait))):
+                drop = _fn_named(body, "drop")
+                if drop is not None:
+                    self.drops.append((owner, drop))
+        elif kind == "trait_item":
+            body, name = node.child_by_field_name("body"), field_text(node, "name")
+            self.types.append(TypeDecl(frame.module, name, "trait"))
+            if body is not None:
+                stack.append(_Frame(body, frame.module, frame.test, name, None, True))
+        elif kind == "mod_item":
+            name = field_text(node, "name")
+            test = frame.test or ctx.is_test(node)
+            body = node.child_by_field_name("body")
+            if body is None:
+                self.mods.append(ModDecl(name, frame.module, _path_attribute(ctx, node), test))
+            else:
+                self.inline.append(((*frame.module, name), test))
+                stack.append(_Frame(body, (*frame.module, name), test))
+        elif kind in {"struct_item", "enum_item", "union_item"}:
+            fields = _fields(ctx, node) if kind == "struct_item" else ()
+            self.types.append(TypeDecl(frame.module, field_text(node, "name"), kind, fields))
+        elif kind == "use_declaration":
+            argument = node.child_by_field_name("argument")
+            if argument is not None:
+                self.uses.extend(_uses(ctx, argument, frame.module))
+
+    def _function(self, node: Node, frame: _Frame) -> None:
+        ctx = self.ctx
+        line = node.start_point[0] + 1
+        self.nodes.append(node)
+        self.functions.append(
+            Function(
+                name=field_text(node, "name"),
+                module=frame.module,
+                owner=frame.owner,
+                trait=frame.trait,
+                in_trait=frame.in_trait,
+                line=line,
+                start=node.start_byte,
+                end=node.end_byte,
+                item=ctx.item_path(node.child_by_field_name("body") or node),
+                test=frame.test or ctx.is_test(node),
+            )
+        )
+
+    def items(self, excuses: Sequence[tuple[str, object]]) -> FileItems:
+        """The summary, with each function's calls; `excuses` are (key,
+        excuse) pairs of the Drop rules that ran (see `Call.excused`)."""
+        calls: list[list[Call]] = [[] for _ in self.functions]
+        drop_fns = {drop.start_byte for _, drop in self.drops}
+        for index, call in self._calls(excuses, drop_fns):
+            calls[index].append(call)
+        functions = tuple(
+            _with_calls(function, tuple(found))
+            for function, found in zip(self.functions, calls, strict=True)
+        )
+        roots = []
+        for owner, drop in self.drops:
+            found = self.index_of(drop)
+            if found is not None and self.nodes[found] == drop:
+                roots.append(DropRoot(owner, found, drop.start_point[0] + 1, functions[found].test))
+        return FileItems(
+            path=self.ctx.path,
+            functions=functions,
+            mods=tuple(self.mods),
+            inline=tuple(self.inline),
+            uses=tuple(self.uses),
+            types=tuple(self.types),
+            drops=tuple(roots),
+        )
+
+    def _calls(
+        self, excuses: Sequence[tuple[str, object]], drop_fns: set[int]
+    ) -> Iterator[tuple[int, Call]]:
+        ctx = self.ctx
+        if not self.nodes:
+            return
+        for _, match in matches(_CALLS, ctx.root):
+            shaped = _shape(ctx, match)
+            if shaped is None:
+                continue
+            kind, segments, name = shaped
+            index = self.index_of(name)
+            if index is None:
+                continue
+            function = self.nodes[index]
+            if kind == "path" and len(segments) == 1 and binding_of(name, function) is not None:
+                continue  # `let f = || ..; f()` calls the closure, not a `fn f`
+            excused = frozenset(
+                key
+                for key, excuse in excuses
+                if excuse(ctx, name, function)  # type: ignore[operator]
+            )
+            code = (
+                _line_code(ctx.source, name.start_byte) if function.start_byte in drop_fns else ""
+            )
+            line = name.start_point[0] + 1
+            yield (
+                index,
+                Call(kind, segments, line, column(ctx.source, name.start_byte), excused, code),
+            )
+
+
+def _shape(
+    ctx: FileContext, match: dict[str, list[Node]]
+) -> tuple[str, tuple[str, ...], Node] | None:
+    """(kind, segments, the called name's node) of a matched call, or None for
+    calls that cannot land in the crate (constructors, `std::..`)."""
+    if "free" in match:
+        name = match["free"][0]
+        text = ctx.text(name)
+        return None if text[:1].isupper() else ("path", (text,), name)
+    if "path" in match:
+        node = match["path"][0]
+        text = _PATH_NOISE.sub("", ctx.text(node)).removeprefix("::")
+        segments = tuple(text.split("::"))
+        if text.startswith("<") or not segments[-1] or segments[-1][:1].isupper():
+            return None
+        if segments[0] in _EXTERNAL:
+            return None
+        called = node.child_by_field_name("name")
+        return ("path", segments, called) if called is not None else None
+    method = match["method"][0]
+    if "field" in match:
+        return "field", (ctx.text(match["field"][0]), ctx.text(method)), method
+    return "self", (ctx.text(method),), method
+
+
+def _with_calls(function: Function, calls: tuple[Call, ...]) -> Function:
+    return Function(
+        function.name,
+        function.module,
+        function.owner,
+        function.trait,
+        function.in_trait,
+        function.line,
+        function.start,
+        function.end,
+        function.item,
+        function.test,
+        calls,
+    )
+
+
+def _fn_named(body: Node, name: str) -> Node | None:
+    return next(
+        (
+            child
+            for child in body.named_children
+            if child.type == "function_item" and field_text(child, "name") == name
+        ),
+        None,
+    )
+
+
+def _path_attribute(ctx: FileContext, item: Node) -> str | None:
+    """The `#[path = "..."]` on an item, if any."""
+    sibling = item.prev_named_sibling
+    while sibling is not None and sibling.type in {
+        "attribute_item",
+        "line_comment",
+        "block_comment",
+    }:
+        found = _PATH_ATTR.match(ctx.text(sibling)) if sibling.type == "attribute_item" else None
+        if found:
+            return found.group(1)
+        sibling = sibling.prev_named_sibling
+    return None
+
+
+def _fields(ctx: FileContext, struct: Node) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    body = struct.child_by_field_name("body")
+    if body is None:
+        return ()
+    found = []
+    if body.type == "field_declaration_list":
+        for field in body.named_children:
+            name, declared = field.child_by_field_name("name"), field.child_by_field_name("type")
+            if field.type == "field_declaration" and name is not None and declared is not None:
+                found.append((ctx.text(name), type_path(ctx, declared)))
+    elif body.type == "ordered_field_declaration_list":
+        declared_types = body.children_by_field_name("type")
+        found.extend((str(n), type_path(ctx, t)) for n, t in enumerate(declared_types))
+    return tuple((name, path) for name, path in found if path)
+
+
+def type_path(ctx: FileContext, node: Node) -> tuple[str, ...]:
+    """The path of the type a method call on a value of type `node` looks in:
+    through references and `Box`/`Arc`/`Rc`/`Pin`/`ManuallyDrop`; empty for
+    what the crate cannot name (generics' `dyn`, tuples, arrays)."""
+    while True:
+        if node.type in {"reference_type", "pointer_type"}:
+            inner = node.child_by_field_name("type")
+        elif node.type == "generic_type":
+            base = node.child_by_field_name("type")
+            arguments = node.child_by_field_name("type_arguments")
+            if base is None or type_name(base) not in _DEREF or arguments is None:
+                inner = base
+            else:
+                inner = next(iter(arguments.named_children), None)
+        else:
+            break
+        if inner is None:
+            return ()
+        node = inner
+    if node.type not in {"type_identifier", "scoped_type_identifier"}:
+        return ()
+    return tuple(_PATH_NOISE.sub("", ctx.text(node)).removeprefix("::").split("::"))
+
+
+def _uses(ctx: FileContext, tree: Node, module: Module) -> Iterator[Use]:
+    """The names one `use` tree imports (`a::{b, c as d, e::*, self}`)."""
+    pending: list[tuple[tuple[str, ...], Node]] = [((), tree)]
+    while pending:
+        prefix, node = pending.pop()
+        kind = node.type
+        if kind in {"identifier", "scoped_identifier", "crate", "super", "self"}:
+            path = (*prefix, *_segments(ctx, node))
+            if kind == "self" and prefix:
+                yield Use(module, prefix, prefix[-1])
+            elif path and path[-1] not in {"self", "super", "crate"}:
+                yield Use(module, path, path[-1])
+        elif kind == "use_as_clause":
+            original, alias = node.child_by_field_name("path"), node.child_by_field_name("alias")
+            if original is not None and alias is not None and ctx.text(alias) != "_":
+                yield Use(module, (*prefix, *_segments(ctx, original)), ctx.text(alias))
+        elif kind == "use_wildcard":
+            star = node.named_children[0] if node.named_children else None
+            yield Use(module, (*prefix, *(_segments(ctx, star) if star else ())), "*")
+        elif kind == "scoped_use_list":
+            head, items = node.child_by_field_name("path"), node.child_by_field_name("list")
+            inner = (*prefix, *_segments(ctx, head)) if head is not None else prefix
+            if items is not None:
+                pending.extend((inner, child) for child in items.named_children)
+        elif kind == "use_list":
+            pending.extend((prefix, child) for child in node.named_children)
+
+
+def _segments(ctx: FileContext, node: Node) -> tuple[str, ...]:
+    text = _PATH_NOISE.sub("", ctx.text(node)).removeprefix("::")
+    return tuple(part for part in text.split("::") if part)
+
+
+def _line_code(source: bytes, byte: int) -> str:
+    start = source.rfind(b"\n", 0, byte) + 1
+    end = source.find(b"\n", byte)
+    text = source[start : end if end >= 0 else len(source)].decode("utf-8", "replace")
+    return " ".join(text.split())[:200]
+
+
+def summary_functions(ctx: FileContext) -> FileFunctions:
+    """The file's item walk, once per file (`ctx.memo(summary_functions)`)."""
+    return ctx.memo(FileFunctions)
+
+
+__all__ = [
+    "Call",
+    "DropRoot",
+    "FileFunctions",
+    "FileItems",
+    "Function",
+    "ModDecl",
+    "Module",
+    "TypeDecl",
+    "Use",
+    "summary_functions",
+    "type_path",
+]

@@ -1,0 +1,73 @@
+"""Phase 5: what each `fn drop` reaches, breadth first over resolved calls.
+
+Every `impl Drop` (and `PinnedDrop`) of the crate is a root; the search
+follows only calls the resolver is certain of, at most `MAX_DEPTH` calls deep,
+visiting each function once (cycles are cut, and a function reached from two
+roots keeps its shortest chain). A rule's excuse (code on a thread of its own,
+or run only when not unwinding) removes the call sites it excuses, so there is
+one reach per excuse.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from rules.rust.crate.resolve import FnRef, Resolver
+
+MAX_DEPTH = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A call on the way from `fn drop`: where it is and what it calls."""
+
+    path: str
+    line: int
+    column: int
+    label: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reached:
+    """How a function is reached: from the `fn drop` of `Drop for owner` at
+    `path:line`, through `calls` (empty for `fn drop` itself)."""
+
+    owner: str
+    path: str
+    line: int
+    item: str
+    calls: tuple[Step, ...]
+
+
+def reach(resolver: Resolver, roots: list[FnRef], excuse: str | None) -> dict[FnRef, Reached]:
+    found: dict[FnRef, Reached] = {}
+    queue: deque[tuple[FnRef, Reached]] = deque()
+    for ref in roots:
+        drop = resolver.function(ref)
+        path = resolver.items[ref[0]].path
+        owner = next(
+            root.type_name for root in resolver.items[ref[0]].drops if root.function == ref[1]
+        )
+        queue.append((ref, Reached(owner, path, drop.line, drop.item, ())))
+    while queue:
+        ref, how = queue.popleft()
+        if ref in found:
+            continue
+        found[ref] = how
+        if len(how.calls) >= MAX_DEPTH:
+            continue
+        function = resolver.function(ref)
+        path = resolver.items[ref[0]].path
+        for index, call in enumerate(function.calls):
+            if excuse is not None and excuse in call.excused:
+                continue
+            callee = resolver.callee(ref, index)
+            if callee is None or callee in found:
+                continue
+            step = Step(path, call.line, call.column, resolver.label(callee), call.code)
+            queue.append(
+                (callee, Reached(how.owner, how.path, how.line, how.item, (*how.calls, step)))
+            )
+    return found

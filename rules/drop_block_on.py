@@ -43,7 +43,7 @@ def check(ctx: FileContext) -> Iterator[Hit]:
         yield Hit(call, _message(ctx, call, scope.function), scope=scope)
 
 
-@drop_excuse
+@drop_excuse(b"block_in_place", b"spawn", b"try_current")
 def excused(ctx: FileContext, node: Node, function: Node) -> bool:
     """True when `node` runs where blocking on a future cannot panic: in a
     closure given to `block_in_place` or to a spawn on another thread, or in

@@ -66,7 +66,7 @@ def blocking_call(ctx: FileContext, call: Node, function: Node) -> str | None:
     return f"{text}()" if text is not None else f"{kind}::{method}"
 
 
-@drop_excuse
+@drop_excuse(b"spawn")
 def on_other_thread(ctx: FileContext, node: Node, function: Node) -> bool:
     """Inside a closure that runs on another thread: it does not block the
     dropping thread (joining that thread does, and is deliberately allowed:

@@ -15,7 +15,8 @@ PANIC_MACROS = """
 (macro_invocation macro: [
   (identifier) @name
   (scoped_identifier name: (identifier) @name)
-] (#match? @name "^(panic|unreachable|todo|unimplemented|(debug_)?assert(_eq|_ne)?)$")) @macro
+] (#any-of? @name "panic" "unreachable" "todo" "unimplemented" "assert" "assert_eq"
+  "assert_ne" "debug_assert" "debug_assert_eq" "debug_assert_ne")) @macro
 """
 
 

@@ -16,8 +16,9 @@ from rules.config import Settings
 from rules.model import ChainStep, Finding, Hit, Rule, Severity
 from rules.rust.context import FileContext, is_test_path
 from rules.rust.crate import CrateModel, FileItems, Reached, summary_functions
+from rules.rust.excuses import EXCUSES, key_of
 from rules.rust.parsing import captures, column, text
-from rules.rust.syntax import EXCUSES, excuse_key, macro_name
+from rules.rust.syntax import macro_name
 from rules.suppress import Allowances, find_allowances
 
 # Parsing stays fast well past this, but a multi-megabyte .rs file is generated
@@ -150,7 +151,13 @@ def analyze_part(
                 allowed = allowances.allows(rule.id, finding.line)
                 label = _label(ctx, hit.node)
                 hazards.append(
-                    Hazard(index, excuse_key(hit.scope.excused), finding, label, allowed)
+                    Hazard(
+                        index,
+                        key_of(hit.scope.excused) if hit.scope.excused else None,
+                        finding,
+                        label,
+                        allowed,
+                    )
                 )
     for unknown in allowances.unknown:
         collector.add_unknown_allow(unknown.rule_id, unknown.line, unknown.column)

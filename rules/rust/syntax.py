@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Iterator
+from functools import cache
 
-from tree_sitter import Node
+from tree_sitter import Node, QueryCursor
 
 from rules.rust.context import DropScope, Excused, FileContext
 from rules.rust.crate.items import summary_functions
-from rules.rust.parsing import captures, lineage, text, unparenthesized
+from rules.rust.excuses import EXCUSES, drop_excuse, excused_in, key_of
+from rules.rust.parsing import captures, lineage, query, text, unparenthesized
 
-# every excuse a Drop rule gives `in_drop`, by key: the engine marks each call
-# site with the excuses that cover it, so reach across files honours them too
-EXCUSES: dict[str, Excused] = {}
-
-
-def drop_excuse(excuse: Excused) -> Excused:
-    """Declare a Drop rule's excuse (a decorator): `in_drop` accepts only these."""
-    EXCUSES[_key(excuse)] = excuse
-    return excuse
-
-
-def excuse_key(excuse: Excused | None) -> str | None:
-    return None if excuse is None else _key(excuse)
-
-
-def _key(excuse: Excused) -> str:
-    return f"{excuse.__module__}.{excuse.__qualname__}"
+# the names a query's `#any-of?` / `#eq?` predicate allows (see `_captured`)
+_WORDS = re.compile(r'#(?:any-of|eq)\?\s+@\w+((?:\s+"\w+")+)\)')
 
 
 def in_drop(
@@ -42,16 +30,50 @@ def in_drop(
     its own, or run only when not unwinding), declared with `drop_excuse`:
     excused nodes are left out, and so are functions reached only through
     excused call sites."""
-    if excused is not None and excuse_key(excused) not in EXCUSES:
-        raise ValueError(f"{excuse_key(excused)} is not declared with @drop_excuse")
+    needles: tuple[bytes, ...] = ()
+    if excused is not None:
+        declared = EXCUSES.get(key_of(excused))
+        if declared is None:
+            raise ValueError(f"{key_of(excused)} is not declared with @drop_excuse")
+        needles = declared[1]
     functions = summary_functions(ctx)
-    for node in captures(query_text, ctx.root).get(capture, []):
+    for node in _captured(ctx, query_text, capture):
         index = functions.index_of(node)
         if index is None:
             continue
         function = functions.nodes[index]
-        if excused is None or not excused(ctx, node, function):
+        if excused is None or not excused_in(ctx, excused, needles, node, function):
             yield node, DropScope(function, excused)
+
+
+def _captured(ctx: FileContext, query_text: str, capture: str) -> list[Node]:
+    """`capture` nodes of the query in the file's functions. When the query
+    names the words it matches (`#any-of?`, `#eq?`), only the places those
+    words occur are searched, each from its own function down: a query over
+    every node of a file costs about half a parse."""
+    words = _query_words(query_text)
+    if words is None:
+        return captures(query_text, ctx.root).get(capture, [])
+    functions = summary_functions(ctx)
+    found: dict[tuple[int, int, str], Node] = {}
+    cursor = QueryCursor(query(query_text))
+    for name in ctx.occurrences(words):
+        index = functions.index_of(name)
+        if index is None:
+            continue
+        cursor.set_byte_range(name.start_byte, name.end_byte)
+        for node in cursor.captures(functions.nodes[index]).get(capture, []):
+            found.setdefault((node.start_byte, node.end_byte, node.type), node)
+    return sorted(found.values(), key=lambda node: node.start_byte)
+
+
+@cache
+def _query_words(query_text: str) -> tuple[str, ...] | None:
+    """The names a query's one text predicate allows, None when it has none."""
+    matched = _WORDS.findall(query_text)
+    if len(matched) != 1 or query_text.count("(#") != 1:
+        return None
+    return tuple(word.strip('"') for word in matched[0].split())
 
 
 def outside_drop(ctx: FileContext, nodes: Iterable[Node]) -> Iterator[Node]:
@@ -118,7 +140,7 @@ def macro_calls(ctx: FileContext, names: Collection[str]) -> Iterator[Node]:
             yield node
 
 
-@drop_excuse
+@drop_excuse(b"panicking")
 def runs_only_when_not_panicking(ctx: FileContext, node: Node, function: Node) -> bool:
     """True when `node` runs only while the thread is not unwinding, so a panic
     there cannot abort the process: in `if !thread::panicking() { .. }` (also

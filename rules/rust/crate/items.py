@@ -12,25 +12,26 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from tree_sitter import Node
 
-from rules.rust.context import FileContext, is_drop_trait
+from rules.rust.context import Excused, FileContext, is_drop_trait
 from rules.rust.locals import binding_of
-from rules.rust.parsing import column, field_text, matches, type_name
+from rules.rust.parsing import captures, column, field_text, type_name
 
 Module = tuple[str, ...]  # inline module names inside one file, outermost first
+# the callees that may land in the crate, by kind (see `Call`); for
+# `self.field.m(..)` the field is captured and the method found from it
 _CALLS = """
 (call_expression function: [
   (identifier) @free
   (scoped_identifier) @path
-  (field_expression value: (self) field: (field_identifier) @method)
+  (field_expression value: (self) field: (field_identifier) @self)
   (field_expression
-    value: (field_expression value: (self) field: [(field_identifier) (integer_literal)] @field)
-    field: (field_identifier) @method)
-]) @call
+    value: (field_expression value: (self) field: [(field_identifier) (integer_literal)] @field))
+])
 """
 _PATH_NOISE = re.compile(r"\s+|::<.*?>|<.*?>")
 _EXTERNAL = frozenset({"std", "core", "alloc"})
@@ -53,7 +54,7 @@ class Call:
     kind: str
     segments: tuple[str, ...]
     line: int
-    column: int
+    column: int  # 0 except in `fn drop`
     excused: frozenset[str] = frozenset()
     code: str = ""
 
@@ -72,7 +73,7 @@ class Function:
     line: int
     start: int
     end: int
-    item: str
+    item: str  # `impl Drop for T > fn drop` for `fn drop`s (a finding may anchor there), else ""
     test: bool
     calls: tuple[Call, ...] = ()
 
@@ -233,30 +234,31 @@ class FileFunctions:
                 line=line,
                 start=node.start_byte,
                 end=node.end_byte,
-                item=ctx.item_path(node.child_by_field_name("body") or node),
+                item="",
                 test=frame.test or ctx.is_test(node),
             )
         )
 
-    def items(self, excuses: Sequence[tuple[str, object]]) -> FileItems:
+    def items(self, excuses: Sequence[tuple[str, tuple[Excused, tuple[bytes, ...]]]]) -> FileItems:
         """The summary, with each function's calls; `excuses` are (key,
-        excuse) pairs of the Drop rules that ran (see `Call.excused`)."""
-        calls: list[list[Call]] = [[] for _ in self.functions]
-        drop_fns = {drop.start_byte for _, drop in self.drops}
-        for index, call in self._calls(excuses, drop_fns):
-            calls[index].append(call)
-        functions = tuple(
-            _with_calls(function, tuple(found))
-            for function, found in zip(self.functions, calls, strict=True)
-        )
+        (excuse, words)) pairs of the Drop rules (see `Call.excused`)."""
+        ctx = self.ctx
+        drops = {drop.start_byte: owner for owner, drop in self.drops}
+        calls = self._calls(excuses, drops)
+        functions = []
         roots = []
-        for owner, drop in self.drops:
-            found = self.index_of(drop)
-            if found is not None and self.nodes[found] == drop:
-                roots.append(DropRoot(owner, found, drop.start_point[0] + 1, functions[found].test))
+        for index, (function, node) in enumerate(zip(self.functions, self.nodes, strict=True)):
+            item = (
+                ctx.item_path(node.child_by_field_name("body") or node)
+                if node.start_byte in drops
+                else ""
+            )
+            functions.append(replace(function, calls=tuple(calls.get(index, ())), item=item))
+            if node.start_byte in drops:
+                roots.append(DropRoot(drops[node.start_byte], index, function.line, function.test))
         return FileItems(
-            path=self.ctx.path,
-            functions=functions,
+            path=ctx.path,
+            functions=tuple(functions),
             mods=tuple(self.mods),
             inline=tuple(self.inline),
             uses=tuple(self.uses),
@@ -265,48 +267,74 @@ class FileFunctions:
         )
 
     def _calls(
-        self, excuses: Sequence[tuple[str, object]], drop_fns: set[int]
-    ) -> Iterator[tuple[int, Call]]:
+        self,
+        excuses: Sequence[tuple[str, tuple[Excused, tuple[bytes, ...]]]],
+        drops: Mapping[int, str],
+    ) -> dict[int, list[Call]]:
+        """Each function's calls that may land in the crate. A call the same
+        function already makes to the same path under the same excuses adds
+        nothing to reach, and is left out."""
         ctx = self.ctx
-        if not self.nodes:
-            return
-        for _, match in matches(_CALLS, ctx.root):
-            shaped = _shape(ctx, match)
-            if shaped is None:
-                continue
-            kind, segments, name = shaped
-            index = self.index_of(name)
-            if index is None:
-                continue
-            function = self.nodes[index]
-            if kind == "path" and len(segments) == 1 and binding_of(name, function) is not None:
-                continue  # `let f = || ..; f()` calls the closure, not a `fn f`
-            excused = frozenset(
-                key
-                for key, excuse in excuses
-                if excuse(ctx, name, function)  # type: ignore[operator]
-            )
-            code = (
-                _line_code(ctx.source, name.start_byte) if function.start_byte in drop_fns else ""
-            )
-            line = name.start_point[0] + 1
-            yield (
-                index,
-                Call(kind, segments, line, column(ctx.source, name.start_byte), excused, code),
-            )
+        source = ctx.source
+        by_function: dict[int, list[tuple[str, Node]]] = {}
+        if self.nodes:
+            for kind, nodes in captures(_CALLS, ctx.root).items():
+                for node in nodes:
+                    index = self.index_of(node)
+                    if index is not None:
+                        by_function.setdefault(index, []).append((kind, node))
+        found: dict[int, list[Call]] = {}
+        for index, captured in by_function.items():
+            function, owner = self.nodes[index], self.functions[index].owner
+            start, end = function.start_byte, function.end_byte
+            in_drop = start in drops
+            possible = [
+                (key, excuse)
+                for key, (excuse, needles) in excuses
+                if any(source.find(needle, start, end) >= 0 for needle in needles)
+            ]
+            seen: set[tuple[str, tuple[str, ...], frozenset[str]]] = set()
+            calls = found[index] = []
+            for kind, node in captured:
+                if kind in {"self", "field"} and owner is None:
+                    continue
+                shaped = _shape(ctx, kind, node)
+                if shaped is None:
+                    continue
+                segments, name = shaped
+                if kind == "free" and _local_callable(source, name, function):
+                    continue  # `let f = || ..; f()` calls the closure, not a `fn f`
+                excused = frozenset(key for key, excuse in possible if excuse(ctx, name, function))
+                shape = "path" if kind in {"free", "path"} else kind
+                if not in_drop:
+                    if (shape, segments, excused) in seen:
+                        continue
+                    seen.add((shape, segments, excused))
+                line = name.start_point[0] + 1
+                if in_drop:
+                    at, code = column(source, name.start_byte), _line_code(source, name.start_byte)
+                    calls.append(Call(shape, segments, line, at, excused, code))
+                else:
+                    calls.append(Call(shape, segments, line, 0, excused))
+        return found
 
 
-def _shape(
-    ctx: FileContext, match: dict[str, list[Node]]
-) -> tuple[str, tuple[str, ...], Node] | None:
-    """(kind, segments, the called name's node) of a matched call, or None for
+def _local_callable(source: bytes, name: Node, function: Node) -> bool:
+    """`name` is bound in `function` (a closure in a `let`, a parameter): only
+    asked when the name occurs in the function more than once."""
+    word = name.text or b""
+    if source.count(word, function.start_byte, function.end_byte) < 2:
+        return False
+    return binding_of(name, function) is not None
+
+
+def _shape(ctx: FileContext, kind: str, node: Node) -> tuple[tuple[str, ...], Node] | None:
+    """(segments, the called name's node) of a captured callee, or None for
     calls that cannot land in the crate (constructors, `std::..`)."""
-    if "free" in match:
-        name = match["free"][0]
-        text = ctx.text(name)
-        return None if text[:1].isupper() else ("path", (text,), name)
-    if "path" in match:
-        node = match["path"][0]
+    if kind == "free":
+        text = ctx.text(node)
+        return None if text[:1].isupper() else ((text,), node)
+    if kind == "path":
         text = _PATH_NOISE.sub("", ctx.text(node)).removeprefix("::")
         segments = tuple(text.split("::"))
         if text.startswith("<") or not segments[-1] or segments[-1][:1].isupper():
@@ -314,27 +342,13 @@ def _shape(
         if segments[0] in _EXTERNAL:
             return None
         called = node.child_by_field_name("name")
-        return ("path", segments, called) if called is not None else None
-    method = match["method"][0]
-    if "field" in match:
-        return "field", (ctx.text(match["field"][0]), ctx.text(method)), method
-    return "self", (ctx.text(method),), method
-
-
-def _with_calls(function: Function, calls: tuple[Call, ...]) -> Function:
-    return Function(
-        function.name,
-        function.module,
-        function.owner,
-        function.trait,
-        function.in_trait,
-        function.line,
-        function.start,
-        function.end,
-        function.item,
-        function.test,
-        calls,
-    )
+        return (segments, called) if called is not None else None
+    if kind == "field":
+        access = node.parent
+        method = access.parent if access is not None else None
+        name = method.child_by_field_name("field") if method is not None else None
+        return ((ctx.text(node), ctx.text(name)), name) if name is not None else None
+    return (ctx.text(node),), node
 
 
 def _fn_named(body: Node, name: str) -> Node | None:

@@ -24,7 +24,7 @@ from rules.rust.bindings import origin
 from rules.rust.context import FileContext
 from rules.rust.locals import call_of_argument
 from rules.rust.parsing import ancestors, lineage
-from rules.rust.syntax import calls_query, in_drop, method_calls, with_scope
+from rules.rust.syntax import calls_query, drop_excuse, in_drop, method_calls
 
 NO_RUNTIME = '"there is no reactor running, must be called from the context of a Tokio 1.x runtime"'
 CURRENT_THREAD = '"can call blocking only when running on the multi-threaded runtime"'
@@ -50,15 +50,16 @@ def check(ctx: FileContext) -> Iterator[Hit]:
                 f"`Handle::current()` in `Drop` panics when the value is dropped outside a"
                 f" runtime ({NO_RUNTIME}): use `Handle::try_current()`"
             )
-            yield Hit(call, with_scope(message, scope))
+            yield Hit(call, message, scope=scope)
     for call, scope in in_drop(ctx, RUNTIME_CALLS, "call", guarded):
         found = _in_drop(ctx, call)
         if found is not None:
-            yield Hit(call, with_scope(found, scope))
+            yield Hit(call, found, scope=scope)
     for call in _runtimes_built_in_async(ctx):
         yield Hit(call, _dropped_message("a tokio `Runtime` built in async code is dropped there"))
 
 
+@drop_excuse(b"block_in_place", b"spawn", b"try_current", b"runtime_flavor")
 def guarded(ctx: FileContext, node: Node, function: Node) -> bool:
     """drop-block-on's excuses (another thread, `block_in_place`, no runtime
     here), and for `block_in_place` a check that the runtime is multi-thread."""

@@ -20,7 +20,7 @@ from rules.model import NEVER_PANICS, Hit, Rule
 from rules.rust.bindings import origin, short_text
 from rules.rust.context import FileContext
 from rules.rust.parsing import enclosing, lineage, type_name
-from rules.rust.syntax import calls_query, in_drop, with_scope
+from rules.rust.syntax import calls_query, drop_excuse, in_drop
 
 JOIN_CALLS = calls_query("join")
 PANIC = '"failed to join thread: Resource deadlock avoided"'
@@ -35,7 +35,9 @@ _SHARED_SELF = re.compile(r"\b(Arc|Weak)\s*<\s*Self\b|\bArc::new\(\s*Self\b")
 def check(ctx: FileContext) -> Iterator[Hit]:
     shared: dict[str, bool] = {}
     for call, scope in in_drop(ctx, JOIN_CALLS, "call", compares_thread_ids):
-        owner = scope.owner.type_name
+        owner = scope.impl_type
+        if owner is None:
+            continue
         if owner not in shared:
             shared[owner] = _shared(ctx, owner)
         if not shared[owner] or not _joins_stored_thread(ctx, call):
@@ -47,9 +49,10 @@ def check(ctx: FileContext) -> Iterator[Hit]:
             f" dropped on that thread, `join` panics ({PANIC}) or deadlocks; compare"
             " `handle.thread().id()` with `std::thread::current().id()` first"
         )
-        yield Hit(call, with_scope(message, scope))
+        yield Hit(call, message, scope=scope)
 
 
+@drop_excuse(b"current")
 def compares_thread_ids(ctx: FileContext, node: Node, function: Node) -> bool:
     """The join runs only when the current thread is not the joined one: in an
     `if`/`else` whose condition compares `thread::current().id()`, or after

@@ -82,6 +82,17 @@ class DropScope:
     function: Node
     excused: Excused | None = None
 
+    @property
+    def impl_type(self) -> str | None:
+        """The type whose `impl` holds the function (for `fn drop`: the type
+        being dropped), None for a free function."""
+        body = self.function.parent
+        impl = body.parent if body is not None and body.type == "declaration_list" else None
+        target = impl.child_by_field_name("type") if impl is not None else None
+        if impl is None or impl.type != "impl_item" or target is None:
+            return None
+        return type_name(target)
+
 
 class FileContext:
     """One file's source, tree and lazily computed facts about it."""

@@ -15,6 +15,7 @@ from tree_sitter import Node
 
 from rules.rust.bindings import origin, short_text
 from rules.rust.context import FileContext
+from rules.rust.excuses import drop_excuse
 from rules.rust.locals import call_of_argument
 from rules.rust.parsing import lineage
 from rules.rust.syntax import call_named, calls_query, runs_only_when_not_panicking
@@ -149,6 +150,7 @@ def in_spawned_code(ctx: FileContext, node: Node, function: Node) -> bool:
     return False
 
 
+@drop_excuse(b"panicking", b"spawn")
 def cannot_abort(ctx: FileContext, node: Node, function: Node) -> bool:
     """The excuse of drop-unwrap and drop-panic: a panic there cannot abort the
     process, because the code runs only while the thread is not unwinding

@@ -4,26 +4,77 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tree_sitter import Node
+
 from rules.docs import page
 from rules.fixes import SAFE_DROP
-from rules.model import NEVER_PANICS, UNWIND_SAFE, Hit, Rule
+from rules.model import NEVER_PANICS, UNWIND_SAFE, Hit, Rule, Severity
 from rules.rust.context import FileContext
+from rules.rust.excuses import drop_excuse
+from rules.rust.parsing import ancestors
 from rules.rust.spawns import cannot_abort
 from rules.rust.syntax import in_drop, macro_name
 
+# `debug_assert*!` is left out: release builds compile it away
 PANIC_MACROS = """
 (macro_invocation macro: [
   (identifier) @name
   (scoped_identifier name: (identifier) @name)
 ] (#any-of? @name "panic" "unreachable" "todo" "unimplemented" "assert" "assert_eq"
-  "assert_ne" "debug_assert" "debug_assert_eq" "debug_assert_ne")) @macro
+  "assert_ne")) @macro
 """
+# the code asserting its own invariants: it fails only when the program is
+# already broken, so a notice rather than an error
+ASSERTIONS = frozenset({"assert", "assert_eq", "assert_ne", "unreachable"})
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    for macro, scope in in_drop(ctx, PANIC_MACROS, "macro", cannot_abort):
-        message = f"`{macro_name(macro)}!` in `Drop`: a panic while unwinding aborts the process"
-        yield Hit(macro, message, scope=scope)
+    for macro, scope in in_drop(ctx, PANIC_MACROS, "macro", _excused):
+        name = macro_name(macro)
+        message = f"`{name}!` in `Drop`: a panic while unwinding aborts the process"
+        at_most: Severity | None = "notice" if name in ASSERTIONS else None
+        yield Hit(macro, message, scope=scope, at_most=at_most)
+
+
+@drop_excuse(b"panic", b"spawn")
+def _excused(ctx: FileContext, node: Node, function: Node) -> bool:
+    """Where a panic cannot abort (`cannot_abort`), or panicking on purpose:
+    in a drop bomb or in the abort helper that arms one."""
+    return function.start_byte in ctx.memo(_deliberate_panics) or cannot_abort(ctx, node, function)
+
+
+def _deliberate_panics(ctx: FileContext) -> frozenset[int]:
+    """Start bytes of the functions whose panics are their purpose: the `fn
+    drop` of a drop bomb (its whole body is one `panic!`: dropping the value
+    is the bug it reports, or the second panic that aborts on purpose) and a
+    function that arms a bomb of its own (`fn abort() -> ! { struct Bomb; impl
+    Drop for Bomb {..} let _b = Bomb; panic!(..) }`)."""
+    found: set[int] = set()
+    for owner in ctx.drop_impls:
+        if owner.drop_fn is None or not _only_panics(ctx, owner.drop_fn):
+            continue
+        found.add(owner.drop_fn.start_byte)
+        helper = next(
+            (a for a in ancestors(owner.impl, ctx.root) if a.type == "function_item"), None
+        )
+        if helper is not None:
+            found.add(helper.start_byte)
+    return frozenset(found)
+
+
+def _only_panics(ctx: FileContext, function: Node) -> bool:
+    body = function.child_by_field_name("body")
+    statements = [
+        child
+        for child in (body.named_children if body is not None else [])
+        if child.type not in {"line_comment", "block_comment"}
+    ]
+    if len(statements) != 1:
+        return False
+    statement = statements[0]
+    if statement.type == "expression_statement" and statement.named_children:
+        statement = statement.named_children[0]
+    return statement.type == "macro_invocation" and macro_name(statement) == "panic"
 
 
 RULE = Rule(
@@ -37,9 +88,11 @@ RULE = Rule(
     fix=SAFE_DROP,
     docs=page(
         what="""
-            Flags `panic!`, `unreachable!`, `todo!`, `unimplemented!` and the `assert*!`
-            family inside `fn drop` of an `impl Drop`, and in every function of the same
-            file that `drop` reaches through calls.
+            Flags `panic!`, `todo!` and `unimplemented!` inside `fn drop` of an
+            `impl Drop`, and in every function of the same file that `drop` reaches
+            through calls. `assert!`, `assert_eq!`, `assert_ne!` and `unreachable!` are
+            reported as notices only: they check the code's own invariants and fail only
+            when the program is already broken.
 
             Not flagged: code that runs only while the thread is not already panicking
             (`if !std::thread::panicking() { .. }`, the `else` of
@@ -47,9 +100,15 @@ RULE = Rule(
             `if std::thread::panicking() { return; }`), where a panic cannot abort; and
             code in a closure or `async` block handed to a spawn (`std::thread::spawn`,
             `tokio::spawn`, `spawn_blocking`, a tracker's `spawn`), which runs on that
-            thread or task, where a panic ends only it. A closure given to an iterator
-            adapter (`for_each`, `map(..).collect()`, `retain`, `filter`) runs inside `drop`
-            and is flagged like the code around it.
+            thread or task, where a panic ends only it;
+            `debug_assert!` and its kin, which release builds remove; a drop bomb, a
+            `fn drop` whose whole body is one `panic!` (crossbeam's
+            `SelectedOperation` panics when dropped without completing the operation),
+            and an abort helper that arms one (futures' and async-task's
+            `fn abort(..) -> ! { struct Bomb; impl Drop for Bomb { fn drop(&mut self) {
+            panic!(..) } } let _bomb = Bomb; panic!(..) }`): those panics are the point.
+            A closure given to an iterator adapter (`for_each`, `map(..).collect()`,
+            `retain`, `filter`) runs inside `drop` and is flagged like the code around it.
         """,
         why="""
             `drop` runs during unwinding too. A panic raised while the thread is already

@@ -13,7 +13,7 @@ from tree_sitter import Node
 
 from rules.catalogue import RULE_IDS, RULES
 from rules.config import Settings
-from rules.model import ChainStep, Finding, Hit, Rule, Severity
+from rules.model import ChainStep, Finding, Hit, Rule, Severity, capped
 from rules.rust.context import FileContext, is_test_path
 from rules.rust.crate import CrateModel, FileItems, Reached, summary_functions
 from rules.rust.excuses import EXCUSES, key_of
@@ -343,7 +343,7 @@ class _Collector:
         spans_node = start_line == line and not hit.whole  # else a point (a whole item)
         return Finding(
             rule=rule.id,
-            severity=severity,
+            severity=capped(severity, hit.at_most),
             path=self.ctx.path,
             line=start_line,
             end_line=node.end_point[0] + 1 if spans_node else start_line,

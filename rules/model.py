@@ -21,6 +21,11 @@ SEVERITIES: tuple[Severity, ...] = ("notice", "warning", "error")
 RANK: dict[str, int] = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 
+def capped(severity: Severity, cap: Severity | None) -> Severity:
+    """`severity`, lowered to `cap` when the cap is lower."""
+    return cap if cap is not None and RANK[cap] < RANK[severity] else severity
+
+
 def at_least(severity: str, level: str) -> bool:
     """True when `severity` reaches `level` (`never` is never reached)."""
     return level != "never" and RANK[severity] >= RANK[level]
@@ -104,12 +109,17 @@ class Hit:
     `scope` marks a Drop rule's hit (from `rules.rust.syntax.in_drop`): the
     engine reports it only when the crate model finds `fn drop` reaching the
     scope's function, with the chain of calls that leads there.
+    `at_most` caps the finding's severity below the rule's (configured) one,
+    for a lesser form of the hazard: `assert!` in Drop fails only when the
+    code's own invariant is already broken, a poisoned-lock `unwrap` only
+    after another panic.
     """
 
     node: Node
     message: str | None = None
     whole: bool = False
     scope: DropScope | None = None
+    at_most: Severity | None = None
 
 
 Check = Callable[["FileContext"], Iterable[Hit]]

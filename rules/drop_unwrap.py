@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tree_sitter import Node
+
 from rules.docs import page
 from rules.fixes import SAFE_DROP
-from rules.model import NO_UNWRAP, UNWIND_SAFE, Hit, Rule
+from rules.model import NO_UNWRAP, UNWIND_SAFE, Hit, Rule, Severity
 from rules.rust.context import FileContext
+from rules.rust.invariants import cannot_fail, unwraps_option
+from rules.rust.parsing import field_text, unparenthesized
 from rules.rust.spawns import cannot_abort
 from rules.rust.syntax import in_drop
 
@@ -18,10 +22,41 @@ UNWRAP_CALLS = """
 """
 
 
+LOCKS = frozenset({"lock", "read", "write"})
+
+
 def check(ctx: FileContext) -> Iterator[Hit]:
     for method, scope in in_drop(ctx, UNWRAP_CALLS, "method", cannot_abort):
+        call = method.parent.parent if method.parent is not None else None
+        if call is None or cannot_fail(ctx, call, scope.impl_type):
+            continue
+        if _unwraps_lock(call):
+            message = (
+                f"`{ctx.text(method)}` of a lock in `Drop` panics when the lock is poisoned "
+                "(a panic while it was held): mid-unwind that aborts the process"
+            )
+            yield Hit(method, message, scope=scope, at_most="warning")
+            continue
         message = f"`{ctx.text(method)}` in `Drop`: a panic while unwinding aborts the process"
-        yield Hit(method, message, scope=scope)
+        at_most: Severity | None = "notice" if unwraps_option(call) else None
+        yield Hit(method, message, scope=scope, at_most=at_most)
+
+
+def _unwraps_lock(call: Node) -> bool:
+    """`m.lock().unwrap()`, `rw.read().expect(..)`: the `Err` is poisoning."""
+    function = call.child_by_field_name("function")
+    receiver = unparenthesized(function.child_by_field_name("value") if function else None)
+    if receiver is None or receiver.type != "call_expression":
+        return False
+    callee = receiver.child_by_field_name("function")
+    arguments = receiver.child_by_field_name("arguments")
+    return (
+        callee is not None
+        and callee.type == "field_expression"
+        and field_text(callee, "field") in LOCKS
+        and arguments is not None
+        and arguments.named_child_count == 0
+    )
 
 
 RULE = Rule(
@@ -38,6 +73,14 @@ RULE = Rule(
             Flags `.unwrap()` and `.expect(..)` inside `fn drop` of an `impl Drop`, and in
             every function of the same file that `drop` reaches through calls.
 
+            Unwrapping a plain `Option` (`x.take().unwrap()`, `v.pop().unwrap()`,
+            `cell.get().expect(..)`) is a notice: it asserts the code's own invariant, as
+            `assert!` does. `m.lock().unwrap()` (also `.read()`/`.write()`) is a warning:
+            it panics only when another thread panicked while holding the lock, yet in
+            `Drop` that second panic aborts the process
+            (`unwrap_or_else(PoisonError::into_inner)` keeps going; parking_lot locks do
+            not poison).
+
             Not flagged: code that runs only while the thread is not already panicking
             (`if !std::thread::panicking() { .. }`, the `else` of
             `if std::thread::panicking() { .. }`, what follows
@@ -47,6 +90,13 @@ RULE = Rule(
             thread or task, where a panic ends only it. A closure given to an iterator
             adapter (`for_each`, `map(..).collect()`, `retain`, `filter`) runs inside `drop`
             and is flagged like the code around it.
+            An `Option` the code has proved `Some` is not flagged either: inside
+            `if x.is_some() { .. }`, after `if x.is_none() { return; }`,
+            `if let None = x { return }` or `let Some(..) = x else { return }`, `take()` on
+            a local bound to `Some(..)`, and the field invariant of tokio's and
+            async-process's guards (`self.inner.take().unwrap()` where every constructor in
+            the file sets `inner: Some(..)` and only `fn drop` takes it, as in tokio's
+            `Reaper::drop`).
         """,
         why="""
             `drop` also runs while a thread unwinds from an earlier panic. A second panic

@@ -10,7 +10,7 @@ from tree_sitter import Node
 
 from rules.docs import page
 from rules.fixes import SAFE_DROP
-from rules.model import NEVER_PANICS, Hit, Rule
+from rules.model import NEVER_PANICS, Hit, Rule, Severity
 from rules.rust.bindings import origin, short_text
 from rules.rust.context import FileContext
 from rules.rust.locals import binding_of, call_of_argument
@@ -36,11 +36,17 @@ _BUILT_HERE = re.compile(r"Runtime::new$|Builder::new_(current|multi)_thread$")
 _HEAD = re.compile(r"\s*(?:[\w:]+::)?(\w+)")
 _WRAPPERS = frozenset({"unary_expression", "parenthesized_expression"})
 Branch = Literal["failed", "running"]
+_BLOCKS = "dropped inside async code it stalls a runtime worker and can deadlock"
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
     for call, scope in in_drop(ctx, BLOCK_ON_CALLS, "call", excused):
-        yield Hit(call, _message(ctx, call, scope.function), scope=scope)
+        message = _message(ctx, call, scope.function)
+        # an executor's own `block_on` (futures, futures-lite, pollster) does not
+        # panic: it blocks, the lesser hazard
+        blocks_only = message.endswith(_BLOCKS)
+        at_most: Severity | None = "warning" if blocks_only else None
+        yield Hit(call, message, scope=scope, at_most=at_most)
 
 
 @drop_excuse(b"block_in_place", b"spawn", b"try_current")
@@ -89,10 +95,7 @@ def _message(ctx: FileContext, call: Node, function: Node) -> str:
     if callee.type != "field_expression":
         path = ctx.resolve(ctx.text(callee))
         if path.split("::")[-2:-1] not in (["Handle"], ["Runtime"]):
-            return (
-                f"`{path}` in `Drop` blocks the thread: dropped inside async code it"
-                " stalls a runtime worker and can deadlock"
-            )
+            return f"`{path}` in `Drop` blocks the thread: {_BLOCKS}"
     receiver = callee.child_by_field_name("value")
     method = ctx.text(callee.child_by_field_name("field"))
     if method in TOKIO_BLOCKING:
@@ -244,7 +247,10 @@ RULE = Rule(
             (`std::thread::spawn`, a `thread::Builder`, a scoped thread, `spawn_blocking`),
             in the branch where `Handle::try_current()` failed (`Err(_) =>`, the `else` of
             `if let Ok(h) = ..`, `if Handle::try_current().is_err()`, `let Ok(h) = .. else`),
-            and in helpers that are only called from such places.
+            and in helpers that are only called from such places. Other executors'
+            `block_on` (`futures::executor::block_on`, `futures_lite::future::block_on`,
+            as in async-std's `File::drop`, which flushes that way on purpose) block
+            rather than panic: those are warnings.
         """,
         why="""
             A value is often dropped inside async code: at the end of an `async fn`, when a

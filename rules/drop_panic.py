@@ -11,7 +11,7 @@ from rules.fixes import SAFE_DROP
 from rules.model import NEVER_PANICS, UNWIND_SAFE, Hit, Rule, Severity
 from rules.rust.context import FileContext
 from rules.rust.excuses import drop_excuse
-from rules.rust.parsing import ancestors
+from rules.rust.parsing import ancestors, walk
 from rules.rust.spawns import cannot_abort
 from rules.rust.syntax import in_drop, macro_name
 
@@ -32,8 +32,36 @@ def check(ctx: FileContext) -> Iterator[Hit]:
     for macro, scope in in_drop(ctx, PANIC_MACROS, "macro", _excused):
         name = macro_name(macro)
         message = f"`{name}!` in `Drop`: a panic while unwinding aborts the process"
-        at_most: Severity | None = "notice" if name in ASSERTIONS else None
+        asserts = name in ASSERTIONS or _impossible_arm(macro)
+        at_most: Severity | None = "notice" if asserts else None
         yield Hit(macro, message, scope=scope, at_most=at_most)
+
+
+def _impossible_arm(macro: Node) -> bool:
+    """`Err(TryRecvError::Empty) => panic!("can't be empty")`: a `panic!` that
+    is the whole value of a match arm whose pattern binds nothing is an
+    `unreachable!` in other words. `Err(e) => panic!("{e}")` handles a failure."""
+    arm = macro.parent
+    if arm is not None and arm.type == "block" and arm.named_child_count == 1:
+        arm = arm.parent
+    if arm is None or arm.type != "match_arm":
+        return False
+    pattern = arm.child_by_field_name("pattern")
+    return pattern is not None and not any(
+        node.type == "identifier" and not _names_a_path(node) for node in walk(pattern)
+    )
+
+
+def _names_a_path(identifier: Node) -> bool:
+    """`Kind`/`Empty` in `Kind::Empty`, `Err` in `Err(..)`: not bindings."""
+    parent = identifier.parent
+    if parent is None:
+        return False
+    if parent.type == "scoped_identifier":
+        return True
+    return (
+        parent.type == "tuple_struct_pattern" and parent.child_by_field_name("type") == identifier
+    )
 
 
 @drop_excuse(b"panic", b"spawn")
@@ -92,7 +120,9 @@ RULE = Rule(
             `impl Drop`, and in every function of the same file that `drop` reaches
             through calls. `assert!`, `assert_eq!`, `assert_ne!` and `unreachable!` are
             reported as notices only: they check the code's own invariants and fail only
-            when the program is already broken.
+            when the program is already broken; so is a `panic!` that is the whole arm of a
+            `match` whose pattern binds nothing (tokio's broadcast `Receiver::drop`:
+            `Err(TryRecvError::Empty) => panic!("unexpected empty broadcast channel")`).
 
             Not flagged: code that runs only while the thread is not already panicking
             (`if !std::thread::panicking() { .. }`, the `else` of

@@ -34,3 +34,48 @@ def test_assertions_in_drop_are_notices_and_panics_errors():
 def test_a_cap_never_raises_a_configured_severity():
     settings = Settings(rules={"drop-panic": "warning"})
     assert severities(DROP, "drop-panic", settings) == {6: "notice", 8: "warning", 12: "notice"}
+
+
+def test_a_poisoned_lock_unwrap_in_drop_is_a_warning():
+    source = b"""
+struct Registry { ids: std::sync::Mutex<Vec<u32>>, path: String }
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.ids.lock().unwrap().clear();
+        std::fs::remove_file(&self.path).unwrap();
+    }
+}
+"""
+    assert severities(source, "drop-unwrap") == {6: "warning", 7: "error"}
+
+
+def test_option_unwraps_and_impossible_arms_in_drop_are_notices():
+    source = b"""
+struct Receiver { waiters: Vec<u32>, state: Result<u32, Kind> }
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let last = self.waiters.pop().unwrap();
+        match self.state {
+            Ok(_) => {}
+            Err(Kind::Empty) => panic!("can't be empty"),
+            Err(other) => panic!("failed: {:?}", other),
+        }
+    }
+}
+"""
+    assert severities(source, "drop-unwrap") == {6: "notice"}
+    assert severities(source, "drop-panic") == {9: "notice", 10: "error"}
+
+
+def test_an_executors_block_on_in_drop_is_a_warning_a_runtimes_an_error():
+    source = b"""
+impl Drop for File {
+    fn drop(&mut self) {
+        let _ = futures_lite::future::block_on(self.flush());
+        tokio::runtime::Handle::current().block_on(self.close());
+    }
+}
+"""
+    assert severities(source, "drop-block-on") == {4: "warning", 5: "error"}

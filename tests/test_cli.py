@@ -25,7 +25,7 @@ GUARD = """\
 struct G { x: Option<u32> }
 impl Drop for G {
     fn drop(&mut self) {
-        self.x.take().unwrap();
+        self.x.flush().unwrap();
     }
 }
 """
@@ -92,7 +92,7 @@ def test_text_report_with_source_line_and_caret(run, tmp_path: Path) -> None:
     assert ": error[drop-unwrap]: " in heading
     source = lines[lines.index(heading) + 1]
     carets = lines[lines.index(heading) + 2]
-    assert source == " 4 |         self.x.take().unwrap();"
+    assert source == " 4 |         self.x.flush().unwrap();"
     column = int(heading.split(":")[2])
     assert carets.index("^") == len(" 4 | ") + column - 1
     assert lines[-1].startswith("dropsafe: ")
@@ -186,9 +186,9 @@ def test_argparse_errors_exit_2(run) -> None:
 GUARD_V2 = """\
 struct G { x: Option<u32> }
 impl Drop for G { fn drop(&mut self) {
-        self.x.take().unwrap();
+        self.x.flush().unwrap();
         let _k = 1;
-        self.y.take().expect("y");
+        self.y.flush().expect("y");
     }
 }
 """
@@ -199,9 +199,9 @@ diff --git a/src/guard.rs b/src/guard.rs
 @@ -1,5 +1,7 @@
  struct G { x: Option<u32> }
  impl Drop for G { fn drop(&mut self) {
-         self.x.take().unwrap();
+         self.x.flush().unwrap();
 +        let _k = 1;
-+        self.y.take().expect("y");
++        self.y.flush().expect("y");
      }
  }
 """
@@ -244,7 +244,7 @@ def test_diff_only_scans_files_under_the_given_paths(run, tmp_path: Path) -> Non
 
 
 def test_base_revision_in_a_git_repository(run, tmp_path: Path) -> None:
-    write(tmp_path, {"src/guard.rs": GUARD.replace("        self.x.take().unwrap();\n", "")})
+    write(tmp_path, {"src/guard.rs": GUARD.replace("        self.x.flush().unwrap();\n", "")})
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", ".")
     git(tmp_path, "commit", "-q", "-m", "base")
@@ -356,7 +356,7 @@ def test_non_utf8_file_is_reported_with_replacement_characters(run, tmp_path: Pa
     write(tmp_path, {"latin1.rs": source})
     result = run("check", "latin1.rs")
     assert result.code == 1
-    assert " 4 |         self.x.take().unwrap(); // caf\ufffd \ufffd" in result.out.splitlines()
+    assert " 4 |         self.x.flush().unwrap(); // caf\ufffd \ufffd" in result.out.splitlines()
 
 
 def test_empty_file(run, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ struct Guard(Option<u8>);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        self.0.take().unwrap();
+        self.0.flush().unwrap();
         self.cleanup_sync();
     }
 }

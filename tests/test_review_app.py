@@ -35,12 +35,12 @@ pub struct Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         self.handle.block_on(async {});
-        self.file.take().unwrap();
+        self.file.flush().unwrap();
     }
 }
 """
 FIXED = NEW.replace("        self.handle.block_on(async {});\n", "").replace(
-    "self.file.take().unwrap();", "drop(self.file.take());"
+    "self.file.flush().unwrap();", "let _ = self.file.flush();"
 )
 
 
@@ -168,7 +168,7 @@ async def test_fixed_findings_resolve_our_threads_unless_a_person_replied(
 
 
 def many_unwraps(count: int) -> str:
-    lines = "".join(f"        self.slots[{i}].take().unwrap();\n" for i in range(count))
+    lines = "".join(f"        self.slots[{i}].flush().unwrap();\n" for i in range(count))
     return (
         f"pub struct Pool {{\n    slots: Vec<Option<u8>>,\n}}\n\nimpl Drop for Pool {{\n"
         f"    fn drop(&mut self) {{\n{lines}    }}\n}}\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from tree_sitter import Node
@@ -9,6 +10,12 @@ from tree_sitter import Node
 from rules.docs import page
 from rules.model import RESOURCES_RELEASED, Hit, Rule
 from rules.rust.context import FileContext
+from rules.rust.parsing import enclosing, field_text
+
+# Methods whose point is that Drop must not run: ownership leaves the value
+# (a raw pointer, a file descriptor, a handle, a leaked reference).
+_TRANSFER_METHOD = re.compile(r"^(into_raw\w*|leak|into_fd|into_handle|into_socket)$")
+_TRANSFER_TRAIT = re.compile(r"\bIntoRaw(Fd|Handle|Socket)\b")
 
 FORGETTERS = {"std::mem::forget", "core::mem::forget", "mem::forget"}
 MANUALLY_DROP = {"std::mem::ManuallyDrop", "core::mem::ManuallyDrop", "mem::ManuallyDrop"}
@@ -30,6 +37,8 @@ def _callees(ctx: FileContext) -> Iterator[Node]:
 
 def check(ctx: FileContext) -> Iterator[Hit]:
     for function in _callees(ctx):
+        if _transfers_self(ctx, function):
+            continue
         path = ctx.resolve(ctx.text(function))
         if path in FORGETTERS:
             yield Hit(function, "`mem::forget`: the value's `Drop` never runs")
@@ -37,6 +46,24 @@ def check(ctx: FileContext) -> Iterator[Hit]:
             "::new"
         ):
             yield Hit(function, "`ManuallyDrop::new`: the value's `Drop` never runs")
+
+
+def _transfers_self(ctx: FileContext, callee: Node) -> bool:
+    """`mem::forget(self)` / `ManuallyDrop::new(self)` in an ownership-transfer
+    method (`into_raw`, `into_raw_fd`, `leak`, an `IntoRawFd`/`IntoRawHandle`/
+    `IntoRawSocket` impl): skipping Drop is the method's contract."""
+    call = callee.parent
+    arguments = call.child_by_field_name("arguments") if call is not None else None
+    if arguments is None or [ctx.text(a) for a in arguments.named_children] != ["self"]:
+        return False
+    method = enclosing(callee, ctx.root, {"function_item"})
+    if method is None:
+        return False
+    if _TRANSFER_METHOD.match(field_text(method, "name")):
+        return True
+    impl = enclosing(method, ctx.root, {"impl_item"})
+    trait = impl.child_by_field_name("trait") if impl is not None else None
+    return trait is not None and _TRANSFER_TRAIT.search(ctx.text(trait)) is not None
 
 
 RULE = Rule(
@@ -50,6 +77,11 @@ RULE = Rule(
         what="""
             Flags `std::mem::forget(..)` (however it is imported) and
             `ManuallyDrop::new(..)`.
+
+            Not flagged: `mem::forget(self)` and `ManuallyDrop::new(self)` in an
+            ownership-transfer method, whose contract is that `Drop` must not run:
+            `into_raw`, `into_raw_fd` (any `into_raw*`), `leak`, and every method of an
+            `IntoRawFd`, `IntoRawHandle` or `IntoRawSocket` impl.
         """,
         why="""
             Both make sure a value's destructor never runs: a guard's cleanup, a lock's

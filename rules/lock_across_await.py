@@ -9,7 +9,7 @@ from tree_sitter import Node
 from rules.docs import page
 from rules.model import PERFORMANCE, Hit, Rule
 from rules.rust.context import FileContext
-from rules.rust.guards import NEEDLES, Guard, locks
+from rules.rust.guards import NEEDLES, Guard, locks, runs_inline, temporary_extent
 from rules.rust.parsing import captures
 
 # `join!`/`select!` await their operands without a `.await` token of their own
@@ -35,6 +35,34 @@ def check(ctx: FileContext) -> Iterator[Hit]:
             held.setdefault(point.start_byte, (point, []))[1].append(guard)
     for point, guards in held.values():
         yield Hit(point, _message(guards, point))
+    for point, value in _temporaries_held(ctx):
+        if point.start_byte not in held:
+            yield Hit(point, _temporary_message(value, point))
+
+
+def _temporaries_held(ctx: FileContext) -> Iterator[tuple[Node, Node]]:
+    """(first await point, the guard's expression) for each temporary guard
+    that lives on to an `.await` after it: `m.lock().unwrap().len()` as an
+    argument of an awaited call, `m.lock().await.refresh().await`."""
+    for acquisition in locks(ctx).acquisitions:
+        extent = temporary_extent(acquisition)
+        if extent is None:
+            continue
+        scope, value = extent
+        points = captures(AWAIT_POINTS, scope).get("await", [])
+        later = [p for p in points if p.start_byte >= value.end_byte and runs_inline(p, scope)]
+        if later:
+            yield min(later, key=lambda p: p.start_byte), value
+
+
+def _temporary_message(value: Node, point: Node) -> str:
+    what = "this `.await`" if point.type == "await" else f"this `{FileContext.text(point)}!`"
+    code = " ".join(FileContext.text(value).split())
+    shown = f"`{code}`" if len(code) <= 50 else "a temporary lock guard"
+    return (
+        f"{shown} (line {value.start_point[0] + 1}) is a temporary guard that lives to the"
+        f" end of the statement: it is held across {what}"
+    )
 
 
 def _message(guards: list[Guard], point: Node) -> str:
@@ -60,7 +88,15 @@ RULE = Rule(
             `while let` for their body. The message names the guard and the line it was
             taken on. `ptr.read()` on a raw pointer is not a lock.
 
-            Not held: a temporary (`m.lock().await.len()`, `let n = m.lock().unwrap().len();`),
+            A guard that is never bound is a temporary: it lives to the end of its
+            statement (through the body of an `if let`/`while let`, and through a whole
+            `match`, whose scrutinee holds it), so `self.state.lock().await.refresh().await`
+            and `send(m.lock().unwrap().len()).await` hold the lock across the later `.await`;
+            the message names the guard's expression and line.
+
+            Not held: a temporary whose statement has no later await
+            (`m.lock().await.len()`, `let n = m.lock().unwrap().len();`, an `if` condition),
+            a lock future handed to a call (`timeout(d, m.lock())`: the callee decides),
             `let _ = m.lock()` (dropped at once), a guard moved into `drop(guard)` before the
             await, a guard whose block ended. Awaits inside a closure or an `async` block that
             is not awaited on the spot run later, so they do not count; `async { .. }.await`

@@ -238,6 +238,58 @@ def _guard(acquisition: Acquisition) -> Guard | None:
     return Guard(name, parent, block, acquisition)
 
 
+def temporary_extent(acquisition: Acquisition) -> tuple[Node, Node] | None:
+    """Where an unbound guard (a temporary) lives, and the expression that
+    yields it (`m.lock().await`, `m.lock().unwrap()`): to the end of its statement
+    (`foo(m.lock().unwrap().len()).await;`), through the body of an `if let` or
+    `while let` whose scrutinee holds it, to the end of an `if`/`while`
+    condition, a `match` arm, a block's tail or a closure's body. None when the
+    value is bound (a `Guard`) or handed to a call by value (`drop(m.lock())`,
+    `timeout(d, m.lock())`: the callee decides)."""
+    if _guard(acquisition) is not None:
+        return None
+    node = acquisition.call
+    while node.parent is not None and _hands_on(node):
+        node = node.parent if node.parent.type != "field_expression" else node.parent.parent
+    value = node
+    parent = node.parent
+    if parent is None or parent.type == "arguments":
+        return None
+    while parent is not None:
+        kind = parent.type
+        if kind in {"expression_statement", "let_declaration"}:
+            return parent, value
+        if kind == "let_condition":
+            return (parent.parent or parent), value
+        if kind in {"if_expression", "while_expression"} and node == parent.child_by_field_name(
+            "condition"
+        ):
+            return node, value
+        if kind == "match_arm" and node == parent.child_by_field_name("value"):
+            return node, value
+        if kind in {"block", "closure_expression", "async_block", "function_item"}:
+            return node, value
+        node, parent = parent, parent.parent
+    return None
+
+
+def _hands_on(node: Node) -> bool:
+    """`node`'s parent passes the same guard (or its Result) along: `.await`,
+    `?`, parentheses, `.unwrap()`, `.expect(..)`."""
+    parent = node.parent
+    if parent is None:
+        return False
+    if parent.type in {"await_expression", "try_expression", "parenthesized_expression"}:
+        return True
+    return (
+        parent.type == "field_expression"
+        and parent.child_by_field_name("value") == node
+        and text(parent.child_by_field_name("field")) in _PASS_THROUGH
+        and parent.parent is not None
+        and parent.parent.type == "call_expression"
+    )
+
+
 def _conditional_guard(condition: Node, acquisition: Acquisition) -> Guard | None:
     """`if let Ok(g) = m.lock() { .. }` / `while let ..`: held in the body."""
     owner = condition.parent

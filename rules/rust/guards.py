@@ -249,8 +249,8 @@ def temporary_extent(acquisition: Acquisition) -> tuple[Node, Node] | None:
     if _guard(acquisition) is not None:
         return None
     node = acquisition.call
-    while node.parent is not None and _hands_on(node):
-        node = node.parent if node.parent.type != "field_expression" else node.parent.parent
+    while (handed := _hands_on(node)) is not None:
+        node = handed
     value = node
     parent = node.parent
     if parent is None or parent.type == "arguments":
@@ -273,21 +273,23 @@ def temporary_extent(acquisition: Acquisition) -> tuple[Node, Node] | None:
     return None
 
 
-def _hands_on(node: Node) -> bool:
-    """`node`'s parent passes the same guard (or its Result) along: `.await`,
-    `?`, parentheses, `.unwrap()`, `.expect(..)`."""
+def _hands_on(node: Node) -> Node | None:
+    """The expression around `node` that passes the same guard (or its Result)
+    along: `.await`, `?`, parentheses, `.unwrap()`, `.expect(..)`; else None."""
     parent = node.parent
     if parent is None:
-        return False
+        return None
     if parent.type in {"await_expression", "try_expression", "parenthesized_expression"}:
-        return True
-    return (
+        return parent
+    if (
         parent.type == "field_expression"
         and parent.child_by_field_name("value") == node
         and text(parent.child_by_field_name("field")) in _PASS_THROUGH
         and parent.parent is not None
         and parent.parent.type == "call_expression"
-    )
+    ):
+        return parent.parent
+    return None
 
 
 def _conditional_guard(condition: Node, acquisition: Acquisition) -> Guard | None:

@@ -6,13 +6,18 @@ a path under the directory (`.join(..)` on it, or `.join`/`.push` on the name
 it is bound to); the bare directory (`current_dir(temp_dir())`) is left alone.
 The path is tracked through its `let` name and every later `let` whose value
 mentions a tracked name. It is guarded when, in the scope:
-- the `tempfile` crate is used (`tempfile::..`, `NamedTempFile`, `TempDir`,
-  `tempdir()`, `Builder::new().tempfile()`), or
+- a `tempfile` value is made from it (`TempDir::new_in(&dir)`,
+  `Builder::new().tempfile_in(path)`: the statement using the crate holds the
+  call or a tracked name; a tempfile elsewhere guards its own path), or
 - `remove_file`/`remove_dir`/`remove_dir_all` gets a tracked name (or the
   `temp_dir()` call itself), or
 - the path flows into `T::f(..)` or `T { .. }` where `T` has an `impl Drop` in
   the file (`Self` inside such a type's impl) or is named like a guard
   (`..Guard`, `Temp..`, `..Cleanup..`): it owns the path and removes it.
+
+A `tempfile` value's path escapes its guard through `keep()`, `into_path()`,
+or `persist(..)` to a name derived from its own path; those calls are reported
+unless the function removes the result or hands it to a guard.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from tree_sitter import Node
 from rules.docs import page
 from rules.fixes import TEMP_FILE_GUARD
 from rules.model import RESOURCES_RELEASED, Hit, Rule
+from rules.rust.bindings import origin
 from rules.rust.context import FileContext
 from rules.rust.parsing import captures, enclosing, field_text, matches
+from rules.rust.syntax import method_calls
 
 TEMP_DIR_CALLS = """
 (call_expression
@@ -55,6 +62,21 @@ _EXTENSIONS = """
 """
 
 STD_TEMP_DIR = frozenset({"std::env::temp_dir", "env::temp_dir"})
+_STATEMENTS = frozenset({"let_declaration", "expression_statement"})
+_TEMPFILE_TYPE = re.compile(r"\b(NamedTempFile|TempDir|TempPath)\b|^tempfile::")
+_TEMPFILE_MAKERS = frozenset(
+    {"tempfile", "tempfile_in", "tempdir", "tempdir_in", "into_temp_path", "make", "make_in"}
+)
+_PERSISTS = frozenset({"persist", "persist_noclobber"})
+_LEFT_BEHIND = "nothing removes it afterwards; keep the guard alive and use `.path()`"
+_ESCAPES = {
+    "keep": f"`keep()` takes the file out of its `tempfile` guard: {_LEFT_BEHIND}",
+    "into_path": f"`into_path()` takes the directory out of `TempDir`'s guard: {_LEFT_BEHIND}",
+    "persist": "`persist` moves the file out of its guard, next to where it was, under a name"
+    " nothing removes",
+    "persist_noclobber": "`persist_noclobber` moves the file out of its guard, next to where it"
+    " was, under a name nothing removes",
+}
 # methods that keep the value a path (under the temp directory once joined)
 _PATH_METHODS = frozenset({"join", "to_path_buf", "as_path", "clone", "to_owned", "into"})
 _GUARD_NAME = re.compile(r"Guard$|^Temp(File|Dir|Path)|Cleanup")
@@ -72,9 +94,10 @@ def check(ctx: FileContext) -> Iterator[Hit]:
         names = _tracked(ctx, scope, name) if name else set()
         if not (joined or (name and _extended(ctx, scope, name))):
             continue
-        if _removed(ctx, scope, call, names) or _uses_tempfile(scope):
+        if _removed(ctx, scope, call, names) or _tempfile_owns(ctx, scope, call, names):
             continue
         yield Hit(call, _message(ctx, function, scope, name))
+    yield from _escapes(ctx)
 
 
 def _binding(call: Node) -> tuple[str, bool]:
@@ -148,8 +171,58 @@ def _drop_types(ctx: FileContext, scope: Node) -> set[str]:
     return names
 
 
-def _uses_tempfile(scope: Node) -> bool:
-    return bool(captures(_TEMPFILE_USE, scope))
+def _tempfile_owns(ctx: FileContext, scope: Node, call: Node, names: set[str]) -> bool:
+    """A `tempfile` value made from this path (`tempfile_in(dir)`,
+    `TempDir::new_in(&dir)`, `TempPath::from_path(path)`): the statement that
+    uses the crate holds the `temp_dir()` call or a tracked name. A tempfile
+    elsewhere in the function guards its own path, not this one."""
+    for use in captures(_TEMPFILE_USE, scope).get("use", []):
+        statement = enclosing(use, scope, _STATEMENTS) or use
+        inside = statement.start_byte <= call.start_byte and call.end_byte <= statement.end_byte
+        if inside or _mentions(ctx.text(statement), names):
+            return True
+    return False
+
+
+def _escapes(ctx: FileContext) -> Iterator[Hit]:
+    """`keep()`/`into_path()` on a `tempfile` value, `persist(..)` of one to a
+    path under `temp_dir()`: the file leaves its guard, and nothing in the
+    function removes it or hands it to another guard."""
+    for method, call in method_calls(ctx, tuple(_ESCAPES)):
+        name = ctx.text(method)
+        callee = call.child_by_field_name("function")
+        arguments = call.child_by_field_name("arguments")
+        receiver = callee.child_by_field_name("value") if callee is not None else None
+        if receiver is None or arguments is None:
+            continue
+        if not _is_tempfile(ctx, receiver):
+            continue
+        if name in _PERSISTS:
+            destination = arguments.named_children[0] if arguments.named_children else None
+            if destination is None or not _next_to_temp_file(ctx, destination):
+                continue
+        elif arguments.named_child_count:
+            continue
+        scope = enclosing(call, ctx.root, _SCOPES) or ctx.root
+        bound, _ = _binding(call)
+        names = _tracked(ctx, scope, bound) if bound else set()
+        if _removed(ctx, scope, call, names):
+            continue
+        yield Hit(method, _ESCAPES[name])
+
+
+def _is_tempfile(ctx: FileContext, receiver: Node) -> bool:
+    clues = origin(ctx, receiver)
+    return clues.type_matches(_TEMPFILE_TYPE) or any(n in _TEMPFILE_MAKERS for n in clues.names)
+
+
+def _next_to_temp_file(ctx: FileContext, destination: Node) -> bool:
+    """The destination is derived from a tempfile value's own path
+    (`tmp.path().with_extension("bin")`): the file stays in the temp directory
+    under a name nothing removes. (A destination under `temp_dir()` is the
+    `temp_dir()` check's finding; one elsewhere is the atomic-write pattern.)"""
+    clues = origin(ctx, destination)
+    return "path" in clues.names and _is_tempfile(ctx, destination)
 
 
 def _mentions(text: str, names: set[str]) -> bool:
@@ -174,7 +247,7 @@ RULE = Rule(
     severity="warning",
     checklist=(RESOURCES_RELEASED,),
     message="a path under `std::env::temp_dir()` is never removed",
-    needles=(b"temp_dir",),
+    needles=(b"temp_dir", b"keep", b"into_path", b"persist"),
     check=check,
     fix=TEMP_FILE_GUARD,
     docs=page(
@@ -182,11 +255,19 @@ RULE = Rule(
             Flags `std::env::temp_dir()` (also `env::temp_dir()` and an imported
             `temp_dir()`) when the code builds a path under it (`.join(..)`, or `.join`/`.push`
             on the name it is bound to) and nothing in the same function removes that path:
-            no `remove_file`/`remove_dir`/`remove_dir_all` of it, no `tempfile` crate use, and
-            no hand-off to a type that owns it: one with an `impl Drop` in the file, or one
-            named like a guard (`TempFileGuard::new(path)`, `ScratchGuard { path }`). The path
-            is followed through `let` bindings that derive from it. Outside any function the
-            enclosing `const`/`static` (or the file) is the scope.
+            no `remove_file`/`remove_dir`/`remove_dir_all` of it, no `tempfile` value made
+            from it (`TempDir::new_in(&dir)`; a `tempfile` value elsewhere in the function
+            guards its own path, not this one), and no hand-off to a type that owns it: one
+            with an `impl Drop` in the file, or one named like a guard
+            (`TempFileGuard::new(path)`, `ScratchGuard { path }`). The path is followed
+            through `let` bindings that derive from it. Outside any function the enclosing
+            `const`/`static` (or the file) is the scope.
+
+            Also flags a `tempfile` value whose file leaves its guard: `TempDir::into_path()`,
+            `keep()` on a `NamedTempFile`, `TempPath` or `TempDir`, and `persist(..)` to a name
+            derived from the file's own path (`tmp.path().with_extension("done")`), unless the
+            function removes the result. `persist(target)` to the file's real destination is
+            the atomic-write pattern and is not flagged.
         """,
         why="""
             Files and directories under the system temp directory outlive the process: every

@@ -7,6 +7,7 @@ and validates each request against GitHub's description.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -17,6 +18,7 @@ from fakegithub.server import CODELOAD_OPERATION
 
 from bot.github import GitHubClient
 from bot.review import crates
+from bot.review.comments import parse_marker
 from bot.review.crates import Blob, Tree, choose, read_crate_files
 from rules.engine import MAX_SOURCE_BYTES
 
@@ -261,3 +263,71 @@ async def test_the_review_of_a_pr_without_rust_lists_no_tree(fake_github: FakeGi
     operations = api_requests(fake_github)
     assert "checks/update" in operations  # the review ran
     assert "git/get-tree" not in operations and "repos/download-tarball-archive" not in operations
+
+
+REACHED_BASE = {
+    "Cargo.toml": '[package]\nname = "pool"\nversion = "0.1.0"\nedition = "2021"\n',
+    "src/lib.rs": "pub mod a;\npub mod b;\n",
+    "src/a.rs": """\
+use std::path::PathBuf;
+
+pub struct X {
+    path: PathBuf,
+}
+
+impl Drop for X {
+    fn drop(&mut self) {
+        crate::b::cleanup(&self.path);
+    }
+}
+""",
+    "src/b.rs": """\
+use std::path::Path;
+
+pub fn cleanup(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}
+""",
+}
+
+
+UNWRAPPING = REACHED_BASE["src/b.rs"].replace(
+    "    let _ = std::fs::remove_file(path);\n", "    std::fs::remove_file(path).unwrap();\n"
+)
+NOT_CALLING = REACHED_BASE["src/a.rs"].replace("        crate::b::cleanup(&self.path);\n", "")
+
+
+@pytest.mark.parametrize(
+    ("changed", "base", "head", "anchor"),
+    [
+        # the PR adds an unwrap to `cleanup`, which `Drop for X` in untouched a.rs calls
+        ("src/b.rs", REACHED_BASE["src/b.rs"], UNWRAPPING, ("src/b.rs", 4)),
+        # the PR makes `Drop for X` call `cleanup`, whose unwrap in untouched b.rs was there
+        ("src/a.rs", NOT_CALLING, REACHED_BASE["src/a.rs"], ("src/a.rs", 9)),
+    ],
+    ids=["touched-callee", "touched-drop"],
+)
+async def test_a_drop_reaching_across_files_is_commented_where_the_pr_touched_with_its_chain(
+    fake_github: FakeGitHub, changed: str, base: str, head: str, anchor: tuple[str, int]
+) -> None:
+    seed_pull(fake_github, [pull_file(changed, base, head)])
+    untouched = {"src/b.rs": UNWRAPPING} | {
+        p: t for p, t in REACHED_BASE.items() if p not in (changed, "src/b.rs")
+    }
+    fake_github.set_files(OWNER, REPO, HEAD, untouched)
+    async with running_app(fake_github) as bot:
+        answer = await bot.deliver("pull_request", load_webhook("pull_request.opened"))
+        assert answer.status in (200, 202)
+        await bot.idle()
+
+    (review,) = fake_github.reviews
+    (comment,) = review.comments  # one inline comment: the unwrap-in-production notice is not
+    assert (comment.path, comment.line) == anchor
+    assert (parse_marker(comment.body) or ("",))[0] == "drop-unwrap"
+    assert re.search(
+        r"\*\*Call chain:\*\* `Drop for X` → `[\w:]*cleanup` → `unwrap\(\)`", comment.body
+    )
+    (run,) = fake_github.check_runs
+    chained = [a for a in run.annotations if "call chain: Drop for X → " in a["message"]]
+    assert [(a["path"], a["start_line"]) for a in chained] == [anchor]
+    assert "and 2 other file(s) of their crates" in run.output["summary"]

@@ -226,7 +226,8 @@ async def check(ctx: Context, *, full: bool) -> Checked:
     ]
     # the rest of the crates: Drop there may reach the changes, nothing there is reviewed
     sources += [SourceFile(path, source, frozenset()) for path, source in crate.sources]
-    reports = await asyncio.to_thread(analyze_files, sources, settings)
+    manifests = {path: text.decode("utf-8", "replace") for path, text in crate.manifests}
+    reports = await asyncio.to_thread(analyze_files, sources, settings, manifests)
     findings = keyed(f for report in reports for f in report.findings)
     context = frozenset(path for path, _ in crate.sources)
     reviewed = [r for r in reports if r.path not in context]

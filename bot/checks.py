@@ -11,7 +11,7 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.jobs import JOB_PAYLOAD, JobQueue, job_from_event
+from bot.jobs import JOB_PAYLOAD, Reviews, job_from_event
 from bot.payload import Shape
 
 router = routing.Router()
@@ -25,22 +25,30 @@ PAYLOADS: dict[str, Shape] = {
 
 @router.register("check_run", action="rerequested")
 async def check_run_rerequested(
-    event: sansio.Event, *args: Any, jobs: JobQueue, **kwargs: Any
+    event: sansio.Event, *args: Any, jobs: Reviews, **kwargs: Any
 ) -> None:
-    _review_listed(event, event.data["check_run"], jobs)
+    await _review_listed(event, event.data["check_run"], jobs, force=True)
 
 
 @router.register("check_suite", action="requested")
 @router.register("check_suite", action="rerequested")
 async def check_suite_requested(
-    event: sansio.Event, *args: Any, jobs: JobQueue, **kwargs: Any
+    event: sansio.Event, *args: Any, jobs: Reviews, **kwargs: Any
 ) -> None:
-    _review_listed(event, event.data["check_suite"], jobs)
+    # A new suite (a push) is reviewed once per head; "Re-run all" asks for a new verdict.
+    force = event.data["action"] == "rerequested"
+    await _review_listed(event, event.data["check_suite"], jobs, force=force)
 
 
-def _review_listed(event: sansio.Event, check: dict[str, Any], jobs: JobQueue) -> None:
+async def _review_listed(
+    event: sansio.Event, check: dict[str, Any], jobs: Reviews, *, force: bool
+) -> None:
     pulls = check["pull_requests"]
     if not pulls:
         log.info("no pull request to review", extra={"delivery_id": event.delivery_id})
     for pull in pulls:
-        jobs.submit(job_from_event(event, pull_number=pull["number"], head_sha=check["head_sha"]))
+        await jobs.submit(
+            job_from_event(
+                event, pull_number=pull["number"], head_sha=check["head_sha"], force=force
+            )
+        )

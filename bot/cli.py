@@ -1,4 +1,4 @@
-"""The `dropsafe` command line: check, rules, explain, serve.
+"""The `dropsafe` command line: check, rules, explain, serve, worker.
 
 Exit status (DESIGN.md): 0 no finding at the fail level, 1 some, 2 a usage
 error or unreadable input, always with one line on stderr saying which.
@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="the GitHub App's web server")
     serve.add_argument("--port", type=int, help="listen port (default: $PORT or 3000)")
     serve.set_defaults(run=run_serve)
+
+    worker = commands.add_parser(
+        "worker", help="a queue worker: takes review jobs from Redis (REDIS_URL)"
+    )
+    worker.set_defaults(run=run_worker)
     return parser
 
 
@@ -139,6 +144,13 @@ def run_serve(args: argparse.Namespace) -> int:
     from bot import server  # the web stack loads only for this command
 
     server.run(args.port)
+    return EXIT_CLEAN
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from bot import worker
+
+    worker.run()
     return EXIT_CLEAN
 
 

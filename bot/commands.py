@@ -15,7 +15,7 @@ from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
 from bot.github import GITHUB_ERRORS, describe
-from bot.jobs import JOB_PAYLOAD, JobQueue, job_from_event
+from bot.jobs import JOB_PAYLOAD, Reviews, job_from_event
 from bot.payload import Shape
 
 router = routing.Router()
@@ -57,7 +57,7 @@ def parse(body: str) -> list[str] | None:
 
 @router.register("issue_comment", action="created")
 async def comment_created(
-    event: sansio.Event, gh: GitHubAPI, *args: Any, jobs: JobQueue, **kwargs: Any
+    event: sansio.Event, gh: GitHubAPI, *args: Any, jobs: Reviews, **kwargs: Any
 ) -> None:
     issue, comment = event.data["issue"], event.data["comment"]
     if "pull_request" not in issue or comment["user"].get("type") == "Bot":
@@ -83,12 +83,13 @@ async def comment_created(
         log.info("command refused", extra={**extra, "user": user})
         return
     full = words == ["rescan", "full"]
-    jobs.submit(
+    await jobs.submit(
         job_from_event(
             event,
             pull_number=issue["number"],
             full=full,
             reason="rescan full" if full else "rescan",
+            force=True,
         )
     )
     try:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.payload import Shape
 
@@ -58,6 +58,10 @@ class RetryLater(Exception):
 
 SUPERSEDED = "superseded by a newer run for this pull request"
 SHUTDOWN = "the App shut down before the review finished"
+STALE = (
+    "the worker running this review stopped, and the pull request has moved on to a newer head "
+    "(or was closed) since"
+)
 """Cancellation messages: the run sees them on its `CancelledError` and says why it stopped."""
 
 JOB_PAYLOAD: Shape = {"installation.id": int, "repository.owner.login": str, "repository.name": str}
@@ -76,6 +80,7 @@ class ReviewJob:
     full: bool = False  # `/dropsafe rescan full`: whole changed files (mode file)
     reason: str = ""  # e.g. "pull_request.opened", "rescan", "check_run.rerequested"
     delivery_id: str = ""
+    force: bool = False  # a person asked (rescan, Re-run): review even a head already reviewed
 
     @property
     def key(self) -> PullKey:
@@ -83,6 +88,59 @@ class ReviewJob:
 
 
 Runner = Callable[[ReviewJob], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A check run an earlier attempt of the same job created and could not complete (its
+    worker was killed): the next attempt reuses it for the same head, or completes it."""
+
+    head_sha: str
+    run_url: str
+
+
+class ReviewTrack(Protocol):
+    """What one run of a review tells the queue, and learns from it: which head of the PR was
+    last reviewed (so a late delivery for a head already reviewed costs nothing) and which
+    check run is open (so a run whose worker died is completed by the next attempt)."""
+
+    leftover: Leftover | None
+
+    async def reviewed(self, head_sha: str, full: bool) -> bool: ...
+
+    async def started(self, head_sha: str, run_url: str | None) -> None: ...
+
+    async def finished(self, head_sha: str, full: bool) -> None: ...
+
+
+REVIEWED_MEMORY = 10_000
+"""Pull requests whose last reviewed head the in-process queue remembers."""
+
+
+@dataclass
+class MemoryTrack:
+    """The in-process `ReviewTrack`: the last reviewed head per PR in a shared LRU mapping.
+    A process that dies takes its open runs with it, so there is never a leftover."""
+
+    reviewed_heads: MutableMapping[PullKey, tuple[str, bool]]
+    key: PullKey
+    leftover: Leftover | None = None
+
+    async def reviewed(self, head_sha: str, full: bool) -> bool:
+        return self.reviewed_heads.get(self.key) == (head_sha, full)
+
+    async def started(self, head_sha: str, run_url: str | None) -> None:
+        return None
+
+    async def finished(self, head_sha: str, full: bool) -> None:
+        self.reviewed_heads[self.key] = (head_sha, full)
+
+
+class Reviews(Protocol):
+    """Where event handlers send review jobs: the in-process `JobQueue`, or Redis
+    (`bot.redisqueue`) when REDIS_URL is set."""
+
+    async def submit(self, job: ReviewJob) -> None: ...
 
 
 class JobQueue:
@@ -95,6 +153,7 @@ class JobQueue:
         self._waiting: dict[PullKey, ReviewJob] = {}
         self._running: dict[PullKey, tuple[ReviewJob, asyncio.Task[None]]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._deferred: set[asyncio.Task[None]] = set()  # reviews waiting out a RetryLater
         self._workers: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()  # set on every change of the state; waiters re-check
 
@@ -107,33 +166,38 @@ class JobQueue:
         Running reviews are told why (`SHUTDOWN`) so they complete their check runs; waiting
         ones have none yet, and are logged so their deliveries can be sent again.
         """
-        tasks = [*self._workers, *(task for _, task in self._running.values()), *self._background]
+        tasks = [
+            *self._workers,
+            *(task for _, task in self._running.values()),
+            *self._background,
+            *self._deferred,
+        ]
         for task in tasks:
             task.cancel(SHUTDOWN)
         await asyncio.gather(*tasks, return_exceptions=True)
         for job in self._waiting.values():
-            log.warning("review dropped at shutdown", extra=_extra(job))
+            log.warning("review dropped at shutdown", extra=job_fields(job))
         self._waiting.clear()
         self._workers = []
 
-    def submit(self, job: ReviewJob) -> None:
+    async def submit(self, job: ReviewJob) -> None:
         """Queue `job`; it supersedes any job for the same PR that is waiting or running."""
         superseded = self._waiting.get(job.key)
         running_job, running = self._running.get(job.key, (None, None))
         if superseded is None and running_job is not None and _repeats(job, running_job):
-            log.info("review already running", extra=_extra(job))
+            log.info("review already running", extra=job_fields(job))
             return
         self._waiting[job.key] = job
         if running is not None:
             # The worker re-queues the key when the cancelled run has wound down.
             running.cancel(SUPERSEDED)
-            log.info("review superseded", extra=_extra(job, superseded_running=True))
+            log.info("review superseded", extra=job_fields(job, superseded_running=True))
         elif superseded is None:
             self._ready.put_nowait(job.key)
         else:
             log.info(
                 "review superseded",
-                extra=_extra(job, superseded_delivery_id=superseded.delivery_id),
+                extra=job_fields(job, superseded_delivery_id=superseded.delivery_id),
             )
         self._notify()
 
@@ -145,8 +209,10 @@ class JobQueue:
         self._notify()
 
     async def idle(self) -> None:
-        """Return once nothing is running, waiting, or being handled."""
-        await self._until(lambda: not (self._waiting or self._running or self._background))
+        """Return once nothing is running, waiting (deferred included), or being handled."""
+        await self._until(
+            lambda: not (self._waiting or self._running or self._background or self._deferred)
+        )
 
     async def handled(self) -> None:
         """Return once every delivery's handler has finished (its reviews may still run)."""
@@ -182,7 +248,26 @@ class JobQueue:
     async def _review(self, job: ReviewJob) -> None:
         # The run's coroutine is made here, inside the task, so a task cancelled before it
         # started leaves no never-awaited coroutine behind.
-        await self._guarded(self._run(job), job.delivery_id, _extra(job))
+        await self._guarded(self._attempt(job), job.delivery_id, job_fields(job))
+
+    async def _attempt(self, job: ReviewJob) -> None:
+        try:
+            await self._run(job)
+        except RetryLater as later:
+            log.warning(
+                "review deferred", extra=job_fields(job, retry_in=later.delay, why=later.reason)
+            )
+            task = asyncio.create_task(self._resubmit(job, later.delay))
+            self._deferred.add(task)
+            task.add_done_callback(self._deferred_done)
+
+    async def _resubmit(self, job: ReviewJob, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.submit(job)
+
+    def _deferred_done(self, task: asyncio.Task[None]) -> None:
+        self._deferred.discard(task)
+        self._notify()
 
     @staticmethod
     async def _guarded(
@@ -204,7 +289,8 @@ def _repeats(job: ReviewJob, running: ReviewJob) -> bool:
     return job.head_sha is not None and (job.head_sha, job.full) == (running.head_sha, running.full)
 
 
-def _extra(job: ReviewJob, **more: object) -> dict[str, object]:
+def job_fields(job: ReviewJob, **more: object) -> dict[str, object]:
+    """The log fields that name a job: delivery, repository, PR, head, reason."""
     return {
         "delivery_id": job.delivery_id,
         "repository": f"{job.owner}/{job.repo}",
@@ -222,6 +308,7 @@ def job_from_event(
     head_sha: str | None = None,
     full: bool = False,
     reason: str = "",
+    force: bool = False,
 ) -> ReviewJob:
     """The job for one PR that a webhook event names (repository, installation: the payload)."""
     data = event.data
@@ -234,4 +321,5 @@ def job_from_event(
         full=full,
         reason=reason or f"{event.event}.{data.get('action', '')}",
         delivery_id=event.delivery_id,
+        force=force,
     )

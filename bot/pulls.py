@@ -7,7 +7,7 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.jobs import JOB_PAYLOAD, JobQueue, job_from_event
+from bot.jobs import JOB_PAYLOAD, Reviews, job_from_event
 from bot.payload import Shape
 
 router = routing.Router()
@@ -28,7 +28,7 @@ PAYLOADS: dict[str, Shape] = {
 @router.register("pull_request", action="reopened")
 @router.register("pull_request", action="ready_for_review")
 async def pull_request_changed(
-    event: sansio.Event, *args: Any, jobs: JobQueue, **kwargs: Any
+    event: sansio.Event, *args: Any, jobs: Reviews, **kwargs: Any
 ) -> None:
     pull = event.data["pull_request"]
     if pull.get("draft") or pull.get("state") != "open":
@@ -42,4 +42,6 @@ async def pull_request_changed(
             },
         )
         return
-    jobs.submit(job_from_event(event, pull_number=pull["number"], head_sha=pull["head"]["sha"]))
+    await jobs.submit(
+        job_from_event(event, pull_number=pull["number"], head_sha=pull["head"]["sha"])
+    )

@@ -9,6 +9,7 @@ keyword arguments of `dispatch`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, MutableMapping
@@ -26,9 +27,19 @@ from gidgethub.abc import GitHubAPI
 from bot import checks, commands, pulls
 from bot.activity import Activity
 from bot.github import GITHUB_ERRORS, GitHubApp, GitHubClient, RetryPolicy, describe
-from bot.jobs import DeliveryIdFilter, JobQueue, ReviewJob
+from bot.jobs import (
+    REVIEWED_MEMORY,
+    DeliveryIdFilter,
+    JobQueue,
+    MemoryTrack,
+    PullKey,
+    ReviewJob,
+    Reviews,
+    ReviewTrack,
+)
 from bot.manifest import CALLBACK_PATH, WEBHOOK_PATH
 from bot.payload import Shape, problems
+from bot.redisqueue import RedisJobs, Timings, redis_jobs
 from bot.settings import Settings, SettingsError, is_registered, listen_port
 from bot.setup import SetupFlow, SetupSettings
 from bot.status import status_page
@@ -51,6 +62,7 @@ class ReviewRunner(Protocol):
         app_slug: str,
         blob_cache: MutableMapping[str, bytes],
         graphql_url: str,
+        track: ReviewTrack,
     ) -> Awaitable[None]: ...
 
 
@@ -65,10 +77,12 @@ class Registration:
         self.session: aiohttp.ClientSession | None = None
         self.github: GitHubApp | None = None
         self.webhooks: Webhooks | None = None
+        self.handoff: Handoff | None = None  # set with the session: in-process or Redis
 
     def activate(self, settings: Settings, budget: ReadBudget, activity: Activity) -> None:
         """Start serving as the App `settings` names (the session must be open)."""
         assert self.session is not None, "the server's HTTP session is not open yet"
+        assert self.handoff is not None, "the handoff is set up with the session"
         self.settings = settings
         self.github = GitHubApp(
             self.session,
@@ -77,7 +91,7 @@ class Registration:
             api_url=settings.api_url,
             retry=self.retry,
         )
-        self.webhooks = Webhooks(settings.webhook_secret, budget, activity)
+        self.webhooks = Webhooks(settings.webhook_secret, budget, activity, self.handoff)
 
 
 JOBS = web.AppKey("jobs", JobQueue)
@@ -101,6 +115,9 @@ def make_app(
     blob_cache: cachetools.LRUCache[str, bytes] = cachetools.LRUCache(
         maxsize=BLOB_CACHE_BYTES, getsizeof=len
     )
+    reviewed_heads: cachetools.LRUCache[PullKey, tuple[str, bool]] = cachetools.LRUCache(
+        maxsize=REVIEWED_MEMORY
+    )
     app = web.Application(client_max_size=MAX_PAYLOAD_BYTES)
     registration = Registration(settings, retry)
     activity = Activity()
@@ -110,31 +127,29 @@ def make_app(
         github, settings = registration.github, registration.settings
         assert github is not None and settings is not None, "jobs come from deliveries"
         try:
-            gh = await github.installation_client(job.installation_id)
-            review = runner or _default_runner()
             await review(
-                gh,
+                github,
                 job,
-                app_slug=await github.slug(),
+                runner=runner,
                 blob_cache=blob_cache,
                 graphql_url=settings.graphql_url,
+                track=MemoryTrack(reviewed_heads, job.key),
             )
         except Exception as exc:
             activity.finished(job.delivery_id, f"failed: {describe(exc)}")
             raise
         activity.finished(job.delivery_id, f"reviewed ({job.reason})")
-        log.info(
-            "review finished",
-            extra={
-                "delivery_id": job.delivery_id,
-                "reason": job.reason,
-                "rate_limit_remaining": gh.rate_limit.remaining if gh.rate_limit else None,
-            },
-        )
 
     async def github_session(app: web.Application) -> AsyncIterator[None]:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            registration.session = session
+        async with contextlib.AsyncExitStack() as stack:
+            registration.session = await stack.enter_async_context(
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+            )
+            if settings is not None and settings.redis_url is not None:
+                jobs = await stack.enter_async_context(redis_jobs(settings.redis_url, Timings()))
+                registration.handoff = RedisHandoff(jobs)
+            else:
+                registration.handoff = LocalHandoff(app)
             if settings is not None:
                 registration.activate(settings, budget, activity)
             app[JOBS].start()
@@ -167,6 +182,35 @@ def make_app(
     return app
 
 
+async def review(
+    github: GitHubApp,
+    job: ReviewJob,
+    *,
+    runner: ReviewRunner | None,
+    blob_cache: MutableMapping[str, bytes],
+    graphql_url: str,
+    track: ReviewTrack,
+) -> None:
+    """Run one review job with a client for its installation (in `serve` or a worker)."""
+    gh = await github.installation_client(job.installation_id)
+    await (runner or _default_runner())(
+        gh,
+        job,
+        app_slug=await github.slug(),
+        blob_cache=blob_cache,
+        graphql_url=graphql_url,
+        track=track,
+    )
+    log.info(
+        "review finished",
+        extra={
+            "delivery_id": job.delivery_id,
+            "reason": job.reason,
+            "rate_limit_remaining": gh.rate_limit.remaining if gh.rate_limit else None,
+        },
+    )
+
+
 def _default_runner() -> ReviewRunner:
     # Imported late: the review pipeline pulls in the engine, which the server does not need
     # to answer deliveries.
@@ -186,11 +230,11 @@ class Webhooks:
     here, what the payload asks for.
     """
 
-    def __init__(self, secret: str, budget: ReadBudget, activity: Activity) -> None:
+    def __init__(
+        self, secret: str, budget: ReadBudget, activity: Activity, handoff: Handoff
+    ) -> None:
         self._secret, self._budget, self._activity = secret, budget, activity
-        self._seen: cachetools.TTLCache[str, bool] = cachetools.TTLCache(
-            maxsize=100_000, ttl=DELIVERY_MEMORY
-        )
+        self._handoff = handoff
 
     async def handle(self, request: web.Request) -> web.Response:
         """Answer within GitHub's 10 seconds; a refusal (4xx) names its reason and is logged."""
@@ -213,7 +257,7 @@ class Webhooks:
                 f"refused {refusal.status}: {refusal.reason}",
             )
             return _answer(refusal.status, refusal.reason)
-        status, message = self._accept(request.app, event)
+        status, message = await self._accept(event)
         self._activity.received(event.delivery_id, event.event, event.data, message)
         return _answer(status, message)
 
@@ -226,41 +270,95 @@ class Webhooks:
             raise Refused(400, "payload refused: " + "; ".join(wrong))
         return event
 
-    def _accept(self, app: web.Application, event: sansio.Event) -> tuple[int, str]:
+    async def _accept(self, event: sansio.Event) -> tuple[int, str]:
         """The answer's status and message."""
         extra = {
             "delivery_id": event.delivery_id,
             "event": event.event,
             "action": event.data.get("action"),
         }
-        if event.delivery_id in self._seen:
-            log.info("redelivery skipped", extra=extra)
-            return 200, "already handled"
-        self._seen[event.delivery_id] = True
-        if event.event == "ping":
-            return 200, "pong"
-        if not router.fetch(event):
-            log.info("event acknowledged, nothing to do", extra=extra)
-            return 200, "ignored"
+        try:
+            if not await self._handoff.first_delivery(event.delivery_id):
+                log.info("redelivery skipped", extra=extra)
+                return 200, "already handled"
+            if event.event == "ping":
+                return 200, "pong"
+            if not router.fetch(event):
+                log.info("event acknowledged, nothing to do", extra=extra)
+                return 200, "ignored"
+            await self._handoff.hand_over(event)
+        except Exception:
+            # Redis out of reach: GitHub shows the failed delivery, and it can be sent again.
+            log.exception("delivery not queued", extra=extra)
+            return 503, "could not queue the delivery: send it again later"
         log.info("event accepted", extra=extra)
-        app[JOBS].spawn(self._dispatch(app, event), delivery_id=event.delivery_id)
         return 202, "accepted"
 
-    async def _dispatch(self, app: web.Application, event: sansio.Event) -> None:
+
+class Handoff(Protocol):
+    """Where an accepted delivery goes: handled in this process, or a job on Redis."""
+
+    async def first_delivery(self, delivery_id: str) -> bool:
+        """Remember `delivery_id`; False when it was already handled (a redelivery)."""
+        ...
+
+    async def hand_over(self, event: sansio.Event) -> None:
+        """Start handling `event` after the answer; raises when it cannot be accepted."""
+        ...
+
+
+class LocalHandoff:
+    """The embedded default: delivery ids remembered in memory, events handled as background
+    tasks of this process's `JobQueue`."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+        self._seen: cachetools.TTLCache[str, bool] = cachetools.TTLCache(
+            maxsize=100_000, ttl=DELIVERY_MEMORY
+        )
+
+    async def first_delivery(self, delivery_id: str) -> bool:
+        if delivery_id in self._seen:
+            return False
+        self._seen[delivery_id] = True
+        return True
+
+    async def hand_over(self, event: sansio.Event) -> None:
+        self._app[JOBS].spawn(self._dispatch(event), delivery_id=event.delivery_id)
+
+    async def _dispatch(self, event: sansio.Event) -> None:
+        github = self._app[REGISTRATION].github
+        assert github is not None, "deliveries are accepted only once registered"
         try:
-            await dispatch(app, event)
+            await dispatch(github, event, self._app[JOBS])
         except Exception:
             # Nothing may have been queued (GitHub down, say): a redelivery must not be skipped.
             self._seen.pop(event.delivery_id, None)
             raise
 
 
-async def dispatch(app: web.Application, event: sansio.Event) -> None:
-    """Route one event to its handlers with an installation client and the job queue."""
-    github = app[REGISTRATION].github
-    assert github is not None, "deliveries are accepted only once registered"
+class RedisHandoff:
+    """With REDIS_URL: delivery ids remembered in Redis, each event a job for the workers."""
+
+    def __init__(self, jobs: RedisJobs) -> None:
+        self._jobs = jobs
+
+    async def first_delivery(self, delivery_id: str) -> bool:
+        return await self._jobs.remember_delivery(delivery_id)
+
+    async def hand_over(self, event: sansio.Event) -> None:
+        try:
+            await self._jobs.enqueue_event(event)
+        except Exception:
+            with contextlib.suppress(Exception):
+                await self._jobs.forget_delivery(event.delivery_id)
+            raise
+
+
+async def dispatch(github: GitHubApp, event: sansio.Event, jobs: Reviews) -> None:
+    """Route one event to its handlers with an installation client and the review queue."""
     gh = await github.installation_client(event.data["installation"]["id"])
-    await router.dispatch(event, gh, jobs=app[JOBS])
+    await router.dispatch(event, gh, jobs=jobs)
 
 
 def _answer(status: int, message: str) -> web.Response:
@@ -282,14 +380,19 @@ class KeyValueFormatter(logging.Formatter):
         return " ".join([line, *(f"{k}={v!r}" for k, v in fields.items())])
 
 
-def run(port: int | None = None) -> None:
-    """`dropsafe serve`: settings from the environment and `./.env`, checked before serving
-    (one line naming a wrong setting); without an App id, the setup page instead."""
-    dotenv.load_dotenv(Path.cwd() / ".env")
+def configure_logging() -> None:
+    """Log lines to stderr at INFO, each naming its delivery (`serve` and `worker` alike)."""
     handler = logging.StreamHandler()
     handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(DeliveryIdFilter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
+def run(port: int | None = None) -> None:
+    """`dropsafe serve`: settings from the environment and `./.env`, checked before serving
+    (one line naming a wrong setting); without an App id, the setup page instead."""
+    dotenv.load_dotenv(Path.cwd() / ".env")
+    configure_logging()
     try:
         settings = Settings.from_env() if is_registered(os.environ) else None
         if settings is not None:

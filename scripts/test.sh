@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: cargo and the tokio/tempfile crate sources that the fix-pattern
 # harness builds offline from /usr/share/cargo/registry; Chromium for the first-run test
-# in a real browser (Playwright drives it; it never downloads a browser of its own).
-packages=(librust-tokio-dev librust-tempfile-dev chromium)
+# in a real browser (Playwright drives it; it never downloads a browser of its own);
+# redis-server, which the queue's tests start on a free loopback port (tests/redis_harness.py)
+# and stop again.
+packages=(librust-tokio-dev librust-tempfile-dev chromium redis-server)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -87,10 +87,16 @@ class AppUnderTest:
 
 @asynccontextmanager
 async def running_app(
-    fake: FakeGitHub, runner: ReviewRunner | None = None, **options: Any
+    fake: FakeGitHub,
+    runner: ReviewRunner | None = None,
+    *,
+    redis_url: str | None = None,
+    **options: Any,
 ) -> AsyncIterator[AppUnderTest]:
-    """The App configured from the fake's environment (as `dropsafe serve` reads it)."""
-    app = make_app(Settings.from_env(fake.app_env()), runner=runner, retry=FAST_RETRY, **options)
+    """The App configured from the fake's environment (as `dropsafe serve` reads it), with
+    REDIS_URL when given (it then only enqueues: see `redis_harness.running_workers`)."""
+    env = {**fake.app_env(), **({"REDIS_URL": redis_url} if redis_url else {})}
+    app = make_app(Settings.from_env(env), runner=runner, retry=FAST_RETRY, **options)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield AppUnderTest(app, client, fake)
 

@@ -8,11 +8,13 @@ from `fakegithub.load_webhook`, signed with `sign`. `bot` is that App (`app_harn
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import redis.asyncio as aioredis
 from app_harness import AppUnderTest, RecordingRunner, running_app, seed_pull
 from fakegithub import AppCredentials, FakeGitHub
+from redis_harness import running_redis
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +41,20 @@ async def bot(fake_github: FakeGitHub, runner: RecordingRunner) -> AsyncIterator
     seed_pull(fake_github)
     async with running_app(fake_github, runner) as app:
         yield app
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `redis-server` on a free loopback port for this test process (scripts/test.sh
+    installs it); its URL. Missing, the tests that need it fail: they never skip."""
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture
+async def redis_url(redis_server: str) -> AsyncIterator[str]:
+    """`redis_server`, emptied for each test."""
+    client = aioredis.from_url(redis_server)
+    await client.flushall()
+    await client.aclose()
+    yield redis_server

@@ -18,7 +18,7 @@ from app_harness import NUMBER, OWNER, REPO, AppUnderTest, running_app, seed_pul
 from fakegithub import FakeGitHub, PullFile, ReviewComment, load_webhook, pull_file
 
 from bot.github import GitHubClient
-from bot.jobs import ReviewJob
+from bot.jobs import MemoryTrack, ReviewJob
 from bot.review import run_review
 from bot.review.comments import COMMENT_CAP, parse_marker, parse_overflow
 
@@ -198,8 +198,10 @@ async def test_120_findings_batch_annotations_cap_comments_and_list_the_rest(
     assert f"{overflow} over the cap of {COMMENT_CAP}" in run.output["summary"]
     assert rejected(fake_github) == []
 
-    # The same head again (a rescan): everything was reported, so no second review.
-    await deliver(bot, "pull_request", load_webhook("pull_request.reopened"))
+    # The same head again ("Re-run all checks"): everything was reported, so no second review.
+    rerun = load_webhook("check_suite.rerequested")
+    rerun["installation"]["id"] = opened()["installation"]["id"]
+    await deliver(bot, "check_suite", rerun)
     assert len(fake_github.reviews) == 1
     assert f"{inline} already reported" in fake_github.check_runs[1].output["summary"]
 
@@ -347,11 +349,28 @@ async def review_directly(gh: GitHubClient, fake: FakeGitHub, head: str | None =
     )
 
 
-async def test_a_head_that_moved_on_or_a_closed_pr_is_not_reviewed(
+async def test_a_job_for_an_old_head_reviews_the_current_head_once(
     gh: GitHubClient, fake_github: FakeGitHub
 ) -> None:
+    """Deliveries arrive in any order: a late one for an older head reviews the PR's current
+    head, and a head already reviewed is not reviewed again."""
     seed(fake_github)
-    await review_directly(gh, fake_github, head=BASE)
+    track = MemoryTrack({}, job().key)
+    for head in (BASE, HEAD, BASE):
+        await run_review(
+            gh,
+            job(head),
+            app_slug=fake_github.app_slug,
+            blob_cache={},
+            graphql_url=fake_github.graphql_url,
+            track=track,
+        )
+    assert [(r.head_sha, r.status) for r in fake_github.check_runs] == [(HEAD, "completed")]
+    assert len(fake_github.reviews) == 1
+
+
+async def test_a_closed_pr_is_not_reviewed(gh: GitHubClient, fake_github: FakeGitHub) -> None:
+    seed(fake_github)
     fake_github.pull(OWNER, REPO, NUMBER).state = "closed"
     await review_directly(gh, fake_github)
     assert fake_github.check_runs == [] and fake_github.reviews == []

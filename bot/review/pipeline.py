@@ -17,7 +17,7 @@ from typing import Any
 import gidgethub.abc
 
 from bot.github import GITHUB_ERRORS, describe, missing_permission
-from bot.jobs import SHUTDOWN, SUPERSEDED, ReviewJob
+from bot.jobs import SHUTDOWN, STALE, SUPERSEDED, MemoryTrack, ReviewJob, ReviewTrack
 from bot.review import checkrun, crates, fetch, threads
 from bot.review.comments import (
     Keyed,
@@ -59,31 +59,42 @@ async def run_review(
     app_slug: str,
     blob_cache: MutableMapping[str, bytes],
     graphql_url: str,
+    track: ReviewTrack | None = None,
 ) -> None:
-    """Review the PR of `job` at its head; raises nothing but its own cancellation.
+    """Review the PR of `job` at its current head; raises nothing but its own cancellation.
 
+    The head is read from GitHub when the run starts, whatever head the delivery named:
+    deliveries arrive in any order, and only the current head is worth a verdict. A head
+    `track` says was already reviewed (same scope) is skipped unless a person asked (`force`).
     What fails is logged with the delivery id and, once the check run exists, said in its
     summary: every way out completes the run, so none hangs "in progress".
     """
+    track = track or MemoryTrack({}, job.key)
     extra = {
         "delivery_id": job.delivery_id,
         "repo": f"{job.owner}/{job.repo}",
         "pull": job.pull_number,
     }
+    leftover = track.leftover
     try:
         pull = await fetch.get_pull(gh, job.owner, job.repo, job.pull_number)
+        head = pull.head_sha
+        if leftover is not None and (leftover.head_sha != head or pull.state != "open"):
+            await complete_run(gh, leftover.run_url, STALE, "cancelled", extra)
+            leftover = None
         if pull.state != "open":
             log.info("pull request is closed, not reviewing", extra=extra)
             return
-        head = job.head_sha or pull.head_sha
-        if head != pull.head_sha:
-            # The files endpoint only describes the current head; a newer push has its own job.
-            log.info(
-                "head moved on, not reviewing an old commit", extra={**extra, "head_sha": head}
-            )
-            return
         extra["head_sha"] = head
-        run_url, cancelled = await _create_run(gh, job.owner, job.repo, head, extra)
+        if leftover is None and not job.force and await track.reviewed(head, job.full):
+            log.info("head already reviewed", extra=extra)
+            return
+        run_url: str | None
+        if leftover is not None:
+            run_url, cancelled = leftover.run_url, None
+        else:
+            run_url, cancelled = await _create_run(gh, job.owner, job.repo, head, extra)
+        await track.started(head, run_url)
     except GITHUB_ERRORS as error:  # a deleted PR, a rate limit, a broken answer
         log.warning("review not started", extra={**extra, "reason": describe(error)})
         return
@@ -109,6 +120,19 @@ async def run_review(
         _log_failure("review failed", ctx, error)
         await _close(ctx, describe(error))
         return
+    await track.finished(head, job.full)
+    # The verdict stands once the check run is complete: its review is posted even when a
+    # cancellation arrives meanwhile (a newer run skips this head as reviewed), then it ends.
+    publishing = asyncio.ensure_future(_posted(ctx, checked))
+    try:
+        await asyncio.shield(publishing)
+    except asyncio.CancelledError:
+        await publishing
+        raise
+
+
+async def _posted(ctx: Context, checked: Checked) -> None:
+    """Post the review; a failure is said in the completed check run."""
     try:
         await publish(ctx, checked)
     except Exception as error:
@@ -116,6 +140,16 @@ async def run_review(
         # a failing run neutral); its summary says the review is missing.
         _log_failure("posting the review failed", ctx, error)
         await _finish_run(ctx, checkrun.note_payload(checked.outcome, describe(error)))
+
+
+async def complete_run(
+    gh: gidgethub.abc.GitHubAPI, run_url: str, reason: str, conclusion: str, extra: dict[str, Any]
+) -> None:
+    """Complete a check run an earlier attempt left open; a failure is only logged."""
+    try:
+        await gh.patch(run_url, data=checkrun.failed_payload(reason, conclusion))
+    except GITHUB_ERRORS as error:
+        log.error("could not complete the check run", extra={**extra, "reason": describe(error)})
 
 
 async def _create_run(

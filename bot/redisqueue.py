@@ -1,0 +1,365 @@
+"""Review jobs on Redis (REDIS_URL): durable, coalesced, newest head first, safe to kill.
+
+`dropsafe serve` only verifies a delivery and enqueues it; `dropsafe worker` processes
+(`bot.worker`) run the event handlers and the reviews through saq, an asyncio job queue on
+Redis. saq gives durability, retries, timeouts and heartbeats; this module adds what a queue
+cannot know: that jobs for one pull request coalesce, that only its newest head matters, and
+that one review of a PR runs at a time. Per pull request K (`owner/repo#number`), under
+`dropsafe:`:
+
+- `want:K`: what was asked since the last run started (scope, force, the latest delivery);
+  requests merge, so a burst of pushes is one request.
+- `gen:K`: how many runs of K have started. A request is enqueued as the saq job
+  `review:K:<gen>`, so while that job waits every new request coalesces into it (saq drops
+  an enqueue whose key is waiting or running); once it starts (`take`: `want` moves to
+  `active:K:<gen>` and `gen` goes up, atomically) the next request gets a new job.
+- `active:K:<gen>`: the request a run took and the check run it opened, kept until the run
+  ends (`runs:K` lists them): a worker killed mid-review loses nothing, saq's sweeper re-runs
+  the job (its heartbeat stops) and the new attempt finds the request and the open check run
+  here; if a newer run took the lock first, it completes that check run instead.
+- `lock:K`: held by the run reviewing K (renewed by its heartbeat, so a killed worker's lock
+  expires). A run whose `gen` is overtaken by a newer one cancels itself: its check run is
+  completed `cancelled` and the newer run, waiting on the lock, starts.
+- `running:K`, `done:K`: the head (and scope) being reviewed and the last one reviewed, so
+  the second event of a push (`synchronize` and `check_suite` both come) costs nothing.
+- `delivery:<id>`: deliveries already accepted (24 hours), so a redelivery is skipped.
+
+Each step that must be atomic is one Lua script. With Redis's append-only file on
+(`appendonly yes`), an acknowledged delivery survives a Redis restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from gidgethub import sansio
+from saq import Queue
+from saq.queue.redis import RedisQueue
+
+from bot.jobs import SHUTDOWN, SUPERSEDED, Leftover, PullKey, ReviewJob, job_fields
+
+log = logging.getLogger(__name__)
+
+PREFIX = "dropsafe:"
+QUEUE_NAME = "dropsafe"
+DELIVERY_MEMORY = 24 * 60 * 60
+REQUEST_MEMORY = 7 * 24 * 60 * 60  # a request nobody took (every worker down a week) expires
+REVIEWED_MEMORY = 30 * 24 * 60 * 60
+OVERTAKEN_POLL = 0.5  # seconds between a running review's looks for a newer run
+
+
+@dataclass(frozen=True)
+class Timings:
+    """How fast a dead worker is noticed and how long a job may run; tests shorten them."""
+
+    heartbeat: float = 5.0  # seconds between a running review's signs of life
+    stuck_after: int = 30  # a review silent this long is re-run elsewhere (saq's heartbeat)
+    sweep: int = 10  # how often a worker looks for such reviews
+    lock_ttl: float = 30.0  # a review lock not renewed this long is free
+    review_timeout: int = 30 * 60  # one attempt of a review job, all its waits included
+    event_timeout: int = 120  # one attempt of an event job (routing, a permission check)
+    retries: int = 5  # attempts of a job that fails or whose worker dies
+
+
+def pull_name(key: PullKey) -> str:
+    owner, repo, number = key
+    return f"{owner}/{repo}#{number}"
+
+
+def review_job_key(key: PullKey, gen: int) -> str:
+    return f"review:{pull_name(key)}:{gen}"
+
+
+def _tag(head_sha: str, full: bool) -> str:
+    return f"{head_sha}|{int(full)}"
+
+
+# KEYS want, gen, running; ARGV request (JSON), the running tag this request repeats ('' none)
+_SUBMIT = """
+local want = redis.call('GET', KEYS[1])
+if not want and ARGV[2] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then
+  return -1
+end
+local request = cjson.decode(ARGV[1])
+if want then
+  local old = cjson.decode(want)
+  request.full = request.full or old.full
+  request.force = request.force or old.force
+end
+redis.call('SET', KEYS[1], cjson.encode(request), 'EX', ARGV[3])
+return tonumber(redis.call('GET', KEYS[2]) or '0')
+"""
+
+# KEYS want, gen, active, runs; ARGV the job's gen, active's lifetime
+_TAKE = """
+local gen = tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if current == gen then
+  local want = redis.call('GET', KEYS[1])
+  if not want then return {current, false} end
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], gen + 1)
+  redis.call('HSET', KEYS[3], 'request', want)
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
+  redis.call('SADD', KEYS[4], gen)
+  redis.call('EXPIRE', KEYS[4], ARGV[2])
+  return {gen + 1, want}
+end
+return {current, redis.call('HGET', KEYS[3], 'request')}
+"""
+
+# KEYS gen, active: a run's request and open check run, and the newest run's gen
+_ACTIVE = """
+local active = redis.call('HMGET', KEYS[2], 'request', 'run_head', 'run_url')
+return {tonumber(redis.call('GET', KEYS[1]) or '0'), active[1], active[2], active[3]}
+"""
+
+# KEYS lock; ARGV token, ttl ms: keep the lock while it is ours
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+# KEYS lock; ARGV token
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What a review job found when it started: the request, and for a job that runs again
+    (its worker died) the check run it had opened and whether a newer run overtook it."""
+
+    job: ReviewJob
+    leftover: Leftover | None
+    superseded: bool
+
+
+class RedisJobs:
+    """Jobs on Redis: `enqueue_event` and the delivery memory for the server, `submit` for
+    event handlers (the `Reviews` seam), `take`/`lock`/the track for the review job."""
+
+    def __init__(self, redis: aioredis.Redis, queue: Queue, timings: Timings) -> None:
+        self.redis, self.queue, self.timings = redis, queue, timings
+        self._submit = redis.register_script(_SUBMIT)
+        self._take = redis.register_script(_TAKE)
+        self._read_active = redis.register_script(_ACTIVE)
+        self._renew = redis.register_script(_RENEW)
+        self._unlock = redis.register_script(_UNLOCK)
+
+    def _key(self, kind: str, key: PullKey) -> str:
+        return f"{PREFIX}{kind}:{pull_name(key)}"
+
+    async def submit(self, job: ReviewJob, *, delay: float = 0.0) -> None:
+        """Ask for a review of `job`'s PR; it merges into a waiting request, if any."""
+        repeats = _tag(job.head_sha, job.full) if job.head_sha and not job.force else ""
+        gen = await self._submit(
+            keys=[self._key("want", job.key), self._key("gen", job.key), self._running(job.key)],
+            args=[json.dumps(asdict(job)), repeats, REQUEST_MEMORY],
+        )
+        extra = job_fields(job)
+        if gen < 0:
+            log.info("review already running", extra=extra)
+            return
+        queued = await self.queue.enqueue(
+            "review_pull",
+            key=review_job_key(job.key, gen),
+            owner=job.owner,
+            repo=job.repo,
+            number=job.pull_number,
+            gen=gen,
+            timeout=self.timings.review_timeout,
+            heartbeat=self.timings.stuck_after,
+            retries=self.timings.retries,
+            ttl=-1,  # nothing reads a finished job: its key is free again at once
+            scheduled=int(time.time() + delay) if delay else 0,
+        )
+        log.info("review queued" if queued else "review coalesced", extra=extra)
+
+    async def take(self, key: PullKey, gen: int) -> bool:
+        """Start run `gen` of `key`: True when it has a request to work on (taken now, or
+        before its worker died), False for a duplicate of a run already done."""
+        _, request = await self._take(
+            keys=[
+                self._key("want", key),
+                self._key("gen", key),
+                self._active(key, gen),
+                self._key("runs", key),
+            ],
+            args=[gen, REQUEST_MEMORY],
+        )
+        return request is not None
+
+    async def taken(self, key: PullKey, gen: int) -> Taken | None:
+        """What run `gen` of `key` took, read again under the PR's lock; None when another
+        attempt of the same run already finished it."""
+        current, request, run_head, run_url = await self._read_active(
+            keys=[self._key("gen", key), self._active(key, gen)]
+        )
+        if request is None:
+            return None
+        job = ReviewJob(**json.loads(request))
+        leftover = Leftover(run_head.decode(), run_url.decode()) if run_url else None
+        return Taken(job, leftover, superseded=int(current) > gen + 1)
+
+    async def overtaken(self, key: PullKey, gen: int) -> bool:
+        """A newer run of `key` has started: run `gen` is worth nothing any more."""
+        return int(await self.redis.get(self._key("gen", key)) or 0) > gen + 1
+
+    async def end(self, key: PullKey, gen: int) -> None:
+        """Run `gen` is over, completed or given up: forget what it took."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._active(key, gen))
+            pipe.srem(self._key("runs", key), gen)
+            await pipe.execute()
+
+    async def leftovers(self, key: PullKey, gen: int) -> dict[int, Leftover | None]:
+        """The older runs of `key` that took a request and never ended, with the check run
+        each left open. Asked under the PR's lock by run `gen`, which overtook them all, so
+        none of them is reviewing: their workers died, or they gave up waiting for the lock."""
+        others = [int(g) for g in await self.redis.smembers(self._key("runs", key))]  # type: ignore[misc]
+        found: dict[int, Leftover | None] = {}
+        for other in sorted(g for g in others if g < gen):
+            active = self._active(key, other)
+            head, url = await self.redis.hmget(active, ["run_head", "run_url"])  # type: ignore[misc]
+            found[other] = Leftover(head.decode(), url.decode()) if url else None
+        return found
+
+    @contextlib.asynccontextmanager
+    async def lock(
+        self, key: PullKey, gen: int, beat: Callable[[], Awaitable[Any]]
+    ) -> AsyncIterator[bool]:
+        """Hold `key`'s review lock, renewed with `beat()` (the job's heartbeat) meanwhile.
+
+        Yields False without the lock when run `gen` was overtaken while it waited (the run
+        holding the lock winds down as soon as it sees the newer run: `until_overtaken`).
+        Each attempt has its own token: a second copy of the same job (saq re-runs a job it
+        believes lost) waits like any other run.
+        """
+        token = f"{review_job_key(key, gen)}:{uuid.uuid4()}"
+        lock_key = self._key("lock", key)
+        ttl_ms = int(self.timings.lock_ttl * 1000)
+        while not await self.redis.set(lock_key, token, nx=True, px=ttl_ms):
+            if await self.overtaken(key, gen):
+                yield False
+                return
+            await beat()
+            await asyncio.sleep(min(0.2, self.timings.heartbeat))
+
+        async def keep() -> None:
+            while True:
+                await asyncio.sleep(self.timings.heartbeat)
+                await self._renew(keys=[lock_key], args=[token, ttl_ms])
+                await beat()
+
+        keeper = asyncio.create_task(keep())
+        try:
+            yield True
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+            await self._unlock(keys=[lock_key], args=[token])
+            await self.redis.delete(self._running(key))
+
+    async def until_overtaken(self, key: PullKey, gen: int, work: Awaitable[None]) -> None:
+        """Run `work`, cancelling it with `SUPERSEDED` once a newer run of `key` starts, and
+        with `SHUTDOWN` when this task is cancelled (the worker stops): either way the
+        review completes its check run before it ends."""
+        task = asyncio.ensure_future(work)
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=OVERTAKEN_POLL)
+                if not task.done() and await self.overtaken(key, gen):
+                    task.cancel(SUPERSEDED)
+                    await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel(SHUTDOWN)
+            await asyncio.wait({task})
+            raise
+        if not task.cancelled():
+            task.result()
+
+    def track(self, taken: Taken, gen: int) -> RedisTrack:
+        return RedisTrack(self, taken.job.key, gen, taken.job.full, taken.leftover)
+
+    async def enqueue_event(self, event: sansio.Event) -> None:
+        """Hand a verified delivery to the workers; its delivery id is the job's key, so a
+        second copy of it while the first waits is one job."""
+        await self.queue.enqueue(
+            "handle_event",
+            key=f"event:{event.delivery_id}",
+            event=event.event,
+            delivery_id=event.delivery_id,
+            payload=event.data,
+            timeout=self.timings.event_timeout,
+            retries=self.timings.retries,
+            retry_delay=1.0,
+            retry_backoff=60.0,
+            ttl=-1,
+        )
+
+    async def remember_delivery(self, delivery_id: str) -> bool:
+        """Mark `delivery_id` handled; False when it already was (a redelivery)."""
+        return bool(
+            await self.redis.set(f"{PREFIX}delivery:{delivery_id}", 1, nx=True, ex=DELIVERY_MEMORY)
+        )
+
+    async def forget_delivery(self, delivery_id: str) -> None:
+        await self.redis.delete(f"{PREFIX}delivery:{delivery_id}")
+
+    def _active(self, key: PullKey, gen: int) -> str:
+        return f"{PREFIX}active:{pull_name(key)}:{gen}"
+
+    def _running(self, key: PullKey) -> str:
+        return self._key("running", key)
+
+
+@dataclass
+class RedisTrack:
+    """`ReviewTrack` on Redis for run `gen` of one PR (see the module's key list)."""
+
+    reviews: RedisJobs
+    key: PullKey
+    gen: int
+    full: bool
+    leftover: Leftover | None
+
+    async def reviewed(self, head_sha: str, full: bool) -> bool:
+        done = await self.reviews.redis.get(self.reviews._key("done", self.key))
+        return done is not None and done.decode() == _tag(head_sha, full)
+
+    async def started(self, head_sha: str, run_url: str | None) -> None:
+        redis = self.reviews.redis
+        async with redis.pipeline(transaction=True) as pipe:
+            active = self.reviews._active(self.key, self.gen)
+            if run_url is not None:
+                pipe.hset(active, mapping={"run_head": head_sha, "run_url": run_url})
+            pipe.set(self.reviews._running(self.key), _tag(head_sha, self.full), ex=REQUEST_MEMORY)
+            await pipe.execute()
+
+    async def finished(self, head_sha: str, full: bool) -> None:
+        await self.reviews.redis.set(
+            self.reviews._key("done", self.key), _tag(head_sha, full), ex=REVIEWED_MEMORY
+        )
+
+
+@contextlib.asynccontextmanager
+async def redis_jobs(url: str, timings: Timings) -> AsyncIterator[RedisJobs]:
+    """`RedisJobs` on the queue at `url`, connected for the duration of the block."""
+    queue = RedisQueue.from_url(url, name=QUEUE_NAME)
+    await queue.connect()
+    try:
+        yield RedisJobs(queue.redis, queue, timings)
+    finally:
+        await queue.disconnect()

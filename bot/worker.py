@@ -1,0 +1,181 @@
+"""`dropsafe worker`: takes jobs from Redis (REDIS_URL) and runs them; start as many as needed.
+
+Two job functions, each a few lines over the code `serve` runs in-process without Redis:
+`handle_event` routes a delivery `serve` enqueued (the handlers submit review requests), and
+`review_pull` runs one review of a pull request with the coordination of `bot.redisqueue`
+(take the request, hold the PR's lock, stop when a newer run starts). saq runs them with
+retries, a timeout and a heartbeat: a job whose worker dies is re-run by another worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import cachetools
+import dotenv
+from gidgethub import sansio
+from saq import Worker
+from saq.types import Context, PartialTimersDict
+
+from bot.github import GitHubApp, RetryPolicy
+from bot.jobs import DELIVERY_ID, SUPERSEDED, Leftover, PullKey, RetryLater, ReviewJob, job_fields
+from bot.redisqueue import QUEUE_NAME, RedisJobs, Taken, Timings, pull_name, redis_jobs
+from bot.review.pipeline import complete_run
+from bot.server import BLOB_CACHE_BYTES, configure_logging, dispatch, review
+from bot.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+
+class JobContext(Context, total=False):
+    """What saq hands a job function: its `job`, and our `app`."""
+
+    app: WorkerApp
+
+
+CONCURRENCY = 10  # jobs one worker process runs at once (reviews mostly wait on GitHub)
+GRACE_PERIOD = 20
+"""Seconds a stopping worker lets running jobs finish (platforms send SIGKILL after ~30)."""
+
+
+async def handle_event(ctx: JobContext, *, event: str, delivery_id: str, payload: Any) -> None:
+    """One delivery: route it as `serve` does in-process (its handlers submit reviews)."""
+    DELIVERY_ID.set(delivery_id)
+    app: WorkerApp = ctx["app"]
+    await dispatch(
+        app.github, sansio.Event(payload, event=event, delivery_id=delivery_id), app.jobs
+    )
+
+
+async def review_pull(ctx: JobContext, *, owner: str, repo: str, number: int, gen: int) -> None:
+    """Run `gen` of the reviews of one PR (`bot.redisqueue` explains the protocol)."""
+    app: WorkerApp = ctx["app"]
+    key = (owner, repo, number)
+    if not await app.jobs.take(key, gen):
+        log.info("nothing to review", extra={"repository": f"{owner}/{repo}", "pull": number})
+        return
+
+    async def beat() -> None:
+        await ctx["job"].update()
+
+    async with app.jobs.lock(key, gen, beat) as held:
+        if not held:
+            # A newer run holds the PR: it completes whatever this run left open.
+            log.info("review overtaken while waiting", extra={"pull": pull_name(key)})
+            return
+        await app.close_leftovers(key, gen)
+        taken = await app.jobs.taken(key, gen)
+        if taken is None:  # another attempt of this run finished it
+            return
+        DELIVERY_ID.set(taken.job.delivery_id)
+        if taken.superseded:
+            await app.complete(taken.job, taken.leftover)
+        else:
+            try:
+                await app.jobs.until_overtaken(key, gen, app.review(taken, gen))
+            except RetryLater as later:
+                log.warning(
+                    "review deferred",
+                    extra=job_fields(taken.job, retry_in=later.delay, why=later.reason),
+                )
+                await app.jobs.submit(taken.job, delay=later.delay)
+        await app.jobs.end(key, gen)
+
+
+class WorkerApp:
+    """What the job functions share in one worker process: the GitHub App, the blob cache,
+    the Redis side of the queue."""
+
+    def __init__(self, settings: Settings, github: GitHubApp, jobs: RedisJobs) -> None:
+        self.settings, self.github, self.jobs = settings, github, jobs
+        self.blob_cache: cachetools.LRUCache[str, bytes] = cachetools.LRUCache(
+            maxsize=BLOB_CACHE_BYTES, getsizeof=len
+        )
+
+    async def review(self, taken: Taken, gen: int) -> None:
+        await review(
+            self.github,
+            taken.job,
+            runner=None,
+            blob_cache=self.blob_cache,
+            graphql_url=self.settings.graphql_url,
+            track=self.jobs.track(taken, gen),
+        )
+
+    async def close_leftovers(self, key: PullKey, gen: int) -> None:
+        """Complete the check runs that earlier runs of the PR left open, and forget them."""
+        for other, leftover in (await self.jobs.leftovers(key, gen)).items():
+            if leftover is not None:
+                request = await self.jobs.taken(key, other)
+                if request is not None:
+                    await self.complete(request.job, leftover)
+            await self.jobs.end(key, other)
+
+    async def complete(self, job: ReviewJob, leftover: Leftover | None) -> None:
+        """A newer run took over from the run that opened `leftover`: complete it, cancelled."""
+        log.info("review superseded", extra=job_fields(job))
+        if leftover is not None:
+            gh = await self.github.installation_client(job.installation_id)
+            await complete_run(gh, leftover.run_url, SUPERSEDED, "cancelled", job_fields(job))
+
+
+@asynccontextmanager
+async def worker_app(
+    settings: Settings, timings: Timings, retry: RetryPolicy | None = None
+) -> AsyncIterator[WorkerApp]:
+    assert settings.redis_url is not None, "run() checks it"
+    async with AsyncExitStack() as stack:
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        )
+        github = GitHubApp(
+            session, settings.app_id, settings.private_key, api_url=settings.api_url, retry=retry
+        )
+        jobs = await stack.enter_async_context(redis_jobs(settings.redis_url, timings))
+        yield WorkerApp(settings, github, jobs)
+
+
+async def work(
+    settings: Settings,
+    timings: Timings | None = None,
+    *,
+    concurrency: int = CONCURRENCY,
+    retry: RetryPolicy | None = None,
+    grace_period: int = GRACE_PERIOD,
+) -> None:
+    """Take jobs until SIGTERM/SIGINT (or cancelled); running jobs get `grace_period` seconds
+    to finish, then are cancelled and re-queued."""
+    timings = timings or Timings()
+    async with worker_app(settings, timings, retry) as app:
+        worker: Worker[JobContext] = Worker(
+            app.jobs.queue,
+            functions=[handle_event, review_pull],
+            concurrency=concurrency,
+            timers=PartialTimersDict(sweep=timings.sweep, schedule=1, abort=1, worker_info=10),
+            shutdown_grace_period_s=grace_period,
+            dequeue_timeout=1.0,  # an idle worker notices a stop request within a second
+        )
+        worker.context["app"] = app
+        log.info("worker started", extra={"queue": QUEUE_NAME, "concurrency": concurrency})
+        await worker.start()
+
+
+def run() -> None:
+    """`dropsafe worker`: read the settings (one clear line if one is missing) and work."""
+    dotenv.load_dotenv(Path.cwd() / ".env")
+    try:
+        settings = Settings.from_env()
+        if settings.redis_url is None:
+            raise SettingsError(
+                "missing setting: REDIS_URL is not set (a worker takes jobs from it)"
+            )
+    except SettingsError as exc:
+        raise SystemExit(f"dropsafe: {exc}") from None
+    configure_logging()
+    asyncio.run(work(settings))

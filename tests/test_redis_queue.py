@@ -1,0 +1,96 @@
+"""With REDIS_URL: `serve` only verifies and enqueues, `dropsafe worker`s review.
+
+A real redis-server (`conftest.redis_server`), the real App server and workers, the fake
+GitHub: the whole path a delivery takes in production, shuffled and duplicated as GitHub
+sends deliveries.
+"""
+
+from __future__ import annotations
+
+import random
+
+import redis.asyncio as aioredis
+from app_harness import NUMBER, OWNER, REPO, running_app, seed_pull
+from fakegithub import FakeGitHub, load_webhook, pull_file
+from redis_harness import push_deliveries, queue_idle, running_workers
+
+from bot.review.comments import parse_marker
+
+HEADS = [f"{n:040x}" for n in range(1, 6)]
+
+
+def push(fake: FakeGitHub, head: str) -> None:
+    """A push to the example PR: a Drop that unwraps, different at each head."""
+    body = f"impl Drop for G{head[-1]} {{ fn drop(&mut self) {{ Some(1).unwrap(); }} }}\n"
+    fake.set_head(OWNER, REPO, NUMBER, head, [pull_file("src/lib.rs", "", body)])
+
+
+def settled_runs(fake: FakeGitHub) -> dict[str, list[str | None]]:
+    """Conclusions of the check runs per head; None for one still in progress."""
+    runs: dict[str, list[str | None]] = {}
+    for run in fake.check_runs:
+        runs.setdefault(run.head_sha, []).append(
+            run.conclusion if run.status == "completed" else None
+        )
+    return runs
+
+
+async def test_a_delivery_is_queued_by_serve_and_reviewed_by_a_worker(
+    fake_github: FakeGitHub, redis_url: str
+) -> None:
+    seed_pull(fake_github)
+    async with running_app(fake_github, redis_url=redis_url) as bot:
+        answer = await bot.deliver("pull_request", load_webhook("pull_request.opened"))
+        assert answer.status == 202
+        assert fake_github.check_runs == []  # serve itself reviews nothing
+        async with running_workers(fake_github, redis_url):
+            await queue_idle(redis_url)
+    [run] = fake_github.check_runs
+    assert (run.status, run.conclusion) == ("completed", "success")  # a notice
+    assert len(fake_github.reviews) == 1
+
+
+async def test_a_redelivery_is_skipped_by_any_server(
+    fake_github: FakeGitHub, redis_url: str
+) -> None:
+    seed_pull(fake_github)
+    payload = load_webhook("pull_request.opened")
+    async with running_app(fake_github, redis_url=redis_url) as bot:
+        first = await bot.deliver("pull_request", payload, delivery_id="d-1")
+    async with running_app(fake_github, redis_url=redis_url) as bot:  # another replica
+        again = await bot.deliver("pull_request", payload, delivery_id="d-1")
+    assert (first.status, again.status) == (202, 200)
+    assert again.body == {"message": "already handled"}
+    client = aioredis.from_url(redis_url)
+    assert await client.zcard("saq:dropsafe:incomplete") == 1
+    await client.aclose()
+
+
+async def test_shuffled_pushes_review_the_newest_head_once(
+    fake_github: FakeGitHub, redis_url: str
+) -> None:
+    """Every push's two deliveries, shuffled and some sent twice, while two workers run."""
+    seed_pull(fake_github)
+    deliveries = [d for head in HEADS for d in push_deliveries(head)]
+    deliveries += random.Random(7).sample(deliveries, 4)
+    random.Random(9).shuffle(deliveries)
+    async with (
+        running_app(fake_github, redis_url=redis_url) as bot,
+        running_workers(fake_github, redis_url, count=2),
+    ):
+        for n, (event, payload) in enumerate(deliveries):
+            if n == len(deliveries) // 2:
+                for head in HEADS:  # the pushes happen while deliveries are in flight
+                    push(fake_github, head)
+            answer = await bot.deliver(event, payload)
+            assert answer.status == 202, answer
+        await queue_idle(redis_url)
+    newest = HEADS[-1]
+    runs = settled_runs(fake_github)
+    assert all(None not in conclusions for conclusions in runs.values()), runs
+    assert [c for c in runs[newest] if c != "cancelled"] == ["failure"], runs
+    # A run that started before the pushes may have read the new files (GitHub's files
+    # endpoint shows the current head): each finding is posted once, by whichever run.
+    markers = [parse_marker(c.body) for r in fake_github.reviews for c in r.comments]
+    assert markers and len(markers) == len(set(markers))
+    assert "drop-unwrap" in {m[0] for m in markers if m}, markers

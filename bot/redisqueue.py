@@ -43,6 +43,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from gidgethub import sansio
 from saq import Queue
+from saq.job import TERMINAL_STATUSES, Job, Status
 from saq.queue.redis import RedisQueue
 
 from bot.jobs import SHUTDOWN, SUPERSEDED, Leftover, PullKey, ReviewJob, job_fields
@@ -354,10 +355,60 @@ class RedisTrack:
         )
 
 
+class SettledQueue(RedisQueue):
+    """saq's Redis queue whose sweeper looks twice before it takes a job back.
+
+    A worker moves a job to the active list (BLMOVE) a moment before it marks the job active;
+    saq's sweeper (0.26), running then on any worker, takes such a job for one whose worker
+    died: it aborts it and queues it again while it runs, or loses it when the job ends
+    meanwhile. Here a job in the active list not yet marked active is read again after
+    `SETTLE` seconds, and swept only if it still is not; stuck jobs (heartbeat or timeout
+    missed) are swept as saq does.
+    """
+
+    async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+        if not await self.redis.set(self._sweep, 1, nx=True, ex=lock):
+            return []  # another worker sweeps this round
+        swept = []
+        for job_id in await self.redis.lrange(self._active, 0, -1):  # type: ignore[misc]
+            job = await self._orphaned(job_id)
+            if job is None:
+                continue
+            swept.append(job_id.decode())
+            log.warning("job swept: its worker stopped", extra={"job": job.key})
+            await self.abort(job, error=self.swept_error_message)
+            with contextlib.suppress(asyncio.TimeoutError, RuntimeError):
+                await job.refresh(abort)  # a live worker would acknowledge the abort
+            if job.retryable:
+                await self.retry(job, error=self.swept_error_message)
+            else:
+                await self.finish(job, Status.ABORTED, error=self.swept_error_message)
+        return swept
+
+    async def _orphaned(self, job_id: bytes) -> Job | None:
+        """The job if no worker runs it: stuck, or still not marked active after `SETTLE`."""
+        job = await self._get_job_by_id(job_id)
+        if job is not None and job.status != Status.ACTIVE and not job.stuck:
+            await asyncio.sleep(SETTLE)
+            job = await self._get_job_by_id(job_id)
+        if job is None:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.lrem(self._active, 0, job_id.decode())
+                pipe.zrem(self._incomplete, job_id)
+                await pipe.execute()
+            return None
+        orphaned = job.stuck or job.status not in (Status.ACTIVE, *TERMINAL_STATUSES)
+        return job if orphaned else None
+
+
+SETTLE = 2.0
+"""Seconds a job may sit in saq's active list before a worker marks it active."""
+
+
 @contextlib.asynccontextmanager
 async def redis_jobs(url: str, timings: Timings) -> AsyncIterator[RedisJobs]:
     """`RedisJobs` on the queue at `url`, connected for the duration of the block."""
-    queue = RedisQueue.from_url(url, name=QUEUE_NAME)
+    queue = SettledQueue.from_url(url, name=QUEUE_NAME)
     await queue.connect()
     try:
         yield RedisJobs(queue.redis, queue, timings)

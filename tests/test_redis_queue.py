@@ -17,6 +17,7 @@ from redis_harness import push_deliveries, queue_idle, running_workers
 from bot.review.comments import parse_marker
 
 HEADS = [f"{n:040x}" for n in range(1, 6)]
+UNWRAP_IN_DROP = "impl Drop for G { fn drop(&mut self) { Some(1).unwrap(); } }\n"
 
 
 def push(fake: FakeGitHub, head: str) -> None:
@@ -38,7 +39,7 @@ def settled_runs(fake: FakeGitHub) -> dict[str, list[str | None]]:
 async def test_a_delivery_is_queued_by_serve_and_reviewed_by_a_worker(
     fake_github: FakeGitHub, redis_url: str
 ) -> None:
-    seed_pull(fake_github)
+    seed_pull(fake_github, [pull_file("src/lib.rs", "", UNWRAP_IN_DROP)])
     async with running_app(fake_github, redis_url=redis_url) as bot:
         answer = await bot.deliver("pull_request", load_webhook("pull_request.opened"))
         assert answer.status == 202
@@ -46,7 +47,7 @@ async def test_a_delivery_is_queued_by_serve_and_reviewed_by_a_worker(
         async with running_workers(fake_github, redis_url):
             await queue_idle(redis_url)
     [run] = fake_github.check_runs
-    assert (run.status, run.conclusion) == ("completed", "success")  # a notice
+    assert (run.status, run.conclusion) == ("completed", "failure")
     assert len(fake_github.reviews) == 1
 
 

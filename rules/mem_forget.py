@@ -10,11 +10,12 @@ from tree_sitter import Node
 from rules.docs import page
 from rules.model import RESOURCES_RELEASED, Hit, Rule
 from rules.rust.context import FileContext
-from rules.rust.parsing import enclosing, field_text
+from rules.rust.parsing import enclosing, field_text, type_name
 
 # Methods whose point is that Drop must not run: ownership leaves the value
 # (a raw pointer, a file descriptor, a handle, a leaked reference).
 _TRANSFER_METHOD = re.compile(r"^(into_raw\w*|leak|into_fd|into_handle|into_socket)$")
+_RELEASES = re.compile(r"ManuallyDrop::(take|drop|into_inner)\s*\(")
 _TRANSFER_TRAIT = re.compile(r"\bIntoRaw(Fd|Handle|Socket)\b")
 
 FORGETTERS = {"std::mem::forget", "core::mem::forget", "mem::forget"}
@@ -42,8 +43,10 @@ def check(ctx: FileContext) -> Iterator[Hit]:
         path = ctx.resolve(ctx.text(function))
         if path in FORGETTERS:
             yield Hit(function, "`mem::forget`: the value's `Drop` never runs")
-        elif path.removesuffix("::new") in MANUALLY_DROP | {"ManuallyDrop"} and path.endswith(
-            "::new"
+        elif (
+            path.removesuffix("::new") in MANUALLY_DROP | {"ManuallyDrop"}
+            and path.endswith("::new")
+            and not _released_by_own_drop(ctx, function)
         ):
             yield Hit(function, "`ManuallyDrop::new`: the value's `Drop` never runs")
 
@@ -66,6 +69,23 @@ def _transfers_self(ctx: FileContext, callee: Node) -> bool:
     return trait is not None and _TRANSFER_TRAIT.search(ctx.text(trait)) is not None
 
 
+def _released_by_own_drop(ctx: FileContext, callee: Node) -> bool:
+    """`ManuallyDrop::new(..)` in an impl of a type whose own `impl Drop` takes
+    the value back out (`ManuallyDrop::take`, `::drop`, `::into_inner`): the
+    wrapped value is dropped after all, at the moment that Drop chooses."""
+    impl = enclosing(callee, ctx.root, {"impl_item"})
+    target = impl.child_by_field_name("type") if impl is not None else None
+    if target is None:
+        return False
+    owner = type_name(target)
+    return any(
+        owner_impl.type_name == owner
+        and owner_impl.drop_fn is not None
+        and _RELEASES.search(ctx.text(owner_impl.drop_fn)) is not None
+        for owner_impl in ctx.drop_impls
+    )
+
+
 RULE = Rule(
     id="mem-forget",
     severity="warning",
@@ -81,7 +101,10 @@ RULE = Rule(
             Not flagged: `mem::forget(self)` and `ManuallyDrop::new(self)` in an
             ownership-transfer method, whose contract is that `Drop` must not run:
             `into_raw`, `into_raw_fd` (any `into_raw*`), `leak`, and every method of an
-            `IntoRawFd`, `IntoRawHandle` or `IntoRawSocket` impl.
+            `IntoRawFd`, `IntoRawHandle` or `IntoRawSocket` impl. Nor `ManuallyDrop::new(..)`
+            in the impls of a type whose own `impl Drop` takes the value back out
+            (`ManuallyDrop::take`, `ManuallyDrop::drop`, `ManuallyDrop::into_inner`): it is
+            dropped after all, when that `drop` chooses.
         """,
         why="""
             Both make sure a value's destructor never runs: a guard's cleanup, a lock's

@@ -215,8 +215,10 @@ def _runtimes_built_in_async(ctx: FileContext) -> Iterator[Node]:
     for _, call in method_calls(ctx, ("build",)):
         yield from _built_in_async(ctx, call)
     for name in ctx.occurrences(("Runtime",), {"identifier"}):
-        scoped = name.parent
-        constructor = scoped.parent if scoped is not None else None
+        path = name
+        while path.parent is not None and path.parent.type == "scoped_identifier":
+            path = path.parent
+        constructor = path.parent
         if constructor is not None and constructor.type == "call_expression":
             yield from _built_in_async(ctx, constructor)
 

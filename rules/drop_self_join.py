@@ -19,7 +19,7 @@ from rules.docs import page
 from rules.model import NEVER_PANICS, Hit, Rule
 from rules.rust.bindings import origin, short_text
 from rules.rust.context import FileContext
-from rules.rust.parsing import enclosing, lineage, type_name
+from rules.rust.parsing import enclosing, lineage, matches, type_name
 from rules.rust.syntax import calls_query, drop_excuse, in_drop
 
 JOIN_CALLS = calls_query("join")
@@ -29,6 +29,10 @@ _TASK_TYPE = re.compile(r"tokio|async_std|task::")
 _THREAD_NAME = re.compile(r"thread|worker|handle|join", re.I)
 _SPAWNED_HERE = re.compile(r"(^|::)spawn(_scoped)?$")
 _CURRENT_ID = re.compile(r"current\s*\(\s*\)\s*\.\s*id\s*\(\s*\)")
+_STRUCT_FIELDS = """
+(struct_item name: (type_identifier) @name
+  body: (field_declaration_list (field_declaration type: (_) @type)))
+"""
 _SHARED_SELF = re.compile(r"\b(Arc|Weak)\s*<\s*Self\b|\bArc::new\(\s*Self\b")
 
 
@@ -100,12 +104,27 @@ def _joins_stored_thread(ctx: FileContext, call: Node) -> bool:
 
 def _shared(ctx: FileContext, owner: str) -> bool:
     """The file shares `owner` between threads: `Arc<Owner>`, `Weak<Owner>`,
-    `Arc::new(Owner ..)`, or `Arc<Self>` / `Arc::new(Self ..)` in its impls."""
+    `Arc::new(Owner ..)`, `Arc<Self>` / `Arc::new(Self ..)` in its impls, or
+    the same for a struct with an `Owner` field (the value dropped with it)."""
+    if _shared_directly(ctx, owner):
+        return True
+    return any(holder != owner and _shared_directly(ctx, holder) for holder in _holders(ctx, owner))
+
+
+def _shared_directly(ctx: FileContext, owner: str) -> bool:
     name = re.escape(owner)
     text = ctx.source.decode("utf-8", "replace")
     if re.search(rf"\b(Arc|Weak)\s*<\s*(\w+::)*{name}\b|\bArc::new\(\s*{name}\b", text):
         return True
     return any(_SHARED_SELF.search(ctx.text(impl)) for impl in _impls_of(ctx, owner))
+
+
+def _holders(ctx: FileContext, owner: str) -> Iterator[str]:
+    """Structs of the file with a field whose type names `owner`."""
+    word = re.compile(rf"\b{re.escape(owner)}\b")
+    for _, match in matches(_STRUCT_FIELDS, ctx.root):
+        if word.search(ctx.text(match["type"][0])):
+            yield ctx.text(match["name"][0])
 
 
 def _impls_of(ctx: FileContext, owner: str) -> Iterator[Node]:
@@ -128,8 +147,9 @@ RULE = Rule(
             Flags `handle.join()` on a `std::thread::JoinHandle` kept in the value
             (`self.worker.take()`, a field) inside `fn drop` of an `impl Drop` (and in
             functions of the same file that `drop` reaches), when the file shares that type
-            between threads (`Arc<T>`, `Weak<T>`, `Arc::new(T { .. })`, `Arc<Self>`): then the
-            last reference can be released on the worker thread itself.
+            between threads (`Arc<T>`, `Weak<T>`, `Arc::new(T { .. })`, `Arc<Self>`, or one of
+            these for a struct holding a `T` field): then the last reference can be released
+            on the worker thread itself.
 
             Quiet: a join guarded by comparing the thread's id with the current one
             (`if handle.thread().id() != std::thread::current().id() { handle.join() }`, or an

@@ -39,3 +39,17 @@ def test_case_is_valid_rust_with_a_source(case):
     tree = parse(text.encode())
     errors = [n.start_point for n in walk(tree.root_node) if n.type == "ERROR" or n.is_missing]
     assert errors == []
+
+
+def test_readme_states_the_current_figures(figures):
+    readme = (CASES.parent.parent / "README.md").read_text(encoding="utf-8")
+    total = len(figures.found) + len(figures.missed)
+    accepted = len(figures.quiet) + len(figures.alarmed)
+    stated = (
+        f"{len(figures.found)} of {total} marked problems found ({figures.recall:.2f}),\n"
+        f"{len(figures.alarmed)} of {accepted} accepted lines alarmed"
+        f" ({figures.false_alarm_rate:.2f})"
+    )
+    assert stated in readme, f"update README's figures: {stated!r}"
+    assert f"{figures.cases} small Rust files" in readme
+    assert f"one of {len(figures.projects)} public projects" in readme

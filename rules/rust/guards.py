@@ -204,22 +204,8 @@ def runs_inline(node: Node, top: Node) -> bool:
 
 def _guard(acquisition: Acquisition) -> Guard | None:
     """The guard `acquisition` is bound to, or None for a temporary."""
-    node = acquisition.call
+    node = _handed_value(acquisition)
     parent = node.parent
-    while parent is not None:
-        if parent.type in {"await_expression", "try_expression", "parenthesized_expression"}:
-            node = parent
-        elif (
-            parent.type == "field_expression"
-            and parent.child_by_field_name("value") == node
-            and text(parent.child_by_field_name("field")) in _PASS_THROUGH
-            and parent.parent is not None
-            and parent.parent.type == "call_expression"
-        ):
-            node = parent.parent
-        else:
-            break
-        parent = node.parent
     if parent is not None and parent.child_by_field_name("value") == node:
         if parent.type == "let_condition":
             return _conditional_guard(parent, acquisition)
@@ -248,10 +234,7 @@ def temporary_extent(acquisition: Acquisition) -> tuple[Node, Node] | None:
     `timeout(d, m.lock())`: the callee decides)."""
     if _guard(acquisition) is not None:
         return None
-    node = acquisition.call
-    while (handed := _hands_on(node)) is not None:
-        node = handed
-    value = node
+    node = value = _handed_value(acquisition)
     parent = node.parent
     if parent is None or parent.type == "arguments":
         return None
@@ -271,6 +254,15 @@ def temporary_extent(acquisition: Acquisition) -> tuple[Node, Node] | None:
             return node, value
         node, parent = parent, parent.parent
     return None
+
+
+def _handed_value(acquisition: Acquisition) -> Node:
+    """The outermost expression that still yields the guard (or its Result):
+    `m.lock().await?`, `m.lock().unwrap()`."""
+    node = acquisition.call
+    while (handed := _hands_on(node)) is not None:
+        node = handed
+    return node
 
 
 def _hands_on(node: Node) -> Node | None:

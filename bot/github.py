@@ -12,14 +12,19 @@ can act on, for check-run summaries and log lines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import http
 import json
 import logging
+import random
+import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import cachetools
@@ -27,6 +32,8 @@ import gidgethub.abc
 import gidgethub.aiohttp
 import gidgethub.apps
 import gidgethub.sansio
+
+from bot import metrics
 
 API_VERSION = "2022-11-28"
 REQUESTER = "dropsafe"
@@ -41,55 +48,128 @@ GITHUB_ERRORS = (
 )
 """Failures of a call to GitHub: an error answer, a broken body, no connection, a timeout."""
 
+LOST_ANSWERS = (
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientOSError,  # a connection reset
+    aiohttp.ClientPayloadError,  # the answer cut short
+    asyncio.TimeoutError,
+)
+"""Failures after the request may have reached GitHub: whether it was applied is unknown.
+(`aiohttp.ClientConnectorError`, a `ClientOSError` too, means nothing was sent.)"""
+
+REPEATABLE_POSTS = re.compile(r".*(/access_tokens|/reactions|/graphql)$")
+"""POSTs that may be sent twice: a second installation token or reaction changes nothing, and
+our GraphQL mutation (`resolveReviewThread`) is idempotent. Other POSTs create something."""
+
 log = logging.getLogger(__name__)
+
+
+class OutcomeUnknown(gidgethub.GitHubException):
+    """A write GitHub may or may not have applied (a 5xx, a timeout, a dropped connection).
+
+    Raised instead of sending the write again: the caller looks for what the write would have
+    created before deciding to repeat it (`create_once`).
+    """
+
+    def __init__(self, method: str, url: str, cause: str, status: int | None = None) -> None:
+        super().__init__(f"{method} {urlsplit(url).path}: {cause}")
+        self.status = status
+
+
+_REPEAT_GUARD: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "github_writes_not_repeatable", default=False
+)
+
+
+@contextlib.contextmanager
+def not_repeatable() -> Iterator[None]:
+    """Writes sent inside this block raise `OutcomeUnknown` instead of being repeated blindly:
+    for a PATCH that appends (a check run's annotations), not just sets."""
+    token = _REPEAT_GUARD.set(True)
+    try:
+        yield
+    finally:
+        _REPEAT_GUARD.reset(token)
+
+
+def repeatable(method: str, url: str) -> bool:
+    """Whether sending `method url` twice has the effect of sending it once."""
+    if method in ("GET", "HEAD"):
+        return True
+    if _REPEAT_GUARD.get():
+        return False
+    if method == "POST":
+        return REPEATABLE_POSTS.fullmatch(urlsplit(url).path) is not None
+    return True  # PUT, PATCH and DELETE set state
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """When to retry a request and how long to wait first; `delay` is pure so it is testable.
+    """When to retry a request, how long to wait first, and how long a worker may hold on.
 
-    GitHub's rules: on a rate limit, wait `retry-after` seconds when given; else, if
-    `x-ratelimit-remaining` is 0, until `x-ratelimit-reset`; else (secondary limit) at least
-    a minute, backing off exponentially. Server errors back off exponentially. A wait longer
-    than `max_wait` is not worth holding a worker for: the error is raised instead.
+    GitHub's rules (docs: "rate limits for the REST API"): on a rate limit, wait `retry-after`
+    seconds when given; else, if `x-ratelimit-remaining` is 0, until `x-ratelimit-reset`; else
+    (a secondary limit, or 429) at least `secondary_wait`, backing off exponentially. Server
+    errors, timeouts and dropped connections back off exponentially with jitter (`rand`, so
+    that `delay` stays pure). A request gives up after `attempts` tries or `deadline` seconds;
+    a wait longer than `max_wait` is not worth holding a worker for: the answer is returned
+    (the job asks to be re-queued instead, see `retry_delay`). `timeout` bounds each try.
     """
 
     attempts: int = 5
     backoff: float = 1.0
     max_backoff: float = 30.0
     secondary_wait: float = 60.0
-    max_wait: float = 300.0
+    max_wait: float = 10.0
+    timeout: float = 30.0
+    deadline: float = 120.0
+    job_backoff: float = 30.0
 
     def delay(
-        self, attempt: int, status: int, headers: Mapping[str, str], body: bytes, now: float
+        self,
+        attempt: int,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        now: float,
+        rand: float = 1.0,
     ) -> float | None:
         """Seconds to wait before attempt `attempt + 1`, or None to return this response."""
         if attempt >= self.attempts:
             return None
-        wait = self._wait(attempt, status, headers, body, now)
+        wait = self.wait(attempt, status, headers, body, now, rand)
         if wait is None or wait > self.max_wait:
             return None
-        return max(wait, 0.0)
+        return wait
 
-    def backoff_for(self, attempt: int) -> float:
-        return float(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
-
-    def _wait(
-        self, attempt: int, status: int, headers: Mapping[str, str], body: bytes, now: float
+    def wait(
+        self,
+        attempt: int,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        now: float,
+        rand: float = 1.0,
     ) -> float | None:
+        """What GitHub asks us to wait after this answer (however long), None: no retry helps."""
         retry_after = _number(headers.get("retry-after"))
         if status >= 500:
-            return retry_after if retry_after is not None else self.backoff_for(attempt)
+            return retry_after if retry_after is not None else self.backoff_for(attempt, rand)
         if status not in (403, 429):
             return None
         if retry_after is not None:
-            return retry_after
+            return max(retry_after, 0.0)
         reset = _number(headers.get("x-ratelimit-reset"))
         if headers.get("x-ratelimit-remaining") == "0" and reset is not None:
-            return reset - now + 1
+            return max(reset - now + 1, 0.0)
         if status == 429 or b"secondary rate limit" in body.lower():
             return float(self.secondary_wait * 2 ** (attempt - 1))
         return None  # a plain 403: permissions, not a limit
+
+    def backoff_for(self, attempt: int, rand: float = 1.0) -> float:
+        """Exponential backoff with "equal jitter": between half and all of the nominal wait."""
+        nominal = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        return float(nominal * (0.5 + 0.5 * rand))
 
 
 def _number(raw: str | None) -> float | None:
@@ -120,19 +200,26 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
         headers = {**headers, "x-github-api-version": API_VERSION}
+        can_repeat = repeatable(method, url)
+        give_up_at = time.monotonic() + self.retry.deadline
         attempt = 0
         renewed = False
         while True:
             attempt += 1
             try:
-                response = await super()._request(method, url, headers, body)
-            except aiohttp.ClientConnectorError:
+                response = await self._send(method, url, headers, body)
+            except aiohttp.ClientConnectorError as error:
                 # Nothing reached GitHub, so even a POST is safe to send again.
-                if attempt >= self.retry.attempts:
-                    raise
-                delay = self.retry.backoff_for(attempt)
-                status = 0
+                failure: BaseException | None = error
+                status, delay = 0, self.retry.backoff_for(attempt, random.random())
+            except LOST_ANSWERS as error:
+                cause = f"{type(error).__name__}: {error}".rstrip(": ")
+                if not can_repeat:
+                    raise OutcomeUnknown(method, url, cause) from error
+                failure = error
+                status, delay = 0, self.retry.backoff_for(attempt, random.random())
             else:
+                failure = None
                 status, response_headers, response_body = response
                 if status == 401 and self.renew_token is not None and not renewed:
                     # Revoked or expired early (clock skew): one new token, one more try.
@@ -144,24 +231,48 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
                         "installation token refused, renewed", extra={"method": method, "url": url}
                     )
                     continue
+                if status >= 500 and not can_repeat:
+                    raise OutcomeUnknown(method, url, f"GitHub answered {status}", status)
                 retry_in = self.retry.delay(
-                    attempt, status, response_headers, response_body, time.time()
+                    attempt, status, response_headers, response_body, time.time(), random.random()
                 )
-                if retry_in is None:
-                    _log_rate_limit(method, url, status, response_headers)
+                if retry_in is None or time.monotonic() + retry_in > give_up_at:
                     return response
                 delay = retry_in
+            if failure is not None and (
+                attempt >= self.retry.attempts or time.monotonic() + delay > give_up_at
+            ):
+                raise failure
             log.warning(
                 "github request failed, retrying",
                 extra={
                     "method": method,
                     "url": url,
                     "status": status,
+                    "error": type(failure).__name__ if failure else None,
                     "attempt": attempt,
-                    "retry_in": delay,
+                    "retry_in": round(delay, 3),
                 },
             )
             await self.sleep(delay)
+
+    async def _send(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One try, bounded by the policy's timeout; every answer is counted and its rate
+        limit noted (`bot.metrics`)."""
+        timeout = aiohttp.ClientTimeout(total=self.retry.timeout)
+        try:
+            async with self._session.request(
+                method, url, headers=headers, data=body, timeout=timeout
+            ) as response:
+                answer = response.status, response.headers, await response.read()
+        except (TimeoutError, aiohttp.ClientError) as error:
+            metrics.github_call(method, type(error).__name__)
+            raise
+        metrics.github_call(method, str(answer[0]), answer[1])
+        _log_rate_limit(method, url, answer[0], answer[1])
+        return answer
 
 
 async def download(
@@ -178,6 +289,54 @@ async def download(
         return body
     gidgethub.sansio.decipher_response(status, response_headers, body)
     raise gidgethub.HTTPException(http.HTTPStatus(status))  # a 2xx without the file
+
+
+T = TypeVar("T")
+
+
+async def write_once(
+    gh: gidgethub.abc.GitHubAPI,
+    send: Callable[[], Awaitable[T]],
+    find: Callable[[], Awaitable[T | None]],
+) -> T:
+    """`send()` a write that must happen once; when its answer is lost (`OutcomeUnknown`),
+    `find()` looks for what it would have done, and only when that is not there is the write
+    sent again, with backoff, within the client's `RetryPolicy.attempts`."""
+    policy = gh.retry if isinstance(gh, GitHubClient) else RetryPolicy()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await send()
+        except OutcomeUnknown as unknown:
+            found = await find()
+            if found is not None:
+                log.info(
+                    "github write had been applied, not sent again", extra={"why": str(unknown)}
+                )
+                return found
+            if attempt >= policy.attempts:
+                raise
+            delay = policy.backoff_for(attempt, random.random())
+            log.warning(
+                "github write lost, sending again",
+                extra={"why": str(unknown), "attempt": attempt, "retry_in": round(delay, 3)},
+            )
+            await asyncio.sleep(delay)
+
+
+def retry_delay(error: BaseException, policy: RetryPolicy) -> float | None:
+    """How long a job should wait before running again after `error`, or None when running
+    again cannot help (a 404, a missing permission, a broken answer): a rate limit waits as
+    GitHub says, a server error or an unreachable GitHub `policy.job_backoff`."""
+    if isinstance(error, gidgethub.HTTPException):
+        status = int(error.status_code)
+        body = str(error).encode()
+        wait = policy.wait(1, status, error.headers or {}, body, time.time())
+        return None if wait is None else max(wait, policy.job_backoff if status >= 500 else 0.0)
+    if isinstance(error, (OutcomeUnknown, aiohttp.ClientError, asyncio.TimeoutError)):
+        return policy.job_backoff
+    return None
 
 
 def _log_rate_limit(method: str, url: str, status: int, headers: Mapping[str, str]) -> None:

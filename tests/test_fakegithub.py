@@ -783,6 +783,7 @@ async def test_every_response_validates_against_the_spec(
         ("GET", f"{REPOS}/git/blobs/{git_blob_sha(NEW.encode())}", None, {}),
         ("PATCH", f"{REPOS}/check-runs/{run['id']}", {"conclusion": "success"}, {}),
         ("GET", f"{REPOS}/commits/{head}/check-runs?check_name=dropsafe", None, {}),
+        ("GET", f"{REPOS}/check-runs/{run['id']}", None, {}),
         ("POST", f"{REPOS}/pulls/{NUMBER}/reviews", review(comment(7)), {}),
         ("POST", f"{REPOS}/pulls/{NUMBER}/reviews", review(comment(20)), {}),
         ("GET", f"{REPOS}/pulls/{NUMBER}/reviews", None, {}),

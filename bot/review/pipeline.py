@@ -18,7 +18,7 @@ import gidgethub.abc
 
 from bot.github import GITHUB_ERRORS, describe, missing_permission
 from bot.jobs import SHUTDOWN, STALE, SUPERSEDED, MemoryTrack, ReviewJob, ReviewTrack
-from bot.review import checkrun, crates, fetch, threads
+from bot.review import checkrun, crates, fetch, once, threads
 from bot.review.comments import (
     Keyed,
     ReviewPlan,
@@ -160,13 +160,7 @@ async def _create_run(
     A cancellation that arrives while GitHub creates the run is returned, not raised: the
     caller learns the run's id first, to close it rather than leave it in progress.
     """
-    creating = asyncio.ensure_future(
-        gh.post(
-            "/repos/{owner}/{repo}/check-runs",
-            fetch.repo_vars(owner, repo),
-            data=checkrun.create_payload(head),
-        )
-    )
+    creating = asyncio.ensure_future(once.create_check_run(gh, owner, repo, head))
     cancelled: asyncio.CancelledError | None = None
     try:
         try:
@@ -282,8 +276,10 @@ async def check(ctx: Context, *, full: bool) -> Checked:
         context_files=len(context),
         context_notes=crate.notes,
     )
+    annotated = 0
     for update in checkrun.completion_payloads(outcome):
-        await _update_run(ctx, update)
+        if ctx.run_url is not None:
+            annotated = await once.update_check_run(ctx.gh, ctx.run_url, update, annotated)
     return Checked(outcome, ours, frozenset(e["filename"] for e in rust))
 
 
@@ -292,11 +288,7 @@ async def publish(ctx: Context, checked: Checked) -> None:
     plan = checked.outcome.plan
     body = review_payload(plan, ctx.pull.head_sha)
     if body is not None:
-        await ctx.gh.post(
-            "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
-            fetch.repo_vars(ctx.owner, ctx.repo, pull_number=ctx.pull.number),
-            data=body,
-        )
+        await once.post_review(ctx.gh, ctx.owner, ctx.repo, ctx.pull.number, body, ctx.bots)
     log.info(
         "review done",
         extra={

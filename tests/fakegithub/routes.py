@@ -290,7 +290,8 @@ async def create_check_run(ctx: Context, call: Call) -> Reply:
     return Reply(201, ctx.render.check_run(repo, run))
 
 
-async def update_check_run(ctx: Context, call: Call) -> Reply:
+def check_run_of(ctx: Context, call: Call) -> tuple[Repository, CheckRun]:
+    """The repository and the check run the path names (else 404)."""
     repo = repo_of(ctx, call)
     run_id = int(call.params["check_run_id"])
     run = next(
@@ -298,6 +299,16 @@ async def update_check_run(ctx: Context, call: Call) -> Reply:
     )
     if run is None:
         raise not_found()
+    return repo, run
+
+
+async def get_check_run(ctx: Context, call: Call) -> Reply:
+    repo, run = check_run_of(ctx, call)
+    return Reply(200, ctx.render.check_run(repo, run))
+
+
+async def update_check_run(ctx: Context, call: Call) -> Reply:
+    repo, run = check_run_of(ctx, call)
     errors = rules.check_run_errors(call.body, creating=False)
     if errors:
         raise invalid_request(errors)
@@ -454,6 +465,7 @@ HANDLERS: dict[str, Handler] = {
     "repos/get-collaborator-permission-level": get_permission,
     "checks/create": create_check_run,
     "checks/update": update_check_run,
+    "checks/get": get_check_run,
     "checks/list-for-ref": list_check_runs_for_ref,
     "pulls/create-review": create_review,
     "issues/create-comment": create_issue_comment,

@@ -28,7 +28,7 @@ from bot.settings import Settings
 
 # Real rules, test-sized waits: server errors back off 10 ms, 20 ms, ...
 FAST_RETRY = RetryPolicy(
-    attempts=4, backoff=0.01, max_backoff=0.05, secondary_wait=0.05, max_wait=5.0
+    attempts=4, backoff=0.01, max_backoff=0.05, secondary_wait=0.05, max_wait=5.0, job_backoff=0.05
 )
 
 
@@ -96,7 +96,8 @@ async def running_app(
     """The App configured from the fake's environment (as `dropsafe serve` reads it), with
     REDIS_URL when given (it then only enqueues: see `redis_harness.running_workers`)."""
     env = {**fake.app_env(), **({"REDIS_URL": redis_url} if redis_url else {})}
-    app = make_app(Settings.from_env(env), runner=runner, retry=FAST_RETRY, **options)
+    options.setdefault("retry", FAST_RETRY)
+    app = make_app(Settings.from_env(env), runner=runner, **options)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield AppUnderTest(app, client, fake)
 

@@ -2,7 +2,9 @@
 
 Order per request: record it, wait `latency`, injected fault, route (404), API version
 (400), credentials (401), query parameters and body against the spec (400/422), then
-the handler; every answer carries rate-limit headers, like GitHub's.
+the handler; every answer carries rate-limit headers, like GitHub's. A fault may also come
+after the handler (`applied`: GitHub did the work, the answer says it failed), come late
+(`delay`) or never (`drop`: the connection is cut): the ways an answer gets lost.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class RecordedRequest:
     json: Any  # the parsed body, None when empty or not JSON
     headers: dict[str, str]  # lower-cased names
     operation_id: str | None = None
-    status: int | None = None
+    status: int | None = None  # None: no answer was sent (a dropped connection)
     response: Any = None
 
 
@@ -70,6 +72,12 @@ class Fault:
     body: Any  # JSON, or bytes sent as they are (a broken body)
     query: dict[str, str]
     skip: int  # matching requests still to let through before the fault applies
+    applied: bool  # the request is served (its effect happens) before the fault answers
+    delay: float  # seconds to wait before answering
+    drop: bool  # the connection is closed instead of answering
+
+    def reply(self) -> Reply:
+        return Reply(self.status, self.body, self.headers)
 
 
 @dataclass
@@ -180,13 +188,19 @@ class FakeGitHub(GitHubState):
         body: Any = None,
         query: dict[str, str] | None = None,
         skip: int = 0,
+        applied: bool = False,
+        delay: float = 0.0,
+        drop: bool = False,
     ) -> None:
         """Answer the next `times` matching requests with `status` instead of serving them.
 
         `method` may be "*"; the path pattern takes `*` and spec-style `{name}` holes;
         `query` narrows it to requests with those parameters (`{"page": "2"}`); `skip`
         lets that many matching requests through first. A `bytes` body is sent as it is,
-        e.g. to answer with broken JSON.
+        e.g. to answer with broken JSON. `applied`: serve the request first, so its write
+        happens and only the answer fails (a 502 from a proxy after GitHub did the work);
+        `delay`: answer that much later (past the App's timeout); `drop`: close the
+        connection instead of answering (with `applied`, after the write).
         """
         if body is None:
             body = {
@@ -203,6 +217,9 @@ class FakeGitHub(GitHubState):
                 body,
                 dict(query or {}),
                 skip,
+                applied,
+                delay,
+                drop,
             )
         )
 
@@ -252,17 +269,16 @@ class FakeGitHub(GitHubState):
                 await held.released.wait()
         headers: dict[str, str] = {}
         codeload = request.path.startswith(CODELOAD + "/")
-        try:
-            reply = self._fault(request) or (
-                self._codeload(request, record)
-                if codeload
-                else await self._answer(request, raw, record)
-            )
-        except GitHubError as error:
-            reply = error.reply()
-        except Exception:  # a bug in the fake: answer 500 and make the test fail later
-            self.internal_errors.append(traceback.format_exc())
-            reply = Reply(500, {"message": "fake GitHub crashed, see internal_errors"})
+        fault = self._fault(request)
+        if fault is None or fault.applied:
+            reply = await self._serve_request(request, raw, record, codeload)
+        if fault is not None:
+            await asyncio.sleep(fault.delay)
+            if fault.drop:
+                if request.transport is not None:
+                    request.transport.abort()
+                return web.Response(status=204)  # never reaches the App
+            reply = fault.reply()
         if not codeload:  # downloads do not count against the API's rate limit
             headers.update(self._rate_limit_headers(record.operation_id))
         headers.update(reply.headers)
@@ -294,7 +310,20 @@ class FakeGitHub(GitHubState):
             content_type="application/x-gzip",
         )
 
-    def _fault(self, request: web.Request) -> Reply | None:
+    async def _serve_request(
+        self, request: web.Request, raw: bytes, record: RecordedRequest, codeload: bool
+    ) -> Reply:
+        try:
+            if codeload:
+                return self._codeload(request, record)
+            return await self._answer(request, raw, record)
+        except GitHubError as error:
+            return error.reply()
+        except Exception:  # a bug in the fake: answer 500 and make the test fail later
+            self.internal_errors.append(traceback.format_exc())
+            return Reply(500, {"message": "fake GitHub crashed, see internal_errors"})
+
+    def _fault(self, request: web.Request) -> Fault | None:
         for fault in self._faults:
             if (
                 fault.method in ("*", request.method)
@@ -307,7 +336,7 @@ class FakeGitHub(GitHubState):
                 fault.times -= 1
                 if fault.times <= 0:
                     self._faults.remove(fault)
-                return Reply(fault.status, fault.body, fault.headers)
+                return fault
         return None
 
     async def _answer(self, request: web.Request, raw: bytes, record: RecordedRequest) -> Reply:

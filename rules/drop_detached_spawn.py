@@ -9,11 +9,11 @@ from rules.fixes import SAFE_DROP
 from rules.model import ASYNC_NOT_DETACHED, Hit, Rule
 from rules.rust.context import FileContext
 from rules.rust.spawns import SPAWN_CALLS, classify_spawn, handle_discarded
-from rules.rust.syntax import in_drop
+from rules.rust.syntax import in_drop, in_one_time_init
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    for call, scope in in_drop(ctx, SPAWN_CALLS, "call"):
+    for call, scope in in_drop(ctx, SPAWN_CALLS, "call", in_one_time_init):
         spawn = classify_spawn(ctx, call)
         if spawn is None or spawn.family == "scoped" or not handle_discarded(ctx, call):
             continue
@@ -43,6 +43,11 @@ RULE = Rule(
             on is kept. Spawning on a `TaskTracker` or `JoinSet` (judged by the receiver's
             constructor, declared type or name) is tracked, not detached, and so are scoped
             threads (`std::thread::scope`), which are joined when the scope ends.
+
+            Not flagged: a spawn in the closure of a one-time initialiser
+            (`OnceCell::get_or_init`, `Once::call_once`): it runs when the value is first
+            needed, not when one is dropped. async-io's `Timer::drop` looks up the global
+            reactor, whose initialiser starts the driver thread; by then it exists.
         """,
         why="""
             `drop` returns as soon as the spawn call does. The cleanup then races the rest

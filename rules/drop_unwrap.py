@@ -87,7 +87,9 @@ RULE = Rule(
             `if std::thread::panicking() { return; }`), where a panic cannot abort; and
             code in a closure or `async` block handed to a spawn (`std::thread::spawn`,
             `tokio::spawn`, `spawn_blocking`, a tracker's `spawn`), which runs on that
-            thread or task, where a panic ends only it. A closure given to an iterator
+            thread or task, where a panic ends only it; code in the closure of a one-time
+            initialiser (`OnceCell::get_or_init`, `Once::call_once`), which runs when the
+            value is first needed, not in Drop. A closure given to an iterator
             adapter (`for_each`, `map(..).collect()`, `retain`, `filter`) runs inside `drop`
             and is flagged like the code around it.
             An `Option` the code has proved `Some` is not flagged either: inside

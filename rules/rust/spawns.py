@@ -18,7 +18,12 @@ from rules.rust.context import FileContext
 from rules.rust.excuses import drop_excuse
 from rules.rust.locals import call_of_argument
 from rules.rust.parsing import lineage
-from rules.rust.syntax import call_named, calls_query, runs_only_when_not_panicking
+from rules.rust.syntax import (
+    call_named,
+    calls_query,
+    in_one_time_init,
+    runs_only_when_not_panicking,
+)
 
 SPAWN_NAMES = ("spawn", "spawn_local", "spawn_blocking", "spawn_scoped")
 SPAWN_CALLS = calls_query(*SPAWN_NAMES)
@@ -150,14 +155,20 @@ def in_spawned_code(ctx: FileContext, node: Node, function: Node) -> bool:
     return False
 
 
-@drop_excuse(b"panicking", b"spawn")
+@drop_excuse(b"panicking", b"spawn", b"init", b"call_once")
 def cannot_abort(ctx: FileContext, node: Node, function: Node) -> bool:
     """The excuse of drop-unwrap and drop-panic: a panic there cannot abort the
     process, because the code runs only while the thread is not unwinding
     (`runs_only_when_not_panicking`) or runs on a spawned thread or task,
-    where a panic ends that thread or task. A closure given to an iterator
-    adapter (`for_each`, `map`, `retain`) runs right here and is not excused."""
-    return runs_only_when_not_panicking(ctx, node, function) or in_spawned_code(ctx, node, function)
+    where a panic ends that thread or task, or it is not in Drop at all (a
+    one-time initialiser's closure, `in_one_time_init`). A closure given to an
+    iterator adapter (`for_each`, `map`, `retain`) runs right here and is not
+    excused."""
+    return (
+        runs_only_when_not_panicking(ctx, node, function)
+        or in_spawned_code(ctx, node, function)
+        or in_one_time_init(ctx, node, function)
+    )
 
 
 def _method_spawn(ctx: FileContext, function: Node) -> Spawn | None:

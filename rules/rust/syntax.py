@@ -140,6 +140,34 @@ def macro_calls(ctx: FileContext, names: Collection[str]) -> Iterator[Node]:
             yield node
 
 
+# one-time initialisers: their closure runs once, when the value is first needed
+ONCE_INITS = frozenset(
+    {
+        "get_or_init",
+        "get_or_init_blocking",
+        "get_or_try_init",
+        "get_or_try_init_blocking",
+        "call_once",
+        "call_once_force",
+    }
+)
+
+
+@drop_excuse(b"init", b"call_once")
+def in_one_time_init(ctx: FileContext, node: Node, function: Node) -> bool:
+    """True when `node` sits in the closure given to a one-time initialiser
+    (`OnceCell::get_or_init`, `Once::call_once`, ..): it runs once, the first
+    time the value is needed, and a value being dropped needed it before (a
+    global reactor that `Timer::drop` looks up already exists)."""
+    for child, parent in lineage(node, function):
+        if child.type == "closure_expression" and parent.type == "arguments":
+            call = parent.parent
+            callee = call.child_by_field_name("function") if call is not None else None
+            if callee is not None and text(callee).rsplit(".", 1)[-1].strip() in ONCE_INITS:
+                return True
+    return False
+
+
 @drop_excuse(b"panicking")
 def runs_only_when_not_panicking(ctx: FileContext, node: Node, function: Node) -> bool:
     """True when `node` runs only while the thread is not unwinding, so a panic

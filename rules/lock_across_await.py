@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from tree_sitter import Node
 
 from rules.docs import page
-from rules.model import PERFORMANCE, Hit, Rule
+from rules.model import PERFORMANCE, Hit, Rule, Severity
 from rules.rust.context import FileContext
-from rules.rust.guards import NEEDLES, Guard, locks, runs_inline, temporary_extent
+from rules.rust.guards import NEEDLES, Acquisition, Guard, locks, runs_inline, temporary_extent
 from rules.rust.parsing import captures
 
 # `join!`/`select!` await their operands without a `.await` token of their own
@@ -34,14 +34,19 @@ def check(ctx: FileContext) -> Iterator[Hit]:
         if point is not None:
             held.setdefault(point.start_byte, (point, []))[1].append(guard)
     for point, guards in held.values():
-        yield Hit(point, _message(guards, point))
-    for point, value in _temporaries_held(ctx):
+        # an async lock's guard (`m.lock().await`) is made to cross awaits: the
+        # contention it costs is worth a notice, not the warning a blocking
+        # lock's guard gets (clippy's await_holding_lock draws the same line)
+        only_async = all(_awaited(guard.acquisition.call) for guard in guards)
+        yield Hit(point, _message(guards, point), at_most="notice" if only_async else None)
+    for point, value, acquisition in _temporaries_held(ctx):
         if point.start_byte not in held:
-            yield Hit(point, _temporary_message(value, point))
+            at_most: Severity | None = "notice" if _awaited(acquisition.call) else None
+            yield Hit(point, _temporary_message(value, point), at_most=at_most)
 
 
-def _temporaries_held(ctx: FileContext) -> Iterator[tuple[Node, Node]]:
-    """(first await point, the guard's expression) for each temporary guard
+def _temporaries_held(ctx: FileContext) -> Iterator[tuple[Node, Node, Acquisition]]:
+    """(first await point, the guard's expression, its acquisition) for each temporary guard
     that lives on to an `.await` after it: `m.lock().unwrap().len()` as an
     argument of an awaited call, `m.lock().await.refresh().await`."""
     for acquisition in locks(ctx).acquisitions:
@@ -52,7 +57,7 @@ def _temporaries_held(ctx: FileContext) -> Iterator[tuple[Node, Node]]:
         points = captures(AWAIT_POINTS, scope).get("await", [])
         later = [p for p in points if p.start_byte >= value.end_byte and runs_inline(p, scope)]
         if later:
-            yield min(later, key=lambda p: p.start_byte), value
+            yield min(later, key=lambda p: p.start_byte), value, acquisition
 
 
 def _temporary_message(value: Node, point: Node) -> str:
@@ -63,6 +68,13 @@ def _temporary_message(value: Node, point: Node) -> str:
         f"{shown} (line {value.start_point[0] + 1}) is a temporary guard that lives to the"
         f" end of the statement: it is held across {what}"
     )
+
+
+def _awaited(call: Node) -> bool:
+    parent = call.parent
+    while parent is not None and parent.type == "parenthesized_expression":
+        parent = parent.parent
+    return parent is not None and parent.type == "await_expression"
 
 
 def _message(guards: list[Guard], point: Node) -> str:
@@ -102,6 +114,11 @@ RULE = Rule(
             is not awaited on the spot run later, so they do not count; `async { .. }.await`
             runs in place, so its awaits do. Shadowing a guard with a new `let` does not drop
             it: it stays held to the end of its block.
+
+            A guard of an async lock (acquired with `.await`: `tokio::sync::Mutex`,
+            `async_lock::RwLock`) is reported as a notice: such locks are made to be held
+            across awaits, as in tokio's own `File::sync_all`, which holds its state lock
+            while the in-flight write completes; only the contention is worth knowing.
         """,
         why="""
             With `std::sync::Mutex`/`RwLock` (or `parking_lot`) the guard blocks the executor
@@ -114,7 +131,7 @@ RULE = Rule(
         """,
         example="""
             async fn flush(&self) -> io::Result<()> {
-                let mut pending = self.pending.lock().await;
+                let mut pending = self.pending.lock().unwrap(); // std::sync::Mutex
                 self.sink.write_all(&pending).await?;
                 pending.clear();
                 Ok(())
@@ -122,7 +139,7 @@ RULE = Rule(
         """,
         instead="""
             async fn flush(&self) -> io::Result<()> {
-                let batch = std::mem::take(&mut *self.pending.lock().await);
+                let batch = std::mem::take(&mut *self.pending.lock().unwrap());
                 self.sink.write_all(&batch).await
             }
         """,

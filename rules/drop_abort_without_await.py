@@ -12,6 +12,7 @@ from rules.fixes import SAFE_DROP
 from rules.model import RESOURCES_RELEASED, Hit, Rule
 from rules.rust.bindings import origin, short_text
 from rules.rust.context import FileContext
+from rules.rust.parsing import field_text
 from rules.rust.syntax import calls_query, in_drop
 
 # a bare `abort()` is captured too, and has no receiver to be a task
@@ -24,7 +25,7 @@ _TASK_OWNERS = frozenset({"JoinHandle", "AbortHandle"})
 def check(ctx: FileContext) -> Iterator[Hit]:
     for call, scope in in_drop(ctx, ABORT_CALLS, "call"):
         function = call.child_by_field_name("function")
-        if function is None:
+        if function is None or _abort_guard(scope.function):
             continue
         if function.type == "scoped_identifier":
             owner = ctx.resolve(ctx.text(function)).split("::")[-2:-1]
@@ -43,6 +44,20 @@ def check(ctx: FileContext) -> Iterator[Hit]:
             " `.await`, and what it holds is released later"
         )
         yield Hit(call, message, scope=scope)
+
+
+def _abort_guard(function: Node) -> bool:
+    """`fn drop` whose body is one statement, the abort: an abort-on-drop
+    guard (tokio-util's `AbortGuard`, `JoinSet`'s drain-and-abort), whose
+    owner chose cancelling without waiting; nothing after it assumes the task
+    has stopped."""
+    body = function.child_by_field_name("body")
+    statements = [
+        child
+        for child in (body.named_children if body is not None else [])
+        if child.type not in {"line_comment", "block_comment"}
+    ]
+    return field_text(function, "name") == "drop" and len(statements) == 1
 
 
 def is_task(ctx: FileContext, receiver: Node) -> bool:
@@ -85,7 +100,12 @@ RULE = Rule(
             `JoinHandle`/`AbortHandle`/spawn, or, with no type in the file, when a name on
             the way mentions handle, task, join, worker or abort. `std::process::abort()` and
             `.abort()` on other types (a transaction, an upload) are not flagged, nor an
-            abort followed in the same function by waiting for that handle.
+            abort followed in the same function by waiting for that handle. Nor an
+            abort-on-drop guard, a `fn drop` whose whole body is the abort
+            (`impl Drop for AbortGuard { fn drop(&mut self) { self.0.abort(); } }` in
+            tokio-util, tokio's `JoinSet` draining its handles with
+            `self.inner.drain(|h| h.abort())`): cancelling without waiting is what its
+            owner asked for, and nothing in `drop` assumes the task has stopped.
         """,
         why="""
             `abort` only requests cancellation. The task stops the next time it reaches an

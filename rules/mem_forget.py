@@ -88,7 +88,7 @@ def _released_by_own_drop(ctx: FileContext, callee: Node) -> bool:
 
 RULE = Rule(
     id="mem-forget",
-    severity="warning",
+    severity="notice",
     checklist=(RESOURCES_RELEASED,),
     message="the value's `Drop` never runs",
     needles=(b"forget", b"ManuallyDrop"),
@@ -96,7 +96,15 @@ RULE = Rule(
     docs=page(
         what="""
             Flags `std::mem::forget(..)` (however it is imported) and
-            `ManuallyDrop::new(..)`.
+            `ManuallyDrop::new(..)`, as a notice: like clippy's `mem_forget` (a restriction
+            lint, off by default), it marks a deliberate act more often than a mistake. In
+            the async and concurrency crates the precision set reads (tokio, crossbeam,
+            futures, lock_api's kin) every one of about a hundred was deliberate: a guard
+            defused on the success path (`mem::forget(abort_guard)` in rayon), a value whose
+            ownership moved into a raw pointer or a mapped guard
+            (`mem::forget(this)` in tokio's `RwLockWriteGuard::map`), a `ptr::read` copy
+            that must not drop twice (crossbeam-deque). Raise it to `warning` in
+            `.github/dropsafe.toml` for application code, where a forgotten guard is a leak.
 
             Not flagged: `mem::forget(self)` and `ManuallyDrop::new(self)` in an
             ownership-transfer method, whose contract is that `Drop` must not run:

@@ -32,6 +32,13 @@ impl Drop for G {
 CLEAN = "pub fn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n"
 # mem-forget (warning) on line 2, nothing at error level.
 FORGET = "pub fn leak(v: Vec<u8>) {\n    std::mem::forget(v);\n}\n"
+# lock-across-await (warning): a std guard held across an await
+HELD = (
+    "pub async fn flush(m: &std::sync::Mutex<u32>, s: &Sink) {\n"
+    "    let g = m.lock().unwrap();\n"
+    "    s.flush().await;\n"
+    "}\n"
+)
 
 
 class Run:
@@ -140,7 +147,7 @@ def test_github_format(run, tmp_path: Path) -> None:
 
 
 def test_warning_alone_passes_unless_the_config_fails_on_warnings(run, tmp_path: Path) -> None:
-    write(tmp_path, {"lib.rs": FORGET, "strict.toml": 'fail_on = "warning"\n'})
+    write(tmp_path, {"lib.rs": HELD, "strict.toml": 'fail_on = "warning"\n'})
     assert run("check", "lib.rs").code == 0
     assert run("check", "lib.rs", "--config", "strict.toml").code == 1
 

@@ -79,3 +79,23 @@ impl Drop for File {
 }
 """
     assert severities(source, "drop-block-on") == {4: "warning", 5: "error"}
+
+
+def test_an_async_locks_guard_across_await_is_a_notice_a_blocking_locks_a_warning():
+    source = b"""
+async fn flush(state: &std::sync::Mutex<u32>, queue: &tokio::sync::Mutex<u32>, sink: &Sink) {
+    let counted = state.lock().unwrap();
+    sink.flush().await;
+    drop(counted);
+    let pending = queue.lock().await;
+    sink.flush().await;
+}
+"""
+    assert severities(source, "lock-across-await") == {4: "warning", 7: "notice"}
+
+
+def test_mem_forget_is_a_notice_unless_configured_higher():
+    source = b"pub fn leak(v: Vec<u8>) {\n    std::mem::forget(v);\n}\n"
+    assert severities(source, "mem-forget") == {2: "notice"}
+    settings = Settings(rules={"mem-forget": "warning"})
+    assert severities(source, "mem-forget", settings) == {2: "warning"}

@@ -170,7 +170,10 @@ async def test_graphql_errors_leave_the_review_posted(
     seed(fake_github)
     await deliver(bot, "first")
     # The push fixes block_on (its thread would be resolved) and adds a new finding.
-    pushed = FIXED + "\nfn extra(x: Vec<u8>) {\n    std::mem::forget(x);\n}\n"
+    pushed = FIXED + (
+        "\nasync fn extra(m: &std::sync::Mutex<u8>, s: &Sink) {\n"
+        "    let g = m.lock().unwrap();\n    s.flush().await;\n}\n"
+    )
     fake_github.set_head(OWNER, REPO, NUMBER, PUSHED, [pull_file("src/guard.rs", OLD, pushed)])
     fake_github.fail_next("POST", "/graphql", 200, body=body, skip=skip)
     await deliver(bot, "second", synchronize(PUSHED))

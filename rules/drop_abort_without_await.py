@@ -47,7 +47,7 @@ def check(ctx: FileContext) -> Iterator[Hit]:
 
 
 def _abort_guard(function: Node) -> bool:
-    """`fn drop` whose body is one statement, the abort: an abort-on-drop
+    """`fn drop` whose body is one call, the abort: an abort-on-drop
     guard (tokio-util's `AbortGuard`, `JoinSet`'s drain-and-abort), whose
     owner chose cancelling without waiting; nothing after it assumes the task
     has stopped."""
@@ -57,7 +57,12 @@ def _abort_guard(function: Node) -> bool:
         for child in (body.named_children if body is not None else [])
         if child.type not in {"line_comment", "block_comment"}
     ]
-    return field_text(function, "name") == "drop" and len(statements) == 1
+    if field_text(function, "name") != "drop" or len(statements) != 1:
+        return False
+    statement = statements[0]
+    if statement.type == "expression_statement" and statement.named_children:
+        statement = statement.named_children[0]
+    return statement.type == "call_expression"
 
 
 def is_task(ctx: FileContext, receiver: Node) -> bool:

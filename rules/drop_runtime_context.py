@@ -33,6 +33,10 @@ RUNTIME_DROPPED = '"Cannot drop a runtime in a context where blocking is not all
 HANDLE_CURRENT = calls_query("current")
 RUNTIME_CALLS = calls_query("block_in_place", "new", "build", "drop", "take")
 _RUNTIME_TYPE = re.compile(r"(?<![\w:])(tokio::runtime::|runtime::)?Runtime\b(?!\w)")
+# a condition that holds only on a multi-thread runtime
+_MULTI_THREAD_ONLY = re.compile(
+    r"==\s*[\w:]*MultiThread\b|matches!\s*\(.*MultiThread|!=\s*[\w:]*CurrentThread\b"
+)
 _BUILDER = re.compile(r"Builder::new_(current|multi)_thread$")
 # methods after which a runtime is no longer left to drop where it was built:
 # shut down without waiting, handed on (`block_on` is drop-block-on's finding)
@@ -110,7 +114,7 @@ def _flavor_checked(ctx: FileContext, node: Node, function: Node) -> bool:
                 return True
         if parent.type == "if_expression" and child == parent.child_by_field_name("consequence"):
             condition = ctx.text(parent.child_by_field_name("condition"))
-            if "runtime_flavor" in condition and re.search(r"==\s*[\w:]*MultiThread", condition):
+            if "runtime_flavor" in condition and _MULTI_THREAD_ONLY.search(condition):
                 return True
         if parent.type == "block" and _returned_unless_multi_thread(ctx, child):
             return True
@@ -266,7 +270,8 @@ RULE = Rule(
             - `tokio::task::block_in_place(..)`, which panics on a current-thread runtime
               ("can call blocking only when running on the multi-threaded runtime"); quiet
               where the code checked `handle.runtime_flavor()` for `MultiThread` first (an
-              `if`, a `match` arm, an arm guard, or an early return), and where no runtime
+              `if` on `== MultiThread`, `matches!(.., MultiThread)` or `!= CurrentThread`, a
+              `match` arm, an arm guard, or an early return), and where no runtime
               runs (the `Err` branch of `Handle::try_current()`);
             - a tokio `Runtime` built there (`Runtime::new()`, `Builder::new_*_thread()
               ..build()`) and left to drop, or dropped explicitly (`drop(rt)`,

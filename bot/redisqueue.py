@@ -273,17 +273,31 @@ class RedisJobs:
             await self._unlock(keys=[lock_key], args=[token])
             await self.redis.delete(self._running(key))
 
-    async def until_overtaken(self, key: PullKey, gen: int, work: Awaitable[None]) -> None:
-        """Run `work`, cancelling it with `SUPERSEDED` once a newer run of `key` starts, and
-        with `SHUTDOWN` when this task is cancelled (the worker stops): either way the
-        review completes its check run before it ends."""
+    async def until_overtaken(
+        self,
+        key: PullKey,
+        gen: int,
+        work: Awaitable[None],
+        moved_on: Callable[[], Awaitable[bool]],
+    ) -> None:
+        """Run `work`, cancelling it with `SUPERSEDED` when a newer run of `key` starts and
+        `moved_on()` says the PR's head is no longer the one being reviewed (a late delivery
+        for an older head must not throw away the review of the current one), and with
+        `SHUTDOWN` when this task is cancelled (the worker stops): either way the review
+        completes its check run before it ends."""
         task = asyncio.ensure_future(work)
+        newest = gen + 1
         try:
             while not task.done():
                 await asyncio.wait({task}, timeout=OVERTAKEN_POLL)
-                if not task.done() and await self.overtaken(key, gen):
-                    task.cancel(SUPERSEDED)
-                    await asyncio.wait({task})
+                if task.done():
+                    break
+                current = int(await self.redis.get(self._key("gen", key)) or 0)
+                if current > newest:
+                    newest = current
+                    if await moved_on():
+                        task.cancel(SUPERSEDED)
+                        await asyncio.wait({task})
         except asyncio.CancelledError:
             task.cancel(SHUTDOWN)
             await asyncio.wait({task})
@@ -335,12 +349,14 @@ class RedisTrack:
     gen: int
     full: bool
     leftover: Leftover | None
+    head_sha: str | None = None  # the head under review, once the run has read it
 
     async def reviewed(self, head_sha: str, full: bool) -> bool:
         done = await self.reviews.redis.get(self.reviews._key("done", self.key))
         return done is not None and done.decode() == _tag(head_sha, full)
 
     async def started(self, head_sha: str, run_url: str | None) -> None:
+        self.head_sha = head_sha
         redis = self.reviews.redis
         async with redis.pipeline(transaction=True) as pipe:
             active = self.reviews._active(self.key, self.gen)
@@ -366,7 +382,7 @@ class SettledQueue(RedisQueue):
     missed) are swept as saq does.
     """
 
-    async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+    async def sweep(self, lock: int = 60, abort: float = 2.0) -> list[str]:
         if not await self.redis.set(self._sweep, 1, nx=True, ex=lock):
             return []  # another worker sweeps this round
         swept = []

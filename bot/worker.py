@@ -23,9 +23,10 @@ from gidgethub import sansio
 from saq import Worker
 from saq.types import Context, PartialTimersDict
 
-from bot.github import GitHubApp, RetryPolicy
+from bot.github import GITHUB_ERRORS, GitHubApp, RetryPolicy, describe
 from bot.jobs import DELIVERY_ID, SUPERSEDED, Leftover, PullKey, RetryLater, ReviewJob, job_fields
 from bot.redisqueue import QUEUE_NAME, RedisJobs, Taken, Timings, pull_name, redis_jobs
+from bot.review import fetch
 from bot.review.pipeline import complete_run
 from bot.server import BLOB_CACHE_BYTES, configure_logging, dispatch, review
 from bot.settings import Settings, SettingsError
@@ -78,7 +79,7 @@ async def review_pull(ctx: JobContext, *, owner: str, repo: str, number: int, ge
             await app.complete(taken.job, taken.leftover)
         else:
             try:
-                await app.jobs.until_overtaken(key, gen, app.review(taken, gen))
+                await app.review(taken, gen)
             except RetryLater as later:
                 log.warning(
                     "review deferred",
@@ -99,14 +100,29 @@ class WorkerApp:
         )
 
     async def review(self, taken: Taken, gen: int) -> None:
-        await review(
+        """Run the review, stopping it when a newer run starts for a newer head."""
+        job, track = taken.job, self.jobs.track(taken, gen)
+
+        async def moved_on() -> bool:
+            if track.head_sha is None:
+                return False  # this run has not read the head yet: it will read the newest
+            try:
+                gh = await self.github.installation_client(job.installation_id)
+                pull = await fetch.get_pull(gh, job.owner, job.repo, job.pull_number)
+            except GITHUB_ERRORS as error:
+                log.warning("could not read the head", extra=job_fields(job, why=describe(error)))
+                return False
+            return pull.head_sha != track.head_sha or pull.state != "open"
+
+        work = review(
             self.github,
-            taken.job,
+            job,
             runner=None,
             blob_cache=self.blob_cache,
             graphql_url=self.settings.graphql_url,
-            track=self.jobs.track(taken, gen),
+            track=track,
         )
+        await self.jobs.until_overtaken(job.key, gen, work, moved_on)
 
     async def close_leftovers(self, key: PullKey, gen: int) -> None:
         """Complete the check runs that earlier runs of the PR left open, and forget them."""

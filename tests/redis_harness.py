@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -66,8 +68,9 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 10.0
 
 
 async def queue_idle(url: str, timeout: float = 60.0) -> None:
-    """Wait until the queue holds no job that is waiting, scheduled or running, twice in a row
-    (saq's sweeper takes a job out for a moment when it re-queues it)."""
+    """Wait until the queue holds no job that is waiting, scheduled or running, and no review
+    request or run is open, twice in a row (saq's sweeper takes a job out of the queue for a
+    few seconds when it re-queues one whose worker died; its run stays open meanwhile)."""
     client = aioredis.from_url(url)
     deadline = time.monotonic() + timeout
     try:
@@ -79,6 +82,8 @@ async def queue_idle(url: str, timeout: float = 60.0) -> None:
             async with client.pipeline(transaction=True) as pipe:
                 pipe.zcard("saq:dropsafe:incomplete").llen("saq:dropsafe:active")
                 busy = any(await pipe.execute())
+            for pattern in ("dropsafe:want:*", "dropsafe:runs:*"):
+                busy = busy or bool([key async for key in client.scan_iter(pattern)])
             quiet = 0 if busy else quiet + 1
     finally:
         await client.aclose()
@@ -117,3 +122,11 @@ def push_deliveries(head: str, number: int = NUMBER) -> list[tuple[str, dict[str
     pull["number"], pull["head"]["sha"] = number, head
     suite["check_suite"]["pull_requests"] = [pull]
     return [("pull_request", sync), ("check_suite", suite)]
+
+
+def start_worker_process(fake: FakeGitHub, url: str, log: Path) -> subprocess.Popen[bytes]:
+    """`tests/worker_process.py`: a worker in a process of its own, logging to `log`."""
+    env = {**os.environ, **fake.app_env(), "REDIS_URL": url}
+    script = Path(__file__).resolve().parent / "worker_process.py"
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, str(script)], env=env, stderr=out, stdout=out)

@@ -7,12 +7,15 @@ sends deliveries.
 
 from __future__ import annotations
 
+import asyncio
 import random
+import signal
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from app_harness import NUMBER, OWNER, REPO, running_app, seed_pull
 from fakegithub import FakeGitHub, load_webhook, pull_file
-from redis_harness import push_deliveries, queue_idle, running_workers
+from redis_harness import push_deliveries, queue_idle, running_workers, start_worker_process
 
 from bot.review.comments import parse_marker
 
@@ -95,3 +98,29 @@ async def test_shuffled_pushes_review_the_newest_head_once(
     markers = [parse_marker(c.body) for r in fake_github.reviews for c in r.comments]
     assert markers and len(markers) == len(set(markers))
     assert "drop-unwrap" in {m[0] for m in markers if m}, markers
+
+
+async def test_a_worker_killed_mid_review_loses_nothing(
+    fake_github: FakeGitHub, redis_url: str, tmp_path: Path
+) -> None:
+    """SIGKILL while the review reads the files: another worker finishes it, in the same
+    check run, and the review is posted once."""
+    seed_pull(fake_github, [pull_file("src/lib.rs", "", UNWRAP_IN_DROP)])
+    held = fake_github.hold("GET", "*/git/blobs/*")
+    async with running_app(fake_github, redis_url=redis_url) as bot:
+        await bot.deliver("pull_request", load_webhook("pull_request.opened"))
+        doomed = start_worker_process(fake_github, redis_url, tmp_path / "worker.log")
+        try:
+            await asyncio.wait_for(held.arrived.wait(), 60)
+            [run] = fake_github.check_runs
+            assert run.status == "in_progress"
+        finally:
+            doomed.send_signal(signal.SIGKILL)
+            doomed.wait(10)
+        held.release()
+        async with running_workers(fake_github, redis_url):
+            await queue_idle(redis_url)
+    [run] = fake_github.check_runs
+    assert (run.status, run.conclusion) == ("completed", "failure")
+    [review] = fake_github.reviews
+    assert [parse_marker(c.body)[0] for c in review.comments] == ["drop-unwrap"]  # type: ignore[index]

@@ -40,6 +40,7 @@ from bot.jobs import (
 from bot.manifest import CALLBACK_PATH, WEBHOOK_PATH
 from bot.payload import Shape, problems
 from bot.redisqueue import RedisJobs, Timings, redis_jobs
+from bot.review.fetch import BlobCache
 from bot.settings import Settings, SettingsError, is_registered, listen_port
 from bot.setup import SetupFlow, SetupSettings
 from bot.status import status_page
@@ -112,9 +113,7 @@ def make_app(
         is read once from GET /app. `app[JOBS].idle()` waits for all work. Without `settings`
         the App is not registered yet: `/` serves the setup page (`bot.setup`, with `setup`'s
     addresses), afterwards the status page (`bot.status`)."""
-    blob_cache: cachetools.LRUCache[str, bytes] = cachetools.LRUCache(
-        maxsize=BLOB_CACHE_BYTES, getsizeof=len
-    )
+    blob_cache = BlobCache(BLOB_CACHE_BYTES)
     reviewed_heads: cachetools.LRUCache[PullKey, tuple[str, bool]] = cachetools.LRUCache(
         maxsize=REVIEWED_MEMORY
     )

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import cachetools
 import dotenv
 from gidgethub import sansio
 from saq import Worker
@@ -27,6 +26,7 @@ from bot.github import GITHUB_ERRORS, GitHubApp, RetryPolicy, describe
 from bot.jobs import DELIVERY_ID, SUPERSEDED, Leftover, PullKey, RetryLater, ReviewJob, job_fields
 from bot.redisqueue import QUEUE_NAME, RedisJobs, Taken, Timings, pull_name, redis_jobs
 from bot.review import fetch
+from bot.review.fetch import BlobCache
 from bot.review.pipeline import complete_run
 from bot.server import BLOB_CACHE_BYTES, configure_logging, dispatch, review
 from bot.settings import Settings, SettingsError
@@ -95,9 +95,7 @@ class WorkerApp:
 
     def __init__(self, settings: Settings, github: GitHubApp, jobs: RedisJobs) -> None:
         self.settings, self.github, self.jobs = settings, github, jobs
-        self.blob_cache: cachetools.LRUCache[str, bytes] = cachetools.LRUCache(
-            maxsize=BLOB_CACHE_BYTES, getsizeof=len
-        )
+        self.blob_cache = BlobCache(BLOB_CACHE_BYTES)
 
     async def review(self, taken: Taken, gen: int) -> None:
         """Run the review, stopping it when a newer run starts for a newer head."""

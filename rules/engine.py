@@ -117,6 +117,13 @@ def analyze(
     return link([analyze_part(file, settings, test_names)], settings)[0]
 
 
+def over_size_limit(size: int) -> str | None:
+    """Why a file of `size` bytes is not analysed, or None when it is small enough."""
+    if size <= MAX_SOURCE_BYTES:
+        return None
+    return f"{size / 2**20:.1f} MB is over the {MAX_SOURCE_BYTES // 2**20} MB limit"
+
+
 def analyze_part(
     file: SourceFile,
     settings: Settings | None = None,
@@ -124,10 +131,8 @@ def analyze_part(
 ) -> FilePart:
     """A file's part of a crate analysis (see `FilePart`), from one parse."""
     settings = settings or Settings()
-    if len(file.source) > MAX_SOURCE_BYTES:
-        size = len(file.source) / (1024 * 1024)
-        limit = MAX_SOURCE_BYTES // (1024 * 1024)
-        skipped = f"{size:.1f} MB is over the {limit} MB limit"
+    skipped = over_size_limit(len(file.source))
+    if skipped is not None:
         return FilePart(FileReport(file.path, (), skipped=skipped), file.touched)
     ctx = FileContext(file.path, file.source, test_names)
     allowances = find_allowances(file.source, ctx.root, RULE_IDS)

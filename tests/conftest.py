@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from app_harness import AppUnderTest, RecordingRunner, running_app, seed_pull
+from app_harness import FAST_RETRY, AppUnderTest, RecordingRunner, running_app, seed_pull
 from fakegithub import AppCredentials, FakeGitHub
 from redis_harness import running_redis
+
+from bot.github import GitHubClient
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +44,18 @@ async def bot(fake_github: FakeGitHub, runner: RecordingRunner) -> AsyncIterator
     seed_pull(fake_github)
     async with running_app(fake_github, runner) as app:
         yield app
+
+
+@pytest.fixture
+async def gh(fake_github: FakeGitHub) -> AsyncIterator[GitHubClient]:
+    """An installation client straight at the fake, for calling `run_review` directly."""
+    async with aiohttp.ClientSession() as session:
+        yield GitHubClient(
+            session,
+            oauth_token=fake_github.issue_token(1),
+            base_url=fake_github.url,
+            retry=FAST_RETRY,
+        )
 
 
 @pytest.fixture(scope="session")

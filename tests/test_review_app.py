@@ -12,7 +12,6 @@ import math
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 from app_harness import NUMBER, OWNER, REPO, AppUnderTest, running_app, seed_pull
 from fakegithub import FakeGitHub, PullFile, ReviewComment, load_webhook, pull_file
@@ -328,15 +327,6 @@ async def test_failure_inside_the_review_still_completes_the_check_run(
     assert "could not finish" in run.output["title"]
     assert "/dropsafe rescan" in run.output["summary"]
     assert fake_github.reviews == []
-
-
-@pytest.fixture
-async def gh(fake_github: FakeGitHub) -> AsyncIterator[GitHubClient]:
-    """An installation client straight at the fake, for calling `run_review` directly."""
-    async with aiohttp.ClientSession() as session:
-        yield GitHubClient(
-            session, oauth_token=fake_github.issue_token(1), base_url=fake_github.url
-        )
 
 
 def job(head: str | None = HEAD) -> ReviewJob:

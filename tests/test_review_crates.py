@@ -8,11 +8,9 @@ and validates each request against GitHub's description.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
-from app_harness import FAST_RETRY, OWNER, REPO, running_app, seed_pull
+from app_harness import OWNER, REPO, running_app, seed_pull
 from fakegithub import FakeGitHub, git_blob_sha, load_webhook, pull_file
 from fakegithub.server import CODELOAD_OPERATION
 
@@ -108,17 +106,6 @@ def test_a_listing_round_trips_through_the_cache_bytes() -> None:
 
 
 # -- reading them from the fake GitHub ------------------------------------------------------
-
-
-@pytest.fixture
-async def gh(fake_github: FakeGitHub) -> AsyncIterator[GitHubClient]:
-    async with aiohttp.ClientSession() as session:
-        yield GitHubClient(
-            session,
-            oauth_token=fake_github.issue_token(1),
-            base_url=fake_github.url,
-            retry=FAST_RETRY,
-        )
 
 
 def api_requests(fake: FakeGitHub) -> list[str]:

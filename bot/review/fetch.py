@@ -15,12 +15,13 @@ from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+import cachetools
 import gidgethub
 import gidgethub.abc
 
 from rules.config import CONFIG_PATH
 from rules.diff import DiffError, FileChange, diff_contents, parse_patch
-from rules.engine import MAX_SOURCE_BYTES
+from rules.engine import over_size_limit
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,20 @@ class ChangedFile:
     source: bytes
     change: FileChange | None  # None when the file is too large to diff (the engine skips it)
     commentable: bool = True  # False when GitHub sent no patch: it rejects comments there
+
+
+class BlobCache(cachetools.LRUCache[str, bytes]):
+    """Contents by blob SHA, bounded in bytes (LRU). A value over `max_item` bytes is not kept:
+    cachetools refuses one larger than the whole cache (`ValueError: value too large`), and a
+    big one would evict everything else."""
+
+    def __init__(self, maxsize: int, max_item: int | None = None) -> None:
+        super().__init__(maxsize=maxsize, getsizeof=len)
+        self.max_item = max_item if max_item is not None else maxsize // 8
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        if len(value) <= self.max_item:
+            super().__setitem__(key, value)
 
 
 def repo_vars(owner: str, repo: str, **extra: object) -> dict[str, Any]:
@@ -194,13 +209,14 @@ async def load_file(
     entry: dict[str, Any],
     cache: MutableMapping[str, bytes],
 ) -> ChangedFile | str:
-    """One file ready for the engine, or why it is skipped (binary)."""
+    """One file ready for the engine, or why it is skipped (too large, binary)."""
     path = entry["filename"]
     source = await get_blob(gh, owner, repo, entry["sha"], cache)
+    too_large = over_size_limit(len(source))
+    if too_large is not None:
+        return too_large  # the bytes go no further than the blob cache, if it keeps them
     if b"\0" in source:
         return "binary file"
-    if len(source) > MAX_SOURCE_BYTES:
-        return ChangedFile(path, source, None)  # the engine reports it as too large
     status = _STATUS.get(entry["status"], "modified")
     change = _parse(path, entry.get("patch"), status)
     commentable = change is not None

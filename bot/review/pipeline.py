@@ -18,7 +18,8 @@ import gidgethub.abc
 
 from bot.github import GITHUB_ERRORS, describe, missing_permission
 from bot.jobs import SHUTDOWN, STALE, SUPERSEDED, MemoryTrack, ReviewJob, ReviewTrack
-from bot.review import checkrun, crates, fetch, once, threads
+from bot.review import budget, checkrun, crates, fetch, once, threads
+from bot.review.budget import EnginePool
 from bot.review.comments import (
     Keyed,
     ReviewPlan,
@@ -31,7 +32,7 @@ from bot.review.comments import (
 from rules.catalogue import RULE_IDS
 from rules.config import CONFIG_PATH, Settings, load_settings
 from rules.diff import FileChange
-from rules.engine import SourceFile, analyze_files
+from rules.engine import SourceFile
 from rules.scope import Mode
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Context:
     blob_cache: MutableMapping[str, bytes]
     log_extra: dict[str, Any]
     run_url: str | None  # None: the App may not create check runs, the review goes on without
+    engine: EnginePool
 
 
 async def run_review(
@@ -60,6 +62,7 @@ async def run_review(
     blob_cache: MutableMapping[str, bytes],
     graphql_url: str,
     track: ReviewTrack | None = None,
+    engine: EnginePool | None = None,
 ) -> None:
     """Review the PR of `job` at its current head; raises nothing but its own cancellation.
 
@@ -108,6 +111,7 @@ async def run_review(
         blob_cache,
         extra,
         run_url,
+        engine or budget.shared(),
     )
     try:
         if cancelled is not None:
@@ -255,7 +259,7 @@ async def check(ctx: Context, *, full: bool) -> Checked:
     # the rest of the crates: Drop there may reach the changes, nothing there is reviewed
     sources += [SourceFile(path, source, frozenset()) for path, source in crate.sources]
     manifests = {path: text.decode("utf-8", "replace") for path, text in crate.manifests}
-    reports = await asyncio.to_thread(analyze_files, sources, settings, manifests)
+    reports = await ctx.engine.analyze(sources, settings, manifests)
     findings = keyed(f for report in reports for f in report.findings)
     context = frozenset(path for path, _ in crate.sources)
     reviewed = [r for r in reports if r.path not in context]

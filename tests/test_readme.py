@@ -27,5 +27,6 @@ def test_readme_documents_every_environment_variable():
         "GITHUB_API_URL",
         "GITHUB_GRAPHQL_URL",
         "PORT",
+        "REDIS_URL",
     ):
         assert f"`{variable}`" in README

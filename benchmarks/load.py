@@ -215,6 +215,8 @@ async def main(args: argparse.Namespace) -> int:
             f"GitHub latency {args.latency * 1000:.0f} ms"
         )
         print(f"answers: {dict(sorted(statuses.items()))}, all sent in {sent:.1f} s")
+        load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+        print(f"machine: {os.cpu_count()} cores, load average {load} (figures need an idle one)")
         print(
             f"ack latency: p50 {statistics.median(ms):.1f} ms, p99 {p99:.1f} ms, "
             f"max {max(ms):.1f} ms (target p99 < 100 ms)"

@@ -324,6 +324,13 @@ class RedisJobs:
             ttl=-1,
         )
 
+    async def reachable(self) -> bool:
+        """Redis answers (for a health check)."""
+        try:
+            return bool(await self.redis.ping())  # type: ignore[misc]
+        except (aioredis.RedisError, OSError):
+            return False
+
     async def remember_delivery(self, delivery_id: str) -> bool:
         """Mark `delivery_id` handled; False when it already was (a redelivery)."""
         return bool(

@@ -15,8 +15,16 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from app_harness import NUMBER, OWNER, REPO, running_app, seed_pull
 from fakegithub import FakeGitHub, load_webhook, pull_file
-from redis_harness import push_deliveries, queue_idle, running_workers, start_worker_process
+from redis_harness import (
+    FAST_TIMINGS,
+    free_port,
+    push_deliveries,
+    queue_idle,
+    running_workers,
+    start_worker_process,
+)
 
+from bot.redisqueue import RedisJobs, SettledQueue, redis_jobs
 from bot.review.comments import parse_marker
 
 HEADS = [f"{n:040x}" for n in range(1, 6)]
@@ -124,3 +132,10 @@ async def test_a_worker_killed_mid_review_loses_nothing(
     assert (run.status, run.conclusion) == ("completed", "failure")
     [review] = fake_github.reviews
     assert [parse_marker(c.body)[0] for c in review.comments] == ["drop-unwrap"]  # type: ignore[index]
+
+
+async def test_redis_reachability(redis_url: str) -> None:
+    async with redis_jobs(redis_url, FAST_TIMINGS) as jobs:
+        assert await jobs.reachable()
+    nobody = SettledQueue.from_url(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens
+    assert not await RedisJobs(nobody.redis, nobody, FAST_TIMINGS).reachable()

@@ -97,7 +97,11 @@ async def run_review(
             run_url, cancelled = leftover.run_url, None
         else:
             run_url, cancelled = await _create_run(gh, job.owner, job.repo, head, extra)
-        await track.started(head, run_url)
+        try:
+            # Recorded before anything can stop the run: whoever finds it open completes it.
+            await asyncio.shield(track.started(head, run_url))
+        except asyncio.CancelledError as cancel:
+            cancelled = cancelled or cancel
     except GITHUB_ERRORS as error:  # a deleted PR, a rate limit, a broken answer
         log.warning("review not started", extra={**extra, "reason": describe(error)})
         return

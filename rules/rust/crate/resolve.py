@@ -131,7 +131,8 @@ class Resolver:
         if call.kind == "self":
             if function.owner is None:
                 return None
-            return self._method(crate, function.owner, call.segments[0], function.in_trait)
+            found = self._method(crate, function.owner, call.segments[0], function.in_trait)
+            return found if found is not None else self._sibling_method(ref, call.segments[0])
         if call.kind == "field":
             field_name, method = call.segments
             if function.owner is None or function.in_trait or method in _SKIPPED_METHODS:
@@ -154,6 +155,21 @@ class Resolver:
             for ref in self.defaults.get((crate, trait, name), [])
         ]
         return _only(defaults)
+
+    def _sibling_method(self, ref: FnRef, name: str) -> FnRef | None:
+        """`self.name()` where the crate has two types named like the caller's:
+        an inherent `impl` of that name in the caller's own module is the one
+        (mpsc's and oneshot's `Receiver` each call their own `close`)."""
+        function = self.function(ref)
+        if function.in_trait or function.owner is None:
+            return None
+        module = self.module_of(ref)
+        near = [
+            candidate
+            for candidate in self.methods.get((module[0], function.owner, name), [])
+            if self.module_of(candidate) == module
+        ]
+        return _only(near)
 
     def _field_method(self, crate: int, owner: str, field_name: str, method: str) -> FnRef | None:
         structs = self.types.get((crate, owner), [])

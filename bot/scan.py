@@ -14,19 +14,17 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.pool import Holder, Pool
 from rules.config import Settings
-from rules.engine import MAX_SOURCE_BYTES, FilePart, FileReport, SourceFile, analyze_part, link
+from rules.engine import MAX_SOURCE_BYTES, FileReport, link
 from rules.model import Finding
 from rules.rust.context import is_test_path
 from rules.scope import FileChange, Mode
 
 SKIPPED_DIRS = frozenset({"target"})
-# a file's part of the analysis and the source lines findings may anchor on
-Scanned = tuple[FilePart, dict[int, str]]
 MANIFEST = "Cargo.toml"
 # Below this much source a pool costs more (fork, pickling) than it saves.
 POOL_MIN_BYTES = 512 * 1024
@@ -107,7 +105,7 @@ def diff_targets(
 def scan(
     targets: Sequence[Target], settings: Settings | None = None, workers: int | None = None
 ) -> ScanResult:
-    """Analyse `targets`, in a process pool when there is enough source for one.
+    """Analyse `targets`, in worker processes when there is enough source for them.
 
     drop-untested accepts a test anywhere among the targets: the test files
     are analysed first, and the names they mention go to every other analysis.
@@ -117,17 +115,16 @@ def scan(
     workers = workers or os.cpu_count() or 1
     tests = [target for target in targets if is_test_path(target.path)]
     others = [target for target in targets if not is_test_path(target.path)]
-    if workers > 1 and len(targets) > 1 and _total_bytes(targets) >= POOL_MIN_BYTES:
-        with ProcessPoolExecutor(workers) as pool:
-            results = _pooled(pool, tests, settings, frozenset(), workers * 8)
-            results += _pooled(pool, others, settings, _names(results), workers * 8)
-    else:
-        results = _scan_chunk(tests, settings, frozenset())
-        results += _scan_chunk(others, settings, _names(results))
-    results.sort(key=lambda result: result[0].report.path)
-    reports = link([part for part, _ in results], settings, find_manifests(targets))
-    lines = {(part.report.path, n): text for part, found in results for n, text in found.items()}
-    return ScanResult(tuple(reports), lines)
+    pooled = workers > 1 and len(targets) > 1 and _total_bytes(targets) >= POOL_MIN_BYTES
+    with Pool(settings, workers, _balanced_chunks) if pooled else Holder(settings) as holder:
+        parts = holder.add(tests, frozenset())
+        parts += holder.add(others, frozenset[str]().union(*(part.names for part in parts)))
+        parts.sort(key=lambda part: part.report.path)
+        reports = link(parts, settings, find_manifests(targets), details=holder)
+        wanted = {r.path: {f.line for f in r.findings} for r in reports if r.findings}
+        lines = holder.lines(wanted)
+    shown = {(path, n): line for path, found in lines.items() for n, line in found.items()}
+    return ScanResult(tuple(reports), shown)
 
 
 def find_manifests(targets: Iterable[Target]) -> dict[str, str]:
@@ -187,58 +184,3 @@ def _balanced_chunks(targets: Sequence[Target], count: int) -> list[list[Target]
     """`count` chunks of about equal bytes: dealt out largest file first, like cards."""
     ordered = sorted(targets, key=_size, reverse=True)
     return [ordered[n::count] for n in range(min(count, len(ordered)))]
-
-
-def _pooled(
-    pool: ProcessPoolExecutor,
-    targets: Sequence[Target],
-    settings: Settings,
-    test_names: frozenset[str],
-    chunks: int,
-) -> list[Scanned]:
-    futures = [
-        pool.submit(_scan_chunk, chunk, settings, test_names)
-        for chunk in _balanced_chunks(targets, chunks)
-    ]
-    return [scanned for future in futures for scanned in future.result()]
-
-
-def _names(results: Iterable[Scanned]) -> frozenset[str]:
-    return frozenset[str]().union(*(part.names for part, _ in results))
-
-
-def _scan_chunk(
-    targets: Iterable[Target], settings: Settings, test_names: frozenset[str]
-) -> list[Scanned]:
-    """Runs in a worker: read and analyse each file; only plain data goes back."""
-    return [_scan_one(target, settings, test_names) for target in targets]
-
-
-def _scan_one(target: Target, settings: Settings, test_names: frozenset[str]) -> Scanned:
-    try:
-        source = Path(target.location).read_bytes()
-    except OSError as exc:
-        skipped = f"cannot read it ({exc.strerror})"
-        return FilePart(FileReport(target.path, (), skipped=skipped), target.touched), {}
-    part = analyze_part(SourceFile(target.path, source, target.touched), settings, test_names)
-    return part, _anchor_lines(source, _anchors(part))
-
-
-def _anchors(part: FilePart) -> set[int]:
-    """Lines a finding of this file may anchor on once linked: its own
-    findings', its Drop hazards', and the calls in its `fn drop`s."""
-    lines = {finding.line for finding in part.report.findings}
-    lines.update(hazard.finding.line for hazard in part.hazards)
-    if part.items is not None:
-        for root in part.items.drops:
-            lines.update(call.line for call in part.items.functions[root.function].calls)
-    return lines
-
-
-def _anchor_lines(source: bytes, wanted: set[int]) -> dict[int, str]:
-    if not wanted:
-        return {}
-    lines = source.split(b"\n")
-    return {
-        n: lines[n - 1].rstrip(b"\r").decode("utf-8", "replace") for n in wanted if n <= len(lines)
-    }

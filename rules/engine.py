@@ -6,8 +6,9 @@ Pure: no files, no network, no clock. The CLI and the App build `SourceFile`s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from tree_sitter import Node
 
@@ -15,7 +16,7 @@ from rules.catalogue import RULE_IDS, RULES
 from rules.config import Settings
 from rules.model import ChainStep, Finding, Hit, Rule, Severity, capped
 from rules.rust.context import FileContext, is_test_path
-from rules.rust.crate import CrateModel, FileItems, Reached, summary_functions
+from rules.rust.crate import Call, CrateModel, FileItems, FnRef, Reached, summary_functions
 from rules.rust.excuses import EXCUSES, key_of
 from rules.rust.parsing import captures, column, text
 from rules.rust.syntax import macro_name
@@ -59,11 +60,11 @@ class FileReport:
 
 @dataclass(frozen=True, slots=True)
 class Hazard:
-    """A Drop rule's finding in function `function` of a file, as if that
-    function ran in Drop (`rules.rust.syntax.in_drop`): reported only where
-    the crate model finds `fn drop` reaching it without the rule's `excuse`.
-    `label` names it at the end of a chain; `allowed`: an allow comment
-    silences it."""
+    """A Drop rule's finding in function `function` of a file, found when the
+    crate model asked about that function (`rules.rust.syntax.in_drop`); it is
+    reported where `fn drop` reaches the function without the rule's `excuse`
+    covering a call on the way. `label` names it at the end of a chain;
+    `allowed`: an allow comment silences it."""
 
     function: int
     excuse: str | None
@@ -74,18 +75,157 @@ class Hazard:
 
 @dataclass(frozen=True, slots=True)
 class FilePart:
-    """One file analysed on its own, before the crate is known: its report
-    (every finding that needs no crate), its item summary and Drop hazards,
-    its allow comments and touched lines (for findings placed there later),
-    and the names a test file mentions (drop-untested). Plain data, so a
-    process-pool worker can send it back."""
+    """One file analysed on its own, before its crate is known: its report
+    (every finding that needs no crate), item summary, allow comments and
+    touched lines (for findings placed there later), and the names a test
+    file mentions (drop-untested). Plain data: a pool worker sends it back."""
 
     report: FileReport
     touched: frozenset[int] | None = None
     items: FileItems | None = None
-    hazards: tuple[Hazard, ...] = ()
     allowances: Allowances | None = None
     names: frozenset[str] = frozenset()
+    # what linking would ask, answered up front (`analyze_part`); None: ask `Details`
+    calls: Mapping[int, tuple[Call, ...]] | None = None
+    hazards: tuple[Hazard, ...] | None = None
+
+
+class Details(Protocol):
+    """What linking asks of whoever holds the parsed files (this process's
+    `Analysis`, or the workers of a pool), by file path and function index."""
+
+    def calls(
+        self, wanted: Mapping[str, list[int]]
+    ) -> Mapping[str, Mapping[int, tuple[Call, ...]]]:
+        """Each function's calls (`FileFunctions.calls_of`)."""
+        ...
+
+    def hazards(self, wanted: Mapping[str, list[int]]) -> Mapping[str, list[Hazard]]:
+        """What the Drop rules find in those functions."""
+        ...
+
+
+@dataclass(slots=True)
+class _Parsed:
+    ctx: FileContext
+    collector: _Collector
+    drop_rules: list[tuple[Rule, Severity]]
+    touched: frozenset[int] | None
+
+
+class Analysis:
+    """Files analysed in this process, kept parsed until their crates are
+    linked: each is parsed once, its syntax asked again only for the
+    functions Drop reaches (`Details`)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self._files: dict[str, _Parsed] = {}
+
+    def add(self, file: SourceFile, test_names: frozenset[str] = frozenset()) -> FilePart:
+        """The file's part (see `FilePart`); `test_names` are the names test
+        files elsewhere mention: a Drop type named there counts as tested."""
+        skipped = over_size_limit(len(file.source))
+        if skipped is not None:
+            return FilePart(FileReport(file.path, (), skipped=skipped), file.touched)
+        settings = self.settings
+        ctx = FileContext(file.path, file.source, test_names)
+        allowances = find_allowances(file.source, ctx.root, RULE_IDS)
+        collector = _Collector(ctx, file.touched, allowances)
+        functions = summary_functions(ctx)
+        drop_rules: list[tuple[Rule, Severity]] = []
+        present: dict[bytes, bool] = {}
+        for rule in RULES:
+            severity = _effective_severity(rule, settings)
+            if severity is None or not _mentions_any(file.source, rule.needles, present):
+                continue
+            functions.asked = False
+            for hit in rule.check(ctx):
+                if settings.tests or not ctx.is_test(hit.node):
+                    collector.add(rule, severity, hit)
+            if functions.asked:
+                drop_rules.append((rule, severity))
+        for unknown in allowances.unknown:
+            collector.add_unknown_allow(unknown.rule_id, unknown.line, unknown.column)
+        report = FileReport(
+            path=file.path,
+            findings=tuple(collector.findings.values()),
+            suppressed=collector.suppressed,
+            out_of_scope=collector.out_of_scope,
+            drop_impls=tuple(_drop_impl_info(ctx, file.touched)),
+        )
+        names: frozenset[str] = frozenset()
+        if ctx.test_file:
+            names = frozenset(map(text, captures(_NAMES, ctx.root).get("name", [])))
+        if functions.nodes:
+            self._files[file.path] = _Parsed(ctx, collector, drop_rules, file.touched)
+        return FilePart(report, file.touched, functions.items(), allowances, names)
+
+    def calls(self, wanted: Mapping[str, list[int]]) -> dict[str, dict[int, tuple[Call, ...]]]:
+        excuses = list(EXCUSES.items())
+        return {
+            path: summary_functions(self._files[path].ctx).calls_of(indices, excuses)
+            for path, indices in wanted.items()
+        }
+
+    def hazards(self, wanted: Mapping[str, list[int]]) -> dict[str, list[Hazard]]:
+        return {path: list(self._hazards(path, indices)) for path, indices in wanted.items()}
+
+    def _hazards(self, path: str, indices: list[int]) -> Iterator[Hazard]:
+        parsed = self._files[path]
+        for functions, offset in summary_functions(parsed.ctx).spans():
+            wanted = frozenset(
+                i - offset for i in indices if offset <= i < offset + len(functions.functions)
+            )
+            if not wanted:
+                continue
+            ctx = functions.ctx
+            collector = parsed.collector
+            if ctx is not parsed.ctx:  # a macro's items: same bytes where it matters
+                collector = _Collector(ctx, parsed.touched, parsed.collector.allowances)
+            functions.wanted = wanted
+            try:
+                for rule, severity in parsed.drop_rules:
+                    for hit in rule.check(ctx):
+                        hazard = self._hazard(collector, rule, severity, hit)
+                        if hazard is not None:
+                            yield replace(hazard, function=hazard.function + offset)
+            finally:
+                functions.wanted = frozenset()
+
+    def _hazard(
+        self, collector: _Collector, rule: Rule, severity: Severity, hit: Hit
+    ) -> Hazard | None:
+        ctx = collector.ctx
+        if hit.scope is None or (not self.settings.tests and ctx.is_test(hit.node)):
+            return None
+        index = summary_functions(ctx).index_of(hit.scope.function)
+        if index is None:
+            return None
+        finding = collector.finding(rule, severity, hit)
+        allowed = collector.allowances.allows(rule.id, finding.line)
+        excuse = key_of(hit.scope.excused) if hit.scope.excused else None
+        return Hazard(index, excuse, finding, _label(ctx, hit.node), allowed)
+
+    def lines(self, wanted: Mapping[str, Collection[int]]) -> dict[str, dict[int, str]]:
+        """The source text of the given lines (the text format shows them)."""
+        found = {}
+        for path, numbers in wanted.items():
+            parsed = self._files.get(path)
+            if parsed is not None:
+                found[path] = source_lines(parsed.ctx.source, numbers)
+        return found
+
+
+def source_lines(source: bytes, numbers: Collection[int]) -> dict[int, str]:
+    if not numbers:
+        return {}
+    lines = source.split(b"\n")
+    return {
+        n: lines[n - 1].rstrip(b"\r").decode("utf-8", "replace")
+        for n in numbers
+        if 0 < n <= len(lines)
+    }
 
 
 def analyze_files(
@@ -98,12 +238,13 @@ def analyze_files(
     to its text; without one a file is a crate of its own. Test files go
     first, so the names they mention reach the others (drop-untested)."""
     files = list(files)
-    parts = {n: analyze_part(f, settings) for n, f in enumerate(files) if is_test_path(f.path)}
+    analysis = Analysis(settings)
+    parts = {n: analysis.add(f) for n, f in enumerate(files) if is_test_path(f.path)}
     names = frozenset[str]().union(*(part.names for part in parts.values()))
     for n, file in enumerate(files):
         if n not in parts:
-            parts[n] = analyze_part(file, settings, names)
-    return link([parts[n] for n in range(len(files))], settings, manifests)
+            parts[n] = analysis.add(file, names)
+    return link([parts[n] for n in range(len(files))], settings, manifests, details=analysis)
 
 
 def analyze(
@@ -114,7 +255,27 @@ def analyze(
     """The report of one file taken as a crate of its own; `test_names` are
     the names test files elsewhere mention: a Drop type named there counts as
     tested."""
-    return link([analyze_part(file, settings, test_names)], settings)[0]
+    analysis = Analysis(settings)
+    return link([analysis.add(file, test_names)], settings, details=analysis)[0]
+
+
+def analyze_part(
+    file: SourceFile,
+    settings: Settings | None = None,
+    test_names: frozenset[str] = frozenset(),
+) -> FilePart:
+    """A file's part that carries everything linking may ask of it: the calls
+    of every function and what the Drop rules find in each, as if Drop
+    reached them all. For workers that keep nothing between tasks (the App's
+    budgeted pool); costlier than an `Analysis`, which answers only about the
+    functions Drop reaches."""
+    analysis = Analysis(settings)
+    part = analysis.add(file, test_names)
+    if part.items is None or not part.items.functions:
+        return replace(part, calls={}, hazards=())
+    every = {file.path: list(range(len(part.items.functions)))}
+    calls = analysis.calls(every)[file.path]
+    return replace(part, calls=calls, hazards=tuple(analysis.hazards(every)[file.path]))
 
 
 def over_size_limit(size: int) -> str | None:
@@ -124,87 +285,69 @@ def over_size_limit(size: int) -> str | None:
     return f"{size / 2**20:.1f} MB is over the {MAX_SOURCE_BYTES // 2**20} MB limit"
 
 
-def analyze_part(
-    file: SourceFile,
-    settings: Settings | None = None,
-    test_names: frozenset[str] = frozenset(),
-) -> FilePart:
-    """A file's part of a crate analysis (see `FilePart`), from one parse."""
-    settings = settings or Settings()
-    skipped = over_size_limit(len(file.source))
-    if skipped is not None:
-        return FilePart(FileReport(file.path, (), skipped=skipped), file.touched)
-    ctx = FileContext(file.path, file.source, test_names)
-    allowances = find_allowances(file.source, ctx.root, RULE_IDS)
-    collector = _Collector(ctx, file.touched, allowances)
-    functions = summary_functions(ctx)
-    hazards: list[Hazard] = []
-    present: dict[bytes, bool] = {}
-    for rule in RULES:
-        severity = _effective_severity(rule, settings)
-        if severity is None or not _mentions_any(file.source, rule.needles, present):
-            continue
-        for hit in rule.check(ctx):
-            if not settings.tests and ctx.is_test(hit.node):
-                continue
-            if hit.scope is None:
-                collector.add(rule, severity, hit)
-                continue
-            index = functions.index_of(hit.scope.function)
-            if index is not None:
-                finding = collector.finding(rule, severity, hit)
-                allowed = allowances.allows(rule.id, finding.line)
-                label = _label(ctx, hit.node)
-                hazards.append(
-                    Hazard(
-                        index,
-                        key_of(hit.scope.excused) if hit.scope.excused else None,
-                        finding,
-                        label,
-                        allowed,
-                    )
-                )
-    for unknown in allowances.unknown:
-        collector.add_unknown_allow(unknown.rule_id, unknown.line, unknown.column)
-    report = FileReport(
-        path=file.path,
-        findings=tuple(collector.findings.values()),
-        suppressed=collector.suppressed,
-        out_of_scope=collector.out_of_scope,
-        drop_impls=tuple(_drop_impl_info(ctx, file.touched)),
-    )
-    names = (
-        frozenset(map(text, captures(_NAMES, ctx.root).get("name", [])))
-        if ctx.test_file
-        else frozenset()
-    )
-    items = functions.items(list(EXCUSES.items()))
-    return FilePart(report, file.touched, items, tuple(hazards), allowances, names)
-
-
 def link(
     parts: Sequence[FilePart],
     settings: Settings | None = None,
     manifests: Mapping[str, str] | None = None,
+    details: Details | None = None,
 ) -> list[FileReport]:
     """The reports of files analysed apart, once their crates are known:
     test code (a test target, a `#[cfg(test)] mod tests;` file) is left out
-    unless the settings ask for it, and each Drop hazard is reported where
-    `fn drop` reaches it (see `_Reacher`). Reports in the order of `parts`."""
+    unless the settings ask for it, and what the Drop rules find in the
+    functions `fn drop` reaches is reported with its chain (`_place_hazard`).
+    Reports in the order of `parts`. `details` answers about the files' functions;
+    without it, the parts carry the answers (`analyze_part`)."""
     settings = settings or Settings()
+    details = details or _Answered(parts)
     analysed = [n for n, part in enumerate(parts) if part.items is not None]
-    model = CrateModel([parts[n].items for n in analysed], manifests or {})  # type: ignore[misc]
+    items = [parts[n].items for n in analysed]
+    paths = [file.path for file in items if file is not None]
+    position = {path: index for index, path in enumerate(paths)}
+
+    def fetch(refs: list[FnRef]) -> dict[FnRef, tuple[Call, ...]]:
+        found = details.calls(_by_path(paths, refs))
+        return {(position[p], fn): calls for p, got in found.items() for fn, calls in got.items()}
+
+    model = CrateModel(items, manifests or {}, fetch, settings.tests)  # type: ignore[arg-type]
+    hazards = details.hazards(_by_path(paths, list(model.reached())))
     linked = [_Linked(part) for part in parts]
     by_path = {entry.part.report.path: entry for entry in linked}
-    for position, n in enumerate(analysed):
-        if model.is_test_file(position) and not settings.tests:
+    for index, n in enumerate(analysed):
+        if model.is_test_file(index) and not settings.tests:
             linked[n].findings.clear()
             continue
-        for hazard in parts[n].hazards:
-            how = model.reached(hazard.excuse, settings.tests).get((position, hazard.function))
+        for hazard in hazards.get(paths[index], ()):
+            how = model.reached(hazard.excuse).get((index, hazard.function))
             if how is not None:
                 _place_hazard(linked[n], by_path, hazard, how)
     return [entry.report() for entry in linked]
+
+
+class _Answered:
+    """`Details` from parts that carry their answers (`analyze_part`)."""
+
+    def __init__(self, parts: Sequence[FilePart]) -> None:
+        self.parts = {part.report.path: part for part in parts}
+
+    def calls(self, wanted: Mapping[str, list[int]]) -> dict[str, dict[int, tuple[Call, ...]]]:
+        return {
+            path: {n: (self.parts[path].calls or {}).get(n, ()) for n in indices}
+            for path, indices in wanted.items()
+        }
+
+    def hazards(self, wanted: Mapping[str, list[int]]) -> dict[str, list[Hazard]]:
+        found = {}
+        for path, indices in wanted.items():
+            chosen = set(indices)
+            found[path] = [h for h in self.parts[path].hazards or () if h.function in chosen]
+        return found
+
+
+def _by_path(paths: Sequence[str], refs: Iterable[FnRef]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = {}
+    for file, function in sorted(refs):
+        grouped.setdefault(paths[file], []).append(function)
+    return grouped
 
 
 class _Linked:

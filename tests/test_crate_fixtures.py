@@ -15,7 +15,7 @@ from test_rule_fixtures import annotated_lines
 
 from bot.scan import collect_files, scan
 from rules.config import Settings
-from rules.engine import SourceFile, analyze_files
+from rules.engine import SourceFile, analyze_files, analyze_part, link
 
 CRATES = Path(__file__).parent / "fixtures" / "crates"
 REACHING_RULES = frozenset(
@@ -84,6 +84,24 @@ def test_the_cli_scan_finds_the_manifests_itself(crate):
     }
     result = scan(collect_files(["."], cwd=str(crate)), workers=1)
     assert {(f.path, f.rule, f.line, f.message) for f in result.findings} == expected
+
+
+def test_worker_processes_link_the_same_crates(monkeypatch):
+    # each file stays with the worker that parsed it; linking asks that worker again
+    monkeypatch.setattr("bot.scan.POOL_MIN_BYTES", 0)
+    for crate in ("paths", "workspace", "macros"):
+        targets = collect_files(["."], cwd=str(CRATES / crate))
+        pooled, single = scan(targets, workers=2), scan(targets, workers=1)
+        assert pooled == single
+        assert any(f.chain for f in pooled.findings)
+
+
+def test_parts_that_carry_their_answers_link_the_same():
+    # what the App's budgeted pool does: each file analysed alone, linked after
+    for crate in ("paths", "methods", "macros"):
+        files, manifests = crate_files(CRATES / crate)
+        parts = [analyze_part(file) for file in files]
+        assert link(parts, None, manifests) == analyze_files(files, None, manifests)
 
 
 def reported(crate: str, settings=None, touched=None):

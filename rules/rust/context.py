@@ -114,6 +114,10 @@ class FileContext:
             self._memo[compute] = compute(self)
         return cast(T, self._memo[compute])
 
+    def remember(self, compute: Callable[[FileContext], T], value: T) -> None:
+        """Set what `memo(compute)` answers (a fact made with more than `self`)."""
+        self._memo[compute] = value
+
     # -- text -------------------------------------------------------------
 
     text = staticmethod(node_text)

@@ -20,11 +20,12 @@ _WORDS = re.compile(r'#(?:any-of|eq)\?\s+@\w+((?:\s+"\w+")+)\)')
 def in_drop(
     ctx: FileContext, query_text: str, capture: str, excused: Excused | None = None
 ) -> Iterator[tuple[Node, DropScope]]:
-    """Nodes captured as `capture` in any function of the file, each with its
-    function as a `DropScope`: a Drop rule reports them as if the function ran
-    in Drop, and the engine keeps a hit only where the crate model finds
-    `fn drop` reaching that function (so every Drop rule follows calls across
-    files without doing anything for it).
+    """Nodes captured as `capture` in the functions Drop reaches, each with its
+    function as a `DropScope`. Which functions those are is the crate model's
+    answer (`rules.rust.crate`), across files: the engine first runs every
+    rule with none wanted (noting which rules ask), then the rules that asked
+    on the functions Drop reaches, and names the chain of calls. So a rule
+    that finds its nodes here follows Drop across files with nothing to do.
 
     `excused(ctx, node, function)` is the rule's excuse (code on a thread of
     its own, or run only when not unwinding), declared with `drop_excuse`:
@@ -37,9 +38,12 @@ def in_drop(
             raise ValueError(f"{key_of(excused)} is not declared with @drop_excuse")
         needles = declared[1]
     functions = summary_functions(ctx)
+    functions.asked = True
+    if not functions.wanted:
+        return
     for node in _captured(ctx, query_text, capture):
         index = functions.index_of(node)
-        if index is None:
+        if index is None or index not in functions.wanted:
             continue
         function = functions.nodes[index]
         if excused is None or not excused_in(ctx, excused, needles, node, function):
@@ -47,19 +51,19 @@ def in_drop(
 
 
 def _captured(ctx: FileContext, query_text: str, capture: str) -> list[Node]:
-    """`capture` nodes of the query in the file's functions. When the query
+    """`capture` nodes of the query in the wanted functions. When the query
     names the words it matches (`#any-of?`, `#eq?`), only the places those
-    words occur are searched, each from its own function down: a query over
-    every node of a file costs about half a parse."""
+    words occur are searched, each from its function down."""
+    functions = summary_functions(ctx)
     words = _query_words(query_text)
     if words is None:
-        return captures(query_text, ctx.root).get(capture, [])
-    functions = summary_functions(ctx)
+        nodes = (functions.nodes[index] for index in sorted(functions.wanted))
+        return [found for node in nodes for found in captures(query_text, node).get(capture, [])]
     found: dict[tuple[int, int, str], Node] = {}
     cursor = QueryCursor(query(query_text))
     for name in ctx.occurrences(words):
         index = functions.index_of(name)
-        if index is None:
+        if index is None or index not in functions.wanted:
             continue
         cursor.set_byte_range(name.start_byte, name.end_byte)
         for node in cursor.captures(functions.nodes[index]).get(capture, []):

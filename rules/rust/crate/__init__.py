@@ -8,7 +8,7 @@ each from plain data the previous one produced, so that syntax is read once:
 
 1. **Item summary** (`items`): per file, from the tree the engine already
    parsed: functions (free, methods by `impl` type and trait, trait default
-   methods) and the calls each makes, `mod` declarations (`#[path]`,
+   methods), `mod` declarations (`#[path]`,
    `#[cfg(test)]`), inline modules, `use` declarations (renames, globs,
    `self`/`super`/`crate`), types with their field types, `impl Drop` and
    `impl PinnedDrop`. Picklable: a process-pool worker returns it.
@@ -22,7 +22,10 @@ each from plain data the previous one produced, so that syntax is read once:
    names; a call resolves to one function or to nothing (ambiguous and unknown
    both mean no edge).
 5. **Reach** (`reach`): breadth first from every `fn drop`, bounded in depth,
-   cycles cut, one search per rule excuse.
+   cycles cut, one search per rule excuse. A function's calls are read from
+   its tree only when reach gets there (`gather_calls`), and the Drop rules
+   look only at functions Drop reaches: the cost of following Drop grows with
+   what Drop reaches, not with the size of the crate.
 
 Each phase is linear in the size of what it reads (names are looked up in
 dictionaries, `use` chains are followed a bounded number of steps).
@@ -30,23 +33,47 @@ dictionaries, `use` chains are followed a bounded number of steps).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rules.rust.crate.crates import Crate, Placement, build_crates
-from rules.rust.crate.items import FileFunctions, FileItems, summary_functions
-from rules.rust.crate.reach import Reached, Step, reach
+from rules.rust.crate.items import Call, FileFunctions, FileItems, summary_functions
+from rules.rust.crate.reach import Reached, Step, gather_calls, reach
 from rules.rust.crate.resolve import FnRef, Resolver
 
 
 class CrateModel:
     """The crates of a set of summarised files (`items`, with the manifests'
-    texts by path) and the reach of their Drop impls."""
+    texts by path) and the reach of their Drop impls.
 
-    def __init__(self, items: Sequence[FileItems], manifests: Mapping[str, str]) -> None:
+    Calls are read on demand: `fetch(refs)` must return the calls of those
+    functions (`FileFunctions.calls_of` in whatever process holds the file's
+    tree); only functions Drop reaches are ever asked for. `tests` makes Drop
+    impls in test code roots too."""
+
+    def __init__(
+        self,
+        items: Sequence[FileItems],
+        manifests: Mapping[str, str],
+        fetch: Callable[[list[FnRef]], Mapping[FnRef, tuple[Call, ...]]],
+        tests: bool = False,
+    ) -> None:
         self.items = items
+        self.tests = tests
         self.crates, self.placements = build_crates(list(items), manifests)
         self.resolver = Resolver(items, self.crates, self.placements)
-        self._reached: dict[tuple[str | None, bool], dict[FnRef, Reached]] = {}
+        self._reached: dict[str | None, dict[FnRef, Reached]] = {}
+        self.roots = [
+            (index, root.function)
+            for index, file in enumerate(items)
+            for root in file.drops
+            if tests or not (root.test or self.is_test_file(index))
+        ]
+
+        def ask(refs: list[FnRef]) -> None:
+            if refs:
+                self.resolver.calls.update(fetch(refs))
+
+        gather_calls(self.resolver, self.roots, ask)
 
     def is_test_file(self, index: int) -> bool:
         """Test code as a whole: a test/bench/example target, a dev-only
@@ -54,22 +81,16 @@ class CrateModel:
         placement = self.placements[index]
         return placement.test or self.crates[placement.crate].test
 
-    def reached(self, excuse: str | None, tests: bool = False) -> dict[FnRef, Reached]:
-        """The functions Drop reaches when call sites `excuse` excuses are not
-        followed; Drop impls in test code are roots only with `tests`."""
-        key = (excuse, tests)
-        if key not in self._reached:
-            roots = [
-                (index, root.function)
-                for index, file in enumerate(self.items)
-                for root in file.drops
-                if tests or not (root.test or self.is_test_file(index))
-            ]
-            self._reached[key] = reach(self.resolver, roots, excuse)
-        return self._reached[key]
+    def reached(self, excuse: str | None = None) -> dict[FnRef, Reached]:
+        """The functions Drop reaches when call sites `excuse` covers are not
+        followed (`None`: all of them)."""
+        if excuse not in self._reached:
+            self._reached[excuse] = reach(self.resolver, self.roots, excuse)
+        return self._reached[excuse]
 
 
 __all__ = [
+    "Call",
     "Crate",
     "CrateModel",
     "FileFunctions",

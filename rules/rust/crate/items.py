@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from tree_sitter import Node
 
-from rules.rust.context import Excused, FileContext, is_drop_trait
+from rules.rust.context import DROP_TRAITS, Excused, FileContext, is_drop_trait
 from rules.rust.locals import binding_of
 from rules.rust.parsing import captures, column, field_text, type_name
 
@@ -37,6 +37,8 @@ _PATH_NOISE = re.compile(r"\s+|::<.*?>|<.*?>")
 _EXTERNAL = frozenset({"std", "core", "alloc"})
 # wrappers a method call on a field sees through (auto-deref)
 _DEREF = frozenset({"Box", "Arc", "Rc", "ManuallyDrop", "Pin"})
+# every byte but the newline becomes a space (see `_macro_items`)
+_BLANK = bytes(10 if byte == 10 else 32 for byte in range(256))
 _PATH_ATTR = re.compile(r'^#\[\s*path\s*=\s*"([^"]*)"\s*\]$')
 
 
@@ -75,7 +77,6 @@ class Function:
     end: int
     item: str  # `impl Drop for T > fn drop` for `fn drop`s (a finding may anchor there), else ""
     test: bool
-    calls: tuple[Call, ...] = ()
 
     @property
     def label(self) -> str:
@@ -121,7 +122,6 @@ class DropRoot:
 
     type_name: str
     function: int  # index into FileItems.functions
-    line: int
     test: bool
 
 
@@ -149,10 +149,20 @@ class _Frame:
 class FileFunctions:
     """The item walk of one file, before calls are read: functions sorted by
     position (non-overlapping: nested `fn`s belong to their outer one), so a
-    node finds its function by bisection."""
+    node finds its function by bisection.
 
-    def __init__(self, ctx: FileContext) -> None:
+    Items written inside an item-level macro invocation (`pin_project! {
+    impl PinnedDrop for X { .. } }`, `some_macro! { impl Drop for Y { .. } }`)
+    are a token tree to the parser. When one holds `impl` and `Drop`, its
+    contents are parsed as items, alone in a copy of the file where every
+    other byte is a space (lines and columns stay those of the file), and
+    become `parts`: their functions follow the file's own in `FileItems`."""
+
+    def __init__(self, ctx: FileContext, expand: bool = True) -> None:
         self.ctx = ctx
+        self._expand = expand
+        # (the part, the module and cfg(test) of the invocation)
+        self.parts: list[tuple[FileFunctions, Module, bool]] = []
         self.nodes: list[Node] = []
         self.functions: list[Function] = []
         self.mods: list[ModDecl] = []
@@ -160,6 +170,10 @@ class FileFunctions:
         self.uses: list[Use] = []
         self.types: list[TypeDecl] = []
         self.drops: list[tuple[str, Node]] = []  # (type name, fn drop)
+        # the functions Drop rules look at (`in_drop`): none until the crate
+        # model says which ones Drop reaches; `asked` notes that a rule looked
+        self.wanted: frozenset[int] = frozenset()
+        self.asked = False
         self._walk()
         order = sorted(range(len(self.nodes)), key=lambda n: self.nodes[n].start_byte)
         self.nodes = [self.nodes[n] for n in order]
@@ -194,7 +208,7 @@ class FileFunctions:
             trait = node.child_by_field_name("trait")
             owner, trait_name = type_name(target), type_name(trait) if trait else None
             stack.append(_Frame(body, frame.module, frame.test, owner, trait_name))
-            if trait is not None and is_drop_trait(ctx.resolve(ctx.text(trait))):
+            if trait_name in DROP_TRAITS and is_drop_trait(ctx.resolve(ctx.text(trait))):
                 drop = _fn_named(body, "drop")
                 if drop is not None:
                     self.drops.append((owner, drop))
@@ -215,6 +229,10 @@ class FileFunctions:
         elif kind in {"struct_item", "enum_item", "union_item"}:
             fields = _fields(ctx, node) if kind == "struct_item" else ()
             self.types.append(TypeDecl(frame.module, field_text(node, "name"), kind, fields))
+        elif kind == "macro_invocation" and self._expand:
+            part = _macro_items(ctx, node)
+            if part is not None:
+                self.parts.append((part, frame.module, frame.test or ctx.is_test(node)))
         elif kind == "use_declaration":
             argument = node.child_by_field_name("argument")
             if argument is not None:
@@ -239,24 +257,18 @@ class FileFunctions:
             )
         )
 
-    def items(self, excuses: Sequence[tuple[str, tuple[Excused, tuple[bytes, ...]]]]) -> FileItems:
-        """The summary, with each function's calls; `excuses` are (key,
-        (excuse, words)) pairs of the Drop rules (see `Call.excused`)."""
+    def items(self) -> FileItems:
+        """The summary; each function's calls come later, on demand (`calls_of`)."""
         ctx = self.ctx
         drops = {drop.start_byte: owner for owner, drop in self.drops}
-        calls = self._calls(excuses, drops)
-        functions = []
+        functions = list(self.functions)
         roots = []
-        for index, (function, node) in enumerate(zip(self.functions, self.nodes, strict=True)):
-            item = (
-                ctx.item_path(node.child_by_field_name("body") or node)
-                if node.start_byte in drops
-                else ""
-            )
-            functions.append(replace(function, calls=tuple(calls.get(index, ())), item=item))
+        for index, node in enumerate(self.nodes):
             if node.start_byte in drops:
-                roots.append(DropRoot(drops[node.start_byte], index, function.line, function.test))
-        return FileItems(
+                item = ctx.item_path(node.child_by_field_name("body") or node)
+                functions[index] = replace(functions[index], item=item)
+                roots.append(DropRoot(drops[node.start_byte], index, functions[index].test))
+        own = FileItems(
             path=ctx.path,
             functions=tuple(functions),
             mods=tuple(self.mods),
@@ -265,39 +277,59 @@ class FileFunctions:
             types=tuple(self.types),
             drops=tuple(roots),
         )
+        for part, module, test in self.parts:
+            own = _merged(own, part.items(), module, test)
+        return own
+
+    def spans(self) -> Iterator[tuple[FileFunctions, int]]:
+        """This walk and each macro part, with the index its functions start at."""
+        offset = 0
+        for functions in (self, *(part for part, _, _ in self.parts)):
+            yield functions, offset
+            offset += len(functions.functions)
+
+    def calls_of(
+        self,
+        indices: Iterable[int],
+        excuses: Sequence[tuple[str, tuple[Excused, tuple[bytes, ...]]]],
+    ) -> dict[int, tuple[Call, ...]]:
+        """The calls of the given functions that may land in the crate, each
+        marked with the `excuses` (key, (excuse, words)) that cover it. A call
+        the function already makes to the same path under the same excuses
+        adds nothing to reach, and is left out (except in `fn drop`, where a
+        finding may anchor on each)."""
+        found: dict[int, tuple[Call, ...]] = {}
+        wanted = set(indices)
+        for functions, offset in self.spans():
+            drops = {drop.start_byte for _, drop in functions.drops}
+            for index in range(offset, offset + len(functions.functions)):
+                if index in wanted:
+                    found[index] = tuple(functions._calls(index - offset, excuses, drops))
+        return found
 
     def _calls(
         self,
+        index: int,
         excuses: Sequence[tuple[str, tuple[Excused, tuple[bytes, ...]]]],
-        drops: Mapping[int, str],
-    ) -> dict[int, list[Call]]:
-        """Each function's calls that may land in the crate. A call the same
-        function already makes to the same path under the same excuses adds
-        nothing to reach, and is left out."""
+        drops: set[int],
+    ) -> Iterator[Call]:
         ctx = self.ctx
         source = ctx.source
-        by_function: dict[int, list[tuple[str, Node]]] = {}
-        if self.nodes:
-            for kind, nodes in captures(_CALLS, ctx.root).items():
-                for node in nodes:
-                    index = self.index_of(node)
-                    if index is not None:
-                        by_function.setdefault(index, []).append((kind, node))
-        found: dict[int, list[Call]] = {}
-        for index, captured in by_function.items():
-            function, owner = self.nodes[index], self.functions[index].owner
-            start, end = function.start_byte, function.end_byte
-            in_drop = start in drops
-            possible = [
-                (key, excuse)
-                for key, (excuse, needles) in excuses
-                if any(source.find(needle, start, end) >= 0 for needle in needles)
-            ]
-            seen: set[tuple[str, tuple[str, ...], frozenset[str]]] = set()
-            calls = found[index] = []
-            for kind, node in captured:
-                if kind in {"self", "field"} and owner is None:
-                    continue
+        function, owner = self.nodes[index], self.functions[index].owner
+        start, end = function.start_byte, function.end_byte
+        in_drop = start in drops
+        possible = [
+            (key, excuse)
+            for key, (excuse, needles) in excuses
+            if any(source.find(needle, start, end) >= 0 for needle in needles)
+        ]
+        seen: set[tuple[str, tuple[str, ...], frozenset[str]]] = set()
+        for kind, nodes in captures(_CALLS, function).items():
+            if kind in {"self", "field"} and owner is None:
+                continue
+            for node in nodes:
+                if self.index_of(node) != index:
+                    continue  # in a nested `fn` (counted as the outer one's) or elsewhere
                 shaped = _shape(ctx, kind, node)
                 if shaped is None:
                     continue
@@ -306,17 +338,13 @@ class FileFunctions:
                     continue  # `let f = || ..; f()` calls the closure, not a `fn f`
                 excused = frozenset(key for key, excuse in possible if excuse(ctx, name, function))
                 shape = "path" if kind in {"free", "path"} else kind
-                if not in_drop:
-                    if (shape, segments, excused) in seen:
-                        continue
-                    seen.add((shape, segments, excused))
                 line = name.start_point[0] + 1
                 if in_drop:
                     at, code = column(source, name.start_byte), _line_code(source, name.start_byte)
-                    calls.append(Call(shape, segments, line, at, excused, code))
-                else:
-                    calls.append(Call(shape, segments, line, 0, excused))
-        return found
+                    yield Call(shape, segments, line, at, excused, code)
+                elif (shape, segments, excused) not in seen:
+                    seen.add((shape, segments, excused))
+                    yield Call(shape, segments, line, 0, excused)
 
 
 def _local_callable(source: bytes, name: Node, function: Node) -> bool:
@@ -349,6 +377,46 @@ def _shape(ctx: FileContext, kind: str, node: Node) -> tuple[tuple[str, ...], No
         name = method.child_by_field_name("field") if method is not None else None
         return ((ctx.text(node), ctx.text(name)), name) if name is not None else None
     return (ctx.text(node),), node
+
+
+def _macro_items(ctx: FileContext, invocation: Node) -> FileFunctions | None:
+    """The items inside `name! { .. }` when they may hold a Drop impl (see `FileFunctions`)."""
+    tree = invocation.named_children[-1] if invocation.named_children else None
+    if tree is None or tree.type != "token_tree":
+        return None
+    inside = ctx.source[tree.start_byte + 1 : tree.end_byte - 1]
+    if b"impl" not in inside or b"Drop" not in inside:
+        return None
+    source = ctx.source
+    masked = (
+        source[: tree.start_byte + 1].translate(_BLANK)
+        + inside
+        + source[tree.end_byte - 1 :].translate(_BLANK)
+    )
+    part_ctx = FileContext(ctx.path, masked, ctx.test_names)
+    part = FileFunctions(part_ctx, expand=False)
+    part_ctx.remember(FileFunctions, part)
+    return part
+
+
+def _merged(file: FileItems, part: FileItems, module: Module, test: bool) -> FileItems:
+    """`file` with a macro part's items appended, placed in the invocation's module."""
+    offset = len(file.functions)
+    return FileItems(
+        path=file.path,
+        functions=(
+            *file.functions,
+            *(replace(f, module=(*module, *f.module), test=test or f.test) for f in part.functions),
+        ),
+        mods=(*file.mods, *(replace(m, module=(*module, *m.module)) for m in part.mods)),
+        inline=(*file.inline, *(((*module, *m), test or t) for m, t in part.inline)),
+        uses=(*file.uses, *(replace(u, module=(*module, *u.module)) for u in part.uses)),
+        types=(*file.types, *(replace(t, module=(*module, *t.module)) for t in part.types)),
+        drops=(
+            *file.drops,
+            *(replace(d, function=d.function + offset, test=test or d.test) for d in part.drops),
+        ),
+    )
 
 
 def _fn_named(body: Node, name: str) -> Node | None:

@@ -11,6 +11,7 @@ one reach per excuse.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rules.rust.crate.resolve import FnRef, Resolver
@@ -42,6 +43,8 @@ class Reached:
 
 
 def reach(resolver: Resolver, roots: list[FnRef], excuse: str | None) -> dict[FnRef, Reached]:
+    """Each function reached from `roots` without a call site `excuse`
+    covers, and how; only calls already in `resolver.calls` are followed."""
     found: dict[FnRef, Reached] = {}
     queue: deque[tuple[FnRef, Reached]] = deque()
     for ref in roots:
@@ -58,9 +61,8 @@ def reach(resolver: Resolver, roots: list[FnRef], excuse: str | None) -> dict[Fn
         found[ref] = how
         if len(how.calls) >= MAX_DEPTH:
             continue
-        function = resolver.function(ref)
         path = resolver.items[ref[0]].path
-        for index, call in enumerate(function.calls):
+        for index, call in enumerate(resolver.calls.get(ref, ())):
             if excuse is not None and excuse in call.excused:
                 continue
             callee = resolver.callee(ref, index)
@@ -71,3 +73,26 @@ def reach(resolver: Resolver, roots: list[FnRef], excuse: str | None) -> dict[Fn
                 (callee, Reached(how.owner, how.path, how.line, how.item, (*how.calls, step)))
             )
     return found
+
+
+def gather_calls(
+    resolver: Resolver, roots: list[FnRef], fetch: Callable[[list[FnRef]], None]
+) -> None:
+    """Ask `fetch` for the calls of every function reach may follow, level by
+    level from `roots` (at most `MAX_DEPTH` + 1 requests): only functions Drop
+    reaches ever have their calls read. Excuses only remove edges, so what
+    reach finds under any excuse is among these."""
+    seen: set[FnRef] = set()
+    frontier = set(roots)
+    for _ in range(MAX_DEPTH):
+        fetch(sorted(ref for ref in frontier if ref not in resolver.calls))
+        seen |= frontier
+        following = set()
+        for ref in frontier:
+            for index in range(len(resolver.calls.get(ref, ()))):
+                callee = resolver.callee(ref, index)
+                if callee is not None and callee not in seen:
+                    following.add(callee)
+        if not following:
+            return
+        frontier = following

@@ -52,6 +52,8 @@ class Resolver:
         self.traits_of: dict[tuple[int, str], set[str]] = defaultdict(set)
         self.types: dict[tuple[int, str], list[TypeDecl]] = defaultdict(list)
         self.lib_of: dict[str, int] = {}  # package name -> its library crate
+        # each function's calls, filled in as reach asks for them (see `CrateModel`)
+        self.calls: dict[FnRef, tuple[Call, ...]] = {}
         self._memo: dict[tuple[FnRef, int], FnRef | None] = {}
         self._placed = {(placement.crate, placement.module) for placement in placements}
         self._type_module: dict[tuple[int, TypeDecl], ModuleKey] = {}
@@ -107,7 +109,7 @@ class Resolver:
         """The function call number `call_index` of function `ref` reaches, if certain."""
         key = (ref, call_index)
         if key not in self._memo:
-            self._memo[key] = self._callee(ref, self.function(ref).calls[call_index])
+            self._memo[key] = self._callee(ref, self.calls[ref][call_index])
         return self._memo[key]
 
     def function(self, ref: FnRef) -> Function:

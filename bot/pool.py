@@ -1,0 +1,157 @@
+"""Worker processes that keep the files they analysed parsed until the scan is linked.
+
+A scan reads and analyses its files in parallel, then links them into crates
+(`rules.engine.link`); linking asks again about the few functions `fn drop`
+reaches (their calls, what the Drop rules find in them). Each file stays with
+the worker that parsed it, so those questions go to that worker and no file is
+parsed twice. Only plain data crosses the pipes: targets and questions one
+way, `FilePart`s and answers the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+from collections.abc import Callable, Collection, Mapping, Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from rules.config import Settings
+from rules.engine import Analysis, FilePart, FileReport, Hazard, SourceFile
+from rules.rust.crate import Call
+
+T = TypeVar("T")
+
+
+class Holder:
+    """Files analysed in this process (`rules.engine.Analysis`), read from disk."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.analysis = Analysis(settings)
+
+    def add(self, targets: Sequence[Any], test_names: frozenset[str]) -> list[FilePart]:
+        """Read and analyse `targets` (`bot.scan.Target`s)."""
+        return [self._add(target, test_names) for target in targets]
+
+    def _add(self, target: Any, test_names: frozenset[str]) -> FilePart:
+        try:
+            source = Path(target.location).read_bytes()
+        except OSError as exc:
+            skipped = f"cannot read it ({exc.strerror})"
+            return FilePart(FileReport(target.path, (), skipped=skipped), target.touched)
+        return self.analysis.add(SourceFile(target.path, source, target.touched), test_names)
+
+    def calls(self, wanted: Mapping[str, list[int]]) -> dict[str, dict[int, tuple[Call, ...]]]:
+        return self.analysis.calls(wanted)
+
+    def hazards(self, wanted: Mapping[str, list[int]]) -> dict[str, list[Hazard]]:
+        return self.analysis.hazards(wanted)
+
+    def lines(self, wanted: Mapping[str, Collection[int]]) -> dict[str, dict[int, str]]:
+        return self.analysis.lines(wanted)
+
+    def __enter__(self) -> Holder:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        return None
+
+
+class Pool(Holder):
+    """`count` worker processes, each a `Holder` of the files dealt to it."""
+
+    def __init__(
+        self, settings: Settings, count: int, deal: Callable[[Sequence[Any], int], list[list[Any]]]
+    ) -> None:
+        self._deal = deal
+        self._owner: dict[str, int] = {}
+        self._pipes: list[Connection] = []
+        self._workers: list[multiprocessing.process.BaseProcess] = []
+        for _ in range(count):
+            mine, theirs = multiprocessing.Pipe()
+            worker = multiprocessing.Process(target=_serve, args=(theirs, settings), daemon=True)
+            worker.start()
+            theirs.close()
+            self._pipes.append(mine)
+            self._workers.append(worker)
+
+    def add(self, targets: Sequence[Any], test_names: frozenset[str]) -> list[FilePart]:
+        chunks = self._deal(targets, len(self._pipes))
+        for worker, chunk in enumerate(chunks):
+            self._owner.update((target.path, worker) for target in chunk)
+        answers = self._ask(
+            {worker: ("add", (chunk, test_names)) for worker, chunk in enumerate(chunks)}
+        )
+        return [part for worker in sorted(answers) for part in answers[worker]]
+
+    def calls(self, wanted: Mapping[str, list[int]]) -> dict[str, dict[int, tuple[Call, ...]]]:
+        return self._per_file("calls", wanted)
+
+    def hazards(self, wanted: Mapping[str, list[int]]) -> dict[str, list[Hazard]]:
+        return self._per_file("hazards", wanted)
+
+    def lines(self, wanted: Mapping[str, Collection[int]]) -> dict[str, dict[int, str]]:
+        return self._per_file("lines", wanted)
+
+    def _per_file(self, command: str, wanted: Mapping[str, T]) -> dict[str, Any]:
+        """Ask each worker about its own files, and merge the answers."""
+        split: dict[int, dict[str, T]] = {}
+        for path, question in wanted.items():
+            split.setdefault(self._owner[path], {})[path] = question
+        merged: dict[str, Any] = {}
+        for answer in self._ask(
+            {worker: (command, part) for worker, part in split.items()}
+        ).values():
+            merged.update(answer)
+        return merged
+
+    def _ask(self, messages: Mapping[int, tuple[str, object]]) -> dict[int, Any]:
+        for worker, message in messages.items():
+            self._pipes[worker].send(message)
+        answers = {}
+        for worker in messages:
+            ok, value = self._pipes[worker].recv()
+            if not ok:
+                raise value
+            answers[worker] = value
+        return answers
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        for pipe in self._pipes:
+            with contextlib.suppress(OSError):  # a worker that died has closed its end
+                pipe.send(("stop", None))
+        for worker in self._workers:
+            worker.join(timeout=10)
+            if worker.is_alive():
+                worker.kill()
+
+
+def _serve(pipe: Connection, settings: Settings) -> None:
+    """A worker's loop: answer the parent's questions about its files."""
+    holder = Holder(settings)
+    handlers: dict[str, Callable[[Any], object]] = {
+        "add": lambda payload: holder.add(*payload),
+        "calls": holder.calls,
+        "hazards": holder.hazards,
+        "lines": holder.lines,
+    }
+    while True:
+        command, payload = pipe.recv()
+        if command == "stop":
+            return
+        try:
+            pipe.send((True, handlers[command](payload)))
+        except Exception as error:  # the parent re-raises it
+            pipe.send((False, error))

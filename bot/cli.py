@@ -19,7 +19,7 @@ from typing import TextIO
 from bot.formats import FORMATS
 from bot.gitdiff import GitError, diff_against
 from bot.scan import ScanResult, Target, collect_files, diff_targets, scan
-from rules.catalogue import RULE_IDS, RULES, markdown_table, rule_by_id
+from rules.catalogue import RULE_IDS, RULES, markdown_table, rule_by_id, scope_notes
 from rules.config import CONFIG_PATH, Settings, load_settings
 from rules.diff import DiffError, parse_diff
 from rules.model import at_least
@@ -133,7 +133,7 @@ def run_explain(args: argparse.Namespace) -> int:
     rule = rule_by_id(args.rule)
     if rule is None:
         raise UsageError(f"unknown rule: {args.rule} (`dropsafe rules` lists them)")
-    page = f"# {rule.id} ({rule.severity})\n\n{rule.message}\n\n{rule.docs}"
+    page = f"# {rule.id} ({rule.severity})\n\n{rule.message}\n\n{rule.docs}\n{scope_notes(rule)}"
     if rule.fix is not None:
         page += f"\n# Fix pattern: {rule.fix.title}\n\n{rule.fix.markdown}"
     sys.stdout.write(page.rstrip("\n") + "\n")

@@ -231,7 +231,7 @@ def source_lines(source: bytes, numbers: Collection[int]) -> dict[int, str]:
 def analyze_files(
     files: Iterable[SourceFile],
     settings: Settings | None = None,
-    manifests: Mapping[str, str] | None = None,
+    manifests: Mapping[str, str | bytes] | None = None,
 ) -> list[FileReport]:
     """Analyse the files of one or more crates in this process. `manifests`
     maps the path of each `Cargo.toml` (same coordinates as the files' paths)
@@ -288,7 +288,7 @@ def over_size_limit(size: int) -> str | None:
 def link(
     parts: Sequence[FilePart],
     settings: Settings | None = None,
-    manifests: Mapping[str, str] | None = None,
+    manifests: Mapping[str, str | bytes] | None = None,
     details: Details | None = None,
 ) -> list[FileReport]:
     """The reports of files analysed apart, once their crates are known:

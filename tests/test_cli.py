@@ -441,6 +441,21 @@ def test_explain_prints_the_docs_and_the_fix_pattern(run) -> None:
     assert rule.fix.markdown.strip() in result.out
 
 
+@pytest.mark.parametrize(
+    ("rule_id", "reach", "tests"),
+    [
+        ("drop-unwrap", True, "Test code is not reported"),
+        ("drop-untested", False, "drop-untested reads test code"),
+        ("unwrap-in-production", False, "Test code is not reported"),
+    ],
+)
+def test_explain_says_what_code_the_rule_looks_at(run, rule_id, reach, tests) -> None:
+    out = run("explain", rule_id).out
+    scope = out[out.index("## Scope") :]
+    assert tests in scope and "tests = true" in scope
+    assert ("every function of the crate it reaches" in scope) == reach
+
+
 def test_serve_hands_the_port_to_the_server(run, monkeypatch: pytest.MonkeyPatch) -> None:
     ports: list[int | None] = []
     fake = type(sys)("bot.server")

@@ -53,7 +53,7 @@ class CrateModel:
     def __init__(
         self,
         items: Sequence[FileItems],
-        manifests: Mapping[str, str],
+        manifests: Mapping[str, str | bytes],
         fetch: Callable[[list[FnRef]], Mapping[FnRef, tuple[Call, ...]]],
         tests: bool = False,
     ) -> None:

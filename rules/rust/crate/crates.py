@@ -62,7 +62,7 @@ class Placement:
     test: bool
 
 
-def read_packages(manifests: Mapping[str, str], files: Collection[str]) -> list[Package]:
+def read_packages(manifests: Mapping[str, str | bytes], files: Collection[str]) -> list[Package]:
     """The packages of the given `Cargo.toml` texts (path -> text); an
     unreadable manifest or one without `[package]` (a virtual workspace) is
     skipped. Targets are kept only when their root file is among `files`."""
@@ -70,7 +70,7 @@ def read_packages(manifests: Mapping[str, str], files: Collection[str]) -> list[
     by_dir = _by_directory(files)
     for path, text in sorted(manifests.items()):
         try:
-            data = tomllib.loads(text)
+            data = tomllib.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError):
             continue
         package = data.get("package")
@@ -148,7 +148,7 @@ def _dependencies(data: dict[str, Any], tables: tuple[str, ...]) -> dict[str, st
 
 
 def build_crates(
-    items: list[FileItems], manifests: Mapping[str, str]
+    items: list[FileItems], manifests: Mapping[str, str | bytes]
 ) -> tuple[list[Crate], list[Placement]]:
     """Every crate among `items` and where each file sits (one placement per
     file, in the order of `items`)."""

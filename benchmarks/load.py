@@ -108,6 +108,12 @@ async def wait_healthy(url: str, timeout: float = 60.0) -> None:
     raise SystemExit(f"the server did not answer {url}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -202,6 +208,7 @@ async def main(args: argparse.Namespace) -> int:
             sent = time.perf_counter() - begin
             await queue_idle(redis_url, timeout=args.timeout)
             idle = time.perf_counter() - begin
+            cpu = [cpu_seconds(process.pid) for process in processes]
         finally:
             for process in processes:
                 process.terminate()
@@ -222,6 +229,10 @@ async def main(args: argparse.Namespace) -> int:
             f"max {max(ms):.1f} ms (target p99 < 100 ms)"
         )
         print(f"time until idle: {idle:.1f} s")
+        print(
+            f"CPU: serve {cpu[0] / len(deliveries) * 1000:.1f} ms per delivery; workers "
+            + ", ".join(f"{seconds:.1f} s" for seconds in cpu[1:])
+        )
         counts = verdicts(fake, args.prs, pushes)
         for name, count in counts.items():
             print(f"  {name}: {count}")

@@ -12,10 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
 from app_harness import FAST_RETRY, AppUnderTest, RecordingRunner, running_app, seed_pull
 from fakegithub import AppCredentials, FakeGitHub
-from redis_harness import running_redis
+from redis_harness import fresh, running_redis
 
 from bot.github import GitHubClient
 
@@ -69,7 +68,4 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 async def redis_url(redis_server: str) -> AsyncIterator[str]:
     """`redis_server`, emptied for each test."""
-    client = aioredis.from_url(redis_server)
-    await client.flushall()
-    await client.aclose()
-    yield redis_server
+    yield await fresh(redis_server)

@@ -54,6 +54,14 @@ def running_redis(directory: Path) -> Iterator[str]:
         process.wait(10)
 
 
+async def fresh(url: str) -> str:
+    """`url` after emptying that Redis (each test starts from nothing)."""
+    client = aioredis.from_url(url)
+    await client.flushall()
+    await client.aclose()
+    return url
+
+
 def _wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -539,6 +539,23 @@ def test_serve_fails_at_start_naming_the_missing_setting(tmp_path: Path) -> None
     )
 
 
+def test_worker_fails_at_start_without_redis(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "worker"],
+        env={**env, **fake_github.app_env()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,  # no .env there
+    )
+    assert done.returncode != 0
+    assert done.stderr.strip() == (
+        "dropsafe: missing setting: REDIS_URL is not set (a worker takes jobs from it)"
+    )
+
+
 def test_log_lines_carry_the_structured_fields() -> None:
     record = logging.LogRecord("bot.jobs", logging.INFO, __file__, 1, "job failed", None, None)
     record.delivery_id = "guid-7"

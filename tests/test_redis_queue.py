@@ -8,16 +8,19 @@ sends deliveries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 from pathlib import Path
 
+import pytest
 import redis.asyncio as aioredis
 from app_harness import NUMBER, OWNER, REPO, running_app, seed_pull
 from fakegithub import FakeGitHub, load_webhook, pull_file
 from redis_harness import (
     FAST_TIMINGS,
     free_port,
+    fresh,
     push_deliveries,
     queue_idle,
     running_workers,
@@ -78,25 +81,28 @@ async def test_a_redelivery_is_skipped_by_any_server(
     await client.aclose()
 
 
+@pytest.mark.parametrize("queue", ["in-process", "redis"])
 async def test_shuffled_pushes_review_the_newest_head_once(
-    fake_github: FakeGitHub, redis_url: str
+    fake_github: FakeGitHub, redis_server: str, queue: str
 ) -> None:
-    """Every push's two deliveries, shuffled and some sent twice, while two workers run."""
+    """Every push's two deliveries, shuffled and some sent twice, while the queue works: in
+    `serve` alone, or through Redis with two workers."""
     seed_pull(fake_github)
     deliveries = [d for head in HEADS for d in push_deliveries(head)]
     deliveries += random.Random(7).sample(deliveries, 4)
     random.Random(9).shuffle(deliveries)
-    async with (
-        running_app(fake_github, redis_url=redis_url) as bot,
-        running_workers(fake_github, redis_url, count=2),
-    ):
+    redis_url = await fresh(redis_server) if queue == "redis" else None
+    async with contextlib.AsyncExitStack() as stack:
+        bot = await stack.enter_async_context(running_app(fake_github, redis_url=redis_url))
+        if redis_url:
+            await stack.enter_async_context(running_workers(fake_github, redis_url, count=2))
         for n, (event, payload) in enumerate(deliveries):
             if n == len(deliveries) // 2:
                 for head in HEADS:  # the pushes happen while deliveries are in flight
                     push(fake_github, head)
             answer = await bot.deliver(event, payload)
             assert answer.status == 202, answer
-        await queue_idle(redis_url)
+        await (queue_idle(redis_url) if redis_url else bot.idle())
     newest = HEADS[-1]
     runs = settled_runs(fake_github)
     assert all(None not in conclusions for conclusions in runs.values()), runs

@@ -6,8 +6,9 @@ library (`[lib] path` or `src/lib.rs`), binaries (`src/main.rs`,
 example targets (`tests/`, `benches/`, `examples/`, `[[test]]` ...), which are
 test code as a whole. Workspaces need nothing special: every member has a
 manifest of its own, and several workspaces side by side are just more
-manifests. A package that other packages list only under
-`[dev-dependencies]` is test support: its code is test code too.
+manifests. A package that other packages of the tree list only under
+`[dev-dependencies]` (by `path` or from the workspace) is test support: its
+code is test code too.
 
 From each target's root file the module tree follows `mod x;` declarations
 (`x.rs` or `x/mod.rs` beside a `mod.rs`/root file, under `foo/` for `foo.rs`,
@@ -86,7 +87,9 @@ def read_packages(manifests: Mapping[str, str | bytes], files: Collection[str]) 
                 lib=lib,
                 targets=tuple(targets),
                 dependencies=_dependencies(data, ("dependencies", "build-dependencies")),
-                dev_dependencies=frozenset(_dependencies(data, ("dev-dependencies",)).values()),
+                dev_dependencies=frozenset(
+                    _dependencies(data, ("dev-dependencies",), local_only=True).values()
+                ),
             )
         )
     return packages
@@ -131,9 +134,14 @@ def _by_directory(files: Collection[str]) -> dict[str, list[str]]:
     return found
 
 
-def _dependencies(data: dict[str, Any], tables: tuple[str, ...]) -> dict[str, str]:
+def _dependencies(
+    data: dict[str, Any], tables: tuple[str, ...], local_only: bool = False
+) -> dict[str, str]:
     """Crate name as code spells it -> package name, over the given tables and
-    their `[target.'cfg(..)'.*]` variants."""
+    their `[target.'cfg(..)'.*]` variants. `local_only` keeps the ones given by
+    `path` or inherited from the workspace: a support package of the same
+    source tree, not a published crate (tempfile or tower as a dev-dependency
+    of hyper is a library of its own when both are scanned side by side)."""
     found: dict[str, str] = {}
     sections = [data, *(t for t in data.get("target", {}).values() if isinstance(t, dict))]
     for section in sections:
@@ -142,6 +150,9 @@ def _dependencies(data: dict[str, Any], tables: tuple[str, ...]) -> dict[str, st
             if not isinstance(entries, dict):
                 continue
             for key, spec in entries.items():
+                local = isinstance(spec, dict) and ("path" in spec or "workspace" in spec)
+                if local_only and not local:
+                    continue
                 package = spec.get("package", key) if isinstance(spec, dict) else key
                 found[key.replace("-", "_")] = str(package)
     return found

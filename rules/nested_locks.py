@@ -41,6 +41,11 @@ RULE = Rule(
             lock (`m.lock().unwrap().len()`) is already released; `drop(first)` before the
             second ends the first; locks taken inside a closure or a spawned `async` block
             run later and are not counted.
+            `.read()`/`.write()` count only where the receiver may be a lock: not the value
+            behind a guard (tower's hedge policy takes `let mut locked =
+            self.histo.lock().unwrap();` and then `locked.read()` of a histogram; a
+            `Mutex<RwLock<T>>` still counts), nor a receiver whose declared or constructed
+            type names no lock (`command: Command`).
         """,
         why="""
             Two tasks that take the same two locks in opposite orders deadlock as soon as

@@ -55,6 +55,9 @@ _POINTER_METHODS = frozenset(
 # (declared types arrive with their spaces removed: `*constu8`)
 _POINTER_TYPE = re.compile(r"^&?\*\s*(const|mut)|\b(NonNull|UnsafeCell|MaybeUninit)\b|ptr::")
 _LOCK_TYPE = re.compile(r"Lock|Mutex")
+_NESTED_LOCK = re.compile(r"(Lock|Mutex)\s*<\s*(Arc\s*<\s*)?\S*(Lock|Mutex)\b")
+_ACQUIRE = frozenset({"lock", "read", "write"})
+_WRAPPER = re.compile(r"^&?(mut)?\s*((std|alloc|core)::\w+::)?(Arc|Rc|Box|Pin|Option|Cow)\b")
 _POINTER_NAME = re.compile(r"(^|_)ptr$", re.I)
 
 # methods that hand the guard on (a Result/Option of it, or the guard itself)
@@ -154,12 +157,33 @@ def _find_locks(ctx: FileContext) -> Locks:
         arguments = call.child_by_field_name("arguments")
         if arguments is None or arguments.named_child_count > 0:
             continue
-        if method.text != b"lock" and _reads_pointer(ctx, call):
+        if method.text != b"lock" and (_reads_pointer(ctx, call) or _not_a_lock(ctx, call)):
             continue
         acquisitions.append(Acquisition(call, method))
     guards = [g for g in map(_guard, acquisitions) if g is not None]
     starts = [a.call.start_byte for a in acquisitions]
     return Locks(acquisitions, guards, starts)
+
+
+def _not_a_lock(ctx: FileContext, call: Node) -> bool:
+    """`.read()`/`.write()` whose receiver the file shows is something else:
+    the value behind a guard (`histo.lock().unwrap().read()` reads a
+    histogram, unless the guarded type is itself a lock: `Mutex<RwLock<T>>`),
+    or a declared or constructed type that names no lock (`command: Command`).
+    Unknown receivers stay locks: `.read()` with no arguments rarely is
+    anything else."""
+    function = call.child_by_field_name("function")
+    receiver = unparenthesized(function.child_by_field_name("value") if function else None)
+    if receiver is None:
+        return False
+    clues = origin(ctx, receiver)
+    if any(name in _ACQUIRE for name in clues.names):
+        return not clues.type_matches(_NESTED_LOCK)
+    if clues.type_matches(_LOCK_TYPE):
+        return False
+    # a wrapper (`Arc<RwLock<T>>` reads `Arc` once `use` resolution drops the
+    # generic arguments) says nothing either way
+    return any(_WRAPPER.match(t) is None for t in clues.types)
 
 
 def _reads_pointer(ctx: FileContext, call: Node) -> bool:

@@ -8,21 +8,14 @@ from rules.docs import page
 from rules.model import TESTED, Hit, Rule
 from rules.rust.context import FileContext
 
-_NAME_NODES = frozenset({"identifier", "type_identifier"})
-
 
 def check(ctx: FileContext) -> Iterator[Hit]:
+    named = ctx.named_in_test_code({drop.type_name for drop in ctx.drop_impls})
     for drop in ctx.drop_impls:
         name = drop.type_name
-        if ctx.is_test(drop.impl) or name in ctx.test_names or named_in_tests(ctx, name):
+        if ctx.is_test(drop.impl) or name in ctx.test_names or name in named:
             continue
         yield Hit(drop.impl, f"`impl Drop for {name}` has no test that names `{name}`", whole=True)
-
-
-def named_in_tests(ctx: FileContext, name: str) -> bool:
-    """True when this file's test code names `name` as code: an identifier or a
-    type, not words in a string or a comment."""
-    return any(ctx.is_test(node) for node in ctx.occurrences((name,), _NAME_NODES))
 
 
 RULE = Rule(

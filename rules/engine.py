@@ -18,7 +18,7 @@ from rules.model import ChainStep, Finding, Hit, Rule, Severity, capped
 from rules.rust.context import FileContext, is_test_path
 from rules.rust.crate import Call, CrateModel, FileItems, FnRef, Reached, summary_functions
 from rules.rust.excuses import EXCUSES, key_of
-from rules.rust.parsing import captures, column, text
+from rules.rust.parsing import column, node_texts
 from rules.rust.syntax import macro_name
 from rules.suppress import Allowances, find_allowances
 
@@ -27,7 +27,7 @@ from rules.suppress import Allowances, find_allowances
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
 UNKNOWN_ALLOW = "unknown-allow-id"
 _CODE_LIMIT = 200
-_NAMES = "[(identifier) (type_identifier)] @name"
+_NAMES = frozenset({"identifier", "type_identifier"})
 _SUPERSEDES = {rule.id: rule.supersedes for rule in RULES if rule.supersedes is not None}
 
 
@@ -154,9 +154,7 @@ class Analysis:
             out_of_scope=collector.out_of_scope,
             drop_impls=tuple(_drop_impl_info(ctx, file.touched)),
         )
-        names: frozenset[str] = frozenset()
-        if ctx.test_file:
-            names = frozenset(map(text, captures(_NAMES, ctx.root).get("name", [])))
+        names = frozenset(node_texts(_NAMES, ctx.root)) if ctx.test_file else frozenset()
         if functions.nodes:
             self._files[file.path] = _Parsed(ctx, collector, drop_rules, file.touched)
         return FilePart(report, file.touched, functions.items(), allowances, names)

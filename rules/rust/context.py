@@ -47,6 +47,7 @@ ITEM_TYPES = frozenset(
 _ITEM_KEYWORDS = {"function_item": "fn", "mod_item": "mod", "trait_item": "trait"}
 _ATTRIBUTE_PARTS = frozenset({"token_tree", "attribute", "scoped_identifier"})
 NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier"})
+_NAMING = frozenset({"identifier", "type_identifier"})  # how code names a type or value
 # `impl Drop` and pin-project's `#[pinned_drop] impl PinnedDrop`
 DROP_TRAITS = frozenset({"Drop", "PinnedDrop"})
 
@@ -194,6 +195,26 @@ class FileContext:
                 seen.add(node.start_byte)
                 yield node
 
+    def named_in_test_code(self, names: Collection[str]) -> set[str]:
+        """Those of `names` that test code of this file spells as a name node
+        (not in a string or a comment). One pass over the test code's words,
+        however many names are asked about."""
+        wanted = {name.encode() for name in names}
+        found: set[str] = set()
+        starts, ends = ([0], [len(self.source)]) if self.test_file else self._test_ranges
+        for start, end in zip(starts, ends, strict=True):
+            for word in _WORD.finditer(self.source, start, end):
+                if word.group() not in wanted or word.group().decode() in found:
+                    continue
+                node = self.root.descendant_for_byte_range(word.start(), word.end())
+                if (
+                    node is not None
+                    and node.type in _NAMING
+                    and (node.start_byte, node.end_byte) == word.span()
+                ):
+                    found.add(word.group().decode())
+        return found
+
     def is_test(self, node: Node) -> bool:
         """Test code per DESIGN.md: test files, `#[cfg(test)]` items, `#[..test]` fns."""
         if self.test_file:
@@ -307,6 +328,7 @@ class FileContext:
         return f"impl {self.text(trait)} for {name}" if trait is not None else f"impl {name}"
 
 
+_WORD = re.compile(rb"[A-Za-z0-9_]+")
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 

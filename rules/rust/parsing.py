@@ -6,7 +6,8 @@ fresh QueryCursor each time (cursors carry per-run state).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+import bisect
+from collections.abc import Collection, Iterable, Iterator
 from functools import cache
 
 import tree_sitter_rust
@@ -14,6 +15,7 @@ from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
 LANGUAGE = Language(tree_sitter_rust.language())
 _PARSER = Parser(LANGUAGE)
+_PART = 4096  # see `node_texts`
 
 
 def parse(source: bytes) -> Tree:
@@ -28,6 +30,31 @@ def query(text: str) -> Query:
 
 def captures(query_text: str, node: Node) -> dict[str, list[Node]]:
     return QueryCursor(query(query_text)).captures(node)
+
+
+def node_texts(types: Collection[str], node: Node) -> set[str]:
+    """The texts of the nodes of `types` in `node`'s subtree.
+
+    One query over the whole tree would do, but tree-sitter's query cursor
+    costs time quadratic in a node's number of children, and error recovery
+    makes nodes with hundreds of thousands (unclosed brackets, garbage). So
+    the subtree is cut into parts of at most `_PART` nodes, each queried on
+    its own; the nodes above them (few: each has more than `_PART`
+    descendants) are looked at one by one."""
+    names = query("[" + " ".join(f"({kind})" for kind in sorted(types)) + "] @node")
+    cursor = QueryCursor(names)
+    found: set[str] = set()
+    large = [node]
+    while large:
+        current = large.pop()
+        if current.type in types:
+            found.add(text(current))
+        for child in current.children:
+            if child.descendant_count > _PART:
+                large.append(child)
+            else:
+                found.update(map(text, cursor.captures(child).get("node", [])))
+    return found
 
 
 def matches(query_text: str, node: Node) -> list[tuple[int, dict[str, list[Node]]]]:
@@ -66,6 +93,47 @@ def type_name(node: Node) -> str:
             break
         node = inner
     return text(node)
+
+
+class Nesting:
+    """Some nodes of one tree (any two nest or are disjoint), and for a byte
+    range the innermost of them that holds it, by bisection: asking node by
+    node for enclosing blocks or items costs the depth of the tree each time."""
+
+    def __init__(self, nodes: Iterable[Node]) -> None:
+        spans = sorted(
+            {(n.start_byte, -n.end_byte): n for n in nodes if n.end_byte > n.start_byte}.items()
+        )
+        self.nodes = [node for _, node in spans]
+        self.parents: list[int | None] = []
+        # after each position, the innermost node holding it (None: none does)
+        self._positions: list[int] = []
+        self._innermost: list[int | None] = []
+        stack: list[int] = []
+        for index, node in enumerate(self.nodes):
+            self._close(stack, node.start_byte)
+            self.parents.append(stack[-1] if stack else None)
+            stack.append(index)
+            self._mark(node.start_byte, index)
+        self._close(stack, None)
+
+    def _close(self, stack: list[int], before: int | None) -> None:
+        while stack and (before is None or self.nodes[stack[-1]].end_byte <= before):
+            end = self.nodes[stack.pop()].end_byte
+            self._mark(end, stack[-1] if stack else None)
+
+    def _mark(self, position: int, innermost: int | None) -> None:
+        self._positions.append(position)
+        self._innermost.append(innermost)
+
+    def holding(self, node: Node) -> Iterator[Node]:
+        """The nodes that hold `node` (itself included when it is one), innermost first."""
+        at = bisect.bisect_right(self._positions, node.start_byte) - 1
+        index = self._innermost[at] if at >= 0 else None
+        while index is not None:
+            if self.nodes[index].end_byte >= node.end_byte:
+                yield self.nodes[index]
+            index = self.parents[index]
 
 
 def walk(node: Node) -> Iterator[Node]:

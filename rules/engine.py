@@ -463,6 +463,7 @@ class _Collector:
         self.touched = touched
         self.allowances = allowances
         self.findings: dict[tuple[str, int, int], Finding] = {}
+        self._codes: dict[tuple[int, int], str] = {}
         self.suppressed = 0
         self.out_of_scope = 0
 
@@ -534,8 +535,11 @@ class _Collector:
         source = self.ctx.source
         start = node.start_byte if whole else source.rfind(b"\n", 0, node.start_byte) + 1
         end = source.find(b"\n", node.start_byte)
-        text = source[start : end if end >= 0 else len(source)].decode("utf-8", "replace")
-        return " ".join(text.split())[:_CODE_LIMIT]
+        span = (start, end if end >= 0 else len(source))
+        if span not in self._codes:  # findings on one (long) line share it
+            text = source[span[0] : span[1]].decode("utf-8", "replace")
+            self._codes[span] = " ".join(text.split())[:_CODE_LIMIT]
+        return self._codes[span]
 
 
 def _drop_impl_info(ctx: FileContext, touched: frozenset[int] | None) -> Iterable[DropImplInfo]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 
 from tree_sitter import Node
@@ -30,7 +31,10 @@ def check(ctx: FileContext) -> Iterator[Hit]:
         if key not in awaits_by_block:
             found = captures(AWAIT_POINTS, guard.block).get("await", [])
             awaits_by_block[key] = sorted(found, key=lambda n: n.start_byte)
-        point = next((a for a in awaits_by_block[key] if guard.held_at(a)), None)
+        awaits = awaits_by_block[key]
+        after = bisect.bisect_left(awaits, guard.binding.end_byte, key=lambda a: a.start_byte)
+        candidates = (awaits[n] for n in range(after, len(awaits)) if guard.held_at(awaits[n]))
+        point = next(candidates, None)
         if point is not None:
             held.setdefault(point.start_byte, (point, []))[1].append(guard)
     for point, guards in held.values():

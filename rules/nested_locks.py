@@ -7,18 +7,16 @@ from collections.abc import Iterator
 from rules.docs import page
 from rules.model import PERFORMANCE, Hit, Rule
 from rules.rust.context import FileContext
-from rules.rust.guards import NEEDLES, Acquisition, Guard, locks
+from rules.rust.guards import NEEDLES, locks
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
     found = locks(ctx)
-    holders: dict[int, tuple[Acquisition, Guard]] = {}
-    for guard in found.guards:
-        for acquisition in found.within(guard.block):
-            if acquisition is not guard.acquisition and guard.held_at(acquisition.call):
-                # the latest guard still held is the one the reader looks for
-                holders[acquisition.call.start_byte] = (acquisition, guard)
-    for acquisition, guard in holders.values():
+    for acquisition in found.acquisitions:
+        # the latest guard still held is the one the reader looks for
+        guard = found.holder(acquisition.call)
+        if guard is None:
+            continue
         message = (
             f"`{ctx.text(acquisition.method)}()` while `{guard.name}` (line {guard.line}) "
             "is still held: lock-order deadlock risk"

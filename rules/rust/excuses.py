@@ -39,10 +39,16 @@ def excused_in(
     ctx: FileContext, excuse: Excused, needles: tuple[bytes, ...], node: Node, function: Node
 ) -> bool:
     """`excuse(ctx, node, function)`, skipped where the function lacks its words."""
-    start, end = function.start_byte, function.end_byte
-    if not any(ctx.source.find(needle, start, end) >= 0 for needle in needles):
-        return False
-    return excuse(ctx, node, function)
+    key = (function.start_byte, function.end_byte, needles)
+    mentions = ctx.memo(_mentions)
+    if key not in mentions:  # once per function, not once per hit in it
+        mentions[key] = any(ctx.source.find(n, key[0], key[1]) >= 0 for n in needles)
+    return mentions[key] and excuse(ctx, node, function)
+
+
+def _mentions(ctx: FileContext) -> dict[tuple[int, int, tuple[bytes, ...]], bool]:
+    """Per file: whether a function's bytes hold one of an excuse's words."""
+    return {}
 
 
 def key_of(excuse: Excused) -> str:

@@ -27,7 +27,7 @@ from tree_sitter import Node
 from rules.rust.bindings import origin
 from rules.rust.context import FileContext
 from rules.rust.locals import binds
-from rules.rust.parsing import ancestors, captures, lineage, text, unparenthesized
+from rules.rust.parsing import Nesting, ancestors, captures, lineage, text, unparenthesized
 from rules.rust.syntax import method_calls
 
 NEEDLES = (b".lock()", b".read()", b".write()")
@@ -83,14 +83,39 @@ class Acquisition:
     method: Node
 
 
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """What the guards of one block ask about it, read once for all of them:
+    the identifiers passed as call arguments and the `let` statements, by name
+    and in source order."""
+
+    arguments: dict[bytes, list[Node]]
+    lets: dict[str, list[int]]
+
+    @staticmethod
+    def of(block: Node) -> _Block:
+        arguments: dict[bytes, list[Node]] = {}
+        for arg in captures(_MOVES, block).get("arg", []):
+            arguments.setdefault(arg.text or b"", []).append(arg)
+        for found in arguments.values():
+            found.sort(key=lambda arg: arg.start_byte)
+        lets: dict[str, list[int]] = {}
+        for statement in block.named_children:
+            if statement.type == "let_declaration":
+                lets.setdefault(_bound_name(statement), []).append(statement.start_byte)
+        return _Block(arguments, lets)
+
+
 @dataclass(slots=True)
 class Guard:
-    """An acquisition bound by `let` to `name`, in scope until `block` ends."""
+    """An acquisition bound by `let` to `name`, in scope until `block` ends.
+    `blocks` is shared by the file's guards (see `_Block`)."""
 
     name: str
     binding: Node
     block: Node
     acquisition: Acquisition
+    blocks: dict[int, _Block] = field(default_factory=dict, repr=False)
     _moves: list[Node] | None = field(default=None, repr=False)
 
     @property
@@ -112,22 +137,23 @@ class Guard:
         """Where the guard is passed by value (`drop(guard)`), before any later
         `let` of the same name in its block re-binds the name."""
         if self._moves is None:
-            end = self.block.end_byte
-            for statement in self.block.named_children:
-                if (
-                    statement.start_byte > self.binding.start_byte
-                    and statement.type == "let_declaration"
-                    and _bound_name(statement) == self.name
-                ):
-                    end = statement.start_byte
+            key = self.block.start_byte
+            if key not in self.blocks:
+                self.blocks[key] = _Block.of(self.block)
+            block = self.blocks[key]
+            lets = block.lets.get(self.name, [])
+            later = bisect.bisect_right(lets, self.binding.start_byte)
+            end = lets[later] if later < len(lets) else self.block.end_byte
+            arguments = block.arguments.get(self.name.encode(), [])
+            first = bisect.bisect_left(
+                arguments, self.binding.end_byte, key=lambda arg: arg.start_byte
+            )
+            self._moves = []
+            for arg in arguments[first:]:
+                if arg.start_byte >= end:
                     break
-            self._moves = [
-                arg
-                for arg in captures(_MOVES, self.block).get("arg", [])
-                if self.binding.end_byte <= arg.start_byte < end
-                and arg.text == self.name.encode()
-                and runs_inline(arg, self.block)
-            ]
+                if runs_inline(arg, self.block):
+                    self._moves.append(arg)
         return self._moves
 
 
@@ -138,12 +164,28 @@ class Locks:
     acquisitions: list[Acquisition]
     guards: list[Guard]
     starts: list[int]
+    blocks: Nesting  # the guards' blocks
+    by_block: dict[int, list[Guard]]  # each block's guards (by node id), in source order
 
     def within(self, node: Node) -> list[Acquisition]:
         """The acquisitions inside `node`'s byte range."""
         low = bisect.bisect_left(self.starts, node.start_byte)
         high = bisect.bisect_right(self.starts, node.end_byte)
         return self.acquisitions[low:high]
+
+    def holder(self, node: Node) -> Guard | None:
+        """The guard bound last before `node` that is still held there: only
+        guards of the blocks holding `node` can be, the innermost block's
+        bound latest."""
+        for block in self.blocks.holding(node):
+            guards = self.by_block[block.id]
+            before = bisect.bisect_left(
+                guards, node.start_byte, key=lambda g: g.acquisition.call.start_byte
+            )
+            for index in range(before - 1, -1, -1):
+                if guards[index].held_at(node):
+                    return guards[index]
+        return None
 
 
 def locks(ctx: FileContext) -> Locks:
@@ -160,9 +202,13 @@ def _find_locks(ctx: FileContext) -> Locks:
         if method.text != b"lock" and (_reads_pointer(ctx, call) or _not_a_lock(ctx, call)):
             continue
         acquisitions.append(Acquisition(call, method))
-    guards = [g for g in map(_guard, acquisitions) if g is not None]
+    blocks: dict[int, _Block] = {}
+    guards = [g for g in (_guard(a, blocks) for a in acquisitions) if g is not None]
     starts = [a.call.start_byte for a in acquisitions]
-    return Locks(acquisitions, guards, starts)
+    by_block: dict[int, list[Guard]] = {}
+    for guard in guards:
+        by_block.setdefault(guard.block.id, []).append(guard)
+    return Locks(acquisitions, guards, starts, Nesting(g.block for g in guards), by_block)
 
 
 def _not_a_lock(ctx: FileContext, call: Node) -> bool:
@@ -226,13 +272,16 @@ def runs_inline(node: Node, top: Node) -> bool:
     return True
 
 
-def _guard(acquisition: Acquisition) -> Guard | None:
-    """The guard `acquisition` is bound to, or None for a temporary."""
+def _guard(acquisition: Acquisition, blocks: dict[int, _Block] | None = None) -> Guard | None:
+    """The guard `acquisition` is bound to, or None for a temporary; `blocks`
+    is shared by the file's guards (see `_Block`)."""
+    if blocks is None:
+        blocks = {}
     node = _handed_value(acquisition)
     parent = node.parent
     if parent is not None and parent.child_by_field_name("value") == node:
         if parent.type == "let_condition":
-            return _conditional_guard(parent, acquisition)
+            return _conditional_guard(parent, acquisition, blocks)
         if parent.type == "match_expression" and _arm_hands_on_guard(parent):
             node, parent = parent, parent.parent
     if (
@@ -245,7 +294,7 @@ def _guard(acquisition: Acquisition) -> Guard | None:
     block = parent.parent
     if not name or block is None:
         return None
-    return Guard(name, parent, block, acquisition)
+    return Guard(name, parent, block, acquisition, blocks)
 
 
 def temporary_extent(acquisition: Acquisition) -> tuple[Node, Node] | None:
@@ -308,14 +357,18 @@ def _hands_on(node: Node) -> Node | None:
     return None
 
 
-def _conditional_guard(condition: Node, acquisition: Acquisition) -> Guard | None:
+def _conditional_guard(
+    condition: Node, acquisition: Acquisition, blocks: dict[int, _Block]
+) -> Guard | None:
     """`if let Ok(g) = m.lock() { .. }` / `while let ..`: held in the body."""
     owner = condition.parent
     if owner is None or owner.type not in {"if_expression", "while_expression"}:
         return None
     body = owner.child_by_field_name("consequence" if owner.type == "if_expression" else "body")
     name = _bound_name(condition)
-    return Guard(name, condition, body, acquisition) if name and body is not None else None
+    if not name or body is None:
+        return None
+    return Guard(name, condition, body, acquisition, blocks)
 
 
 def _arm_hands_on_guard(match: Node) -> bool:

@@ -114,6 +114,8 @@ class RetryPolicy:
     that `delay` stays pure). A request gives up after `attempts` tries or `deadline` seconds;
     a wait longer than `max_wait` is not worth holding a worker for: the answer is returned
     (the job asks to be re-queued instead, see `retry_delay`). `timeout` bounds each try.
+    A job that GitHub failed before it could start is put off `job_backoff` seconds (or as
+    long as a rate limit says), `job_attempts` tries in all (`deferral`).
     """
 
     attempts: int = 5
@@ -124,6 +126,7 @@ class RetryPolicy:
     timeout: float = 30.0
     deadline: float = 120.0
     job_backoff: float = 30.0
+    job_attempts: int = 5
 
     def delay(
         self,
@@ -337,6 +340,14 @@ def retry_delay(error: BaseException, policy: RetryPolicy) -> float | None:
     if isinstance(error, (OutcomeUnknown, aiohttp.ClientError, asyncio.TimeoutError)):
         return policy.job_backoff
     return None
+
+
+def deferral(error: BaseException, policy: RetryPolicy, deferred: int) -> float | None:
+    """Seconds to put off a job that `error` stopped before it could start, or None when
+    another try cannot help or the job was already put off `policy.job_attempts - 1` times."""
+    if deferred + 1 >= policy.job_attempts:
+        return None
+    return retry_delay(error, policy)
 
 
 def _log_rate_limit(method: str, url: str, status: int, headers: Mapping[str, str]) -> None:

@@ -14,9 +14,10 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot import metrics
 from bot.payload import Shape
 
 if TYPE_CHECKING:
@@ -81,6 +82,11 @@ class ReviewJob:
     reason: str = ""  # e.g. "pull_request.opened", "rescan", "check_run.rerequested"
     delivery_id: str = ""
     force: bool = False  # a person asked (rescan, Re-run): review even a head already reviewed
+    deferred: int = 0  # times a RetryLater put this job off; bounds its tries (`bot.github`)
+
+    def put_off(self) -> ReviewJob:
+        """This job for its next try after a RetryLater."""
+        return replace(self, deferred=self.deferred + 1)
 
     @property
     def key(self) -> PullKey:
@@ -224,6 +230,7 @@ class JobQueue:
             await self._changed.wait()
 
     def _notify(self) -> None:
+        metrics.JOBS_QUEUED.set(len(self._waiting) + len(self._deferred))
         self._changed.set()
 
     def _background_done(self, task: asyncio.Task[None]) -> None:
@@ -263,7 +270,7 @@ class JobQueue:
 
     async def _resubmit(self, job: ReviewJob, delay: float) -> None:
         await asyncio.sleep(delay)
-        await self.submit(job)
+        await self.submit(job.put_off())
 
     def _deferred_done(self, task: asyncio.Task[None]) -> None:
         self._deferred.discard(task)

@@ -4,8 +4,11 @@ Every process counts what it does itself: `dropsafe serve` the deliveries it ans
 with no REDIS_URL, the jobs and reviews it runs); each `dropsafe worker` the jobs, reviews,
 GitHub calls and findings of its own work. Processes on one machine can share one view: set
 `PROMETHEUS_MULTIPROC_DIR` to an empty directory for all of them (prometheus_client's
-multiprocess mode), and `/metrics` of any of them adds up every process's files. Processes on
-several machines are scraped each on its own, and summed in Prometheus.
+multiprocess mode; empty it when the service restarts), and `/metrics` of any of them adds up
+every process's files: counters and histograms summed, the queued/running gauges summed over
+processes still alive, the rate limit the most recent. Processes on several machines are
+scraped each on its own (a worker serves its metrics on METRICS_PORT) and summed in
+Prometheus.
 
 The metric objects are module globals, as prometheus_client expects; code records through the
 small functions below so that label values stay few and known.
@@ -13,20 +16,15 @@ small functions below so that label values stay few and known.
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Iterable, Mapping
 
 from aiohttp import web
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder, start_http_server
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 
 DELIVERIES = Counter(
     "dropsafe_webhook_deliveries",
@@ -81,15 +79,36 @@ def findings(rules: Iterable[str]) -> None:
         FINDINGS.labels(rule=rule).inc()
 
 
-def exposition() -> bytes:
+def process_started() -> None:
+    """In multiprocess mode, this process's live gauges (jobs queued and running) stop
+    counting when it exits cleanly (prometheus_client's `mark_process_dead`)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        atexit.register(mark_process_dead, os.getpid())
+
+
+def serve(port: int) -> None:
+    """Serve `/metrics` on `port` from a thread: for `dropsafe worker`, which has no web
+    server of its own."""
+    start_http_server(port, registry=registry())
+
+
+def registry() -> Collector:
     """This process's metrics, or every process's under PROMETHEUS_MULTIPROC_DIR."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
+        shared = CollectorRegistry()
+        MultiProcessCollector(shared)
+        return shared
+    return REGISTRY
+
+
+def exposition(accept: str = "") -> tuple[bytes, str]:
+    """The metrics in the format the scraper's `Accept` header asks for, and its content type
+    (prometheus_client's negotiation: OpenMetrics when asked, else the text format)."""
+    encode, content_type = choose_encoder(accept)
+    return encode(registry()), content_type
 
 
 async def handle(request: web.Request) -> web.Response:
     """GET /metrics."""
-    return web.Response(body=exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body, content_type = exposition(request.headers.get("Accept", ""))
+    return web.Response(body=body, headers={"Content-Type": content_type})

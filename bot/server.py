@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, MutableMapping
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import aiohttp
 import cachetools
@@ -23,16 +23,24 @@ import gidgethub
 from aiohttp import web
 from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
+from redis.exceptions import RedisError
 
-from bot import checks, commands, pulls
+from bot import checks, commands, logs, metrics, pulls
 from bot.activity import Activity
-from bot.github import GITHUB_ERRORS, GitHubApp, GitHubClient, RetryPolicy, describe
+from bot.github import (
+    GITHUB_ERRORS,
+    GitHubApp,
+    GitHubClient,
+    RetryPolicy,
+    deferral,
+    describe,
+)
 from bot.jobs import (
     REVIEWED_MEMORY,
-    DeliveryIdFilter,
     JobQueue,
     MemoryTrack,
     PullKey,
+    RetryLater,
     ReviewJob,
     Reviews,
     ReviewTrack,
@@ -46,6 +54,7 @@ from bot.setup import SetupFlow, SetupSettings
 from bot.status import status_page
 from bot.webhooks import MAX_PAYLOAD_BYTES, ReadBudget, Refused, read_delivery
 
+HEALTH_TIMEOUT = 2.0  # seconds /healthz waits for Redis to answer a PING
 DELIVERY_MEMORY = 24 * 60 * 60  # seconds a delivery id is remembered (GitHub redelivers by hand)
 BLOB_CACHE_BYTES = 64 * 2**20
 
@@ -176,6 +185,7 @@ def make_app(
     app.cleanup_ctx.append(github_session)
     app.router.add_post(WEBHOOK_PATH, webhook)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics.handle)
     app.router.add_get("/", home)
     app.router.add_get(CALLBACK_PATH, flow.callback)
     return app
@@ -190,24 +200,47 @@ async def review(
     graphql_url: str,
     track: ReviewTrack,
 ) -> None:
-    """Run one review job with a client for its installation (in `serve` or a worker)."""
-    gh = await github.installation_client(job.installation_id)
-    await (runner or _default_runner())(
-        gh,
-        job,
-        app_slug=await github.slug(),
-        blob_cache=blob_cache,
-        graphql_url=graphql_url,
-        track=track,
-    )
-    log.info(
-        "review finished",
-        extra={
-            "delivery_id": job.delivery_id,
-            "reason": job.reason,
-            "rate_limit_remaining": gh.rate_limit.remaining if gh.rate_limit else None,
-        },
-    )
+    """Run one review job with a client for its installation (in `serve` or a worker).
+
+    Lines logged meanwhile name the job; its time goes to the review duration histogram.
+    No token (GitHub failing) puts the job off while it has tries left (`RetryLater`).
+    """
+    with (
+        logs.job_context(f"{job.owner}/{job.repo}", job.pull_number),
+        metrics.REVIEW_SECONDS.time(),
+        metrics.JOBS_RUNNING.track_inprogress(),
+    ):
+        try:
+            try:
+                gh = await github.installation_client(job.installation_id)
+                slug = await github.slug()
+            except GITHUB_ERRORS as error:
+                delay = deferral(error, github.retry, job.deferred)
+                if delay is not None:
+                    raise RetryLater(delay, describe(error)) from error
+                raise
+            await (runner or _default_runner())(
+                gh,
+                job,
+                app_slug=slug,
+                blob_cache=blob_cache,
+                graphql_url=graphql_url,
+                track=track,
+            )
+        except RetryLater:
+            metrics.JOBS_RETRIED.inc()
+            raise
+        except Exception:
+            metrics.JOBS_FAILED.inc()
+            raise
+        log.info(
+            "review finished",
+            extra={
+                "delivery_id": job.delivery_id,
+                "reason": job.reason,
+                "rate_limit_remaining": gh.rate_limit.remaining if gh.rate_limit else None,
+            },
+        )
 
 
 def _default_runner() -> ReviewRunner:
@@ -219,7 +252,14 @@ def _default_runner() -> ReviewRunner:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """200 when the server can take deliveries; 503 naming what is down (Redis, when
+    REDIS_URL is set), so a load balancer or an orchestrator stops sending it work."""
+    handoff = request.app[REGISTRATION].handoff
+    checks = await handoff.health() if handoff is not None else {}
+    healthy = all(state == "ok" for state in checks.values())
+    return web.json_response(
+        {"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503
+    )
 
 
 class Webhooks:
@@ -255,8 +295,11 @@ class Webhooks:
                 None,
                 f"refused {refusal.status}: {refusal.reason}",
             )
+            event_name = _event_label(request.headers.get("X-GitHub-Event"))
+            metrics.delivery(event_name, f"refused_{refusal.status}")
             return _answer(refusal.status, refusal.reason)
         status, message = await self._accept(event)
+        metrics.delivery(_event_label(event.event), OUTCOMES.get(message, "not_queued"))
         self._activity.received(event.delivery_id, event.event, event.data, message)
         return _answer(status, message)
 
@@ -294,6 +337,21 @@ class Webhooks:
         return 202, "accepted"
 
 
+OUTCOMES = {
+    "already handled": "redelivery",
+    "pong": "pong",
+    "ignored": "ignored",
+    "accepted": "accepted",
+}
+"""The `outcome` label of the deliveries metric, by the answer's message."""
+KNOWN_EVENTS = frozenset({*PAYLOADS, "ping", "installation", "installation_repositories"})
+
+
+def _event_label(event: str | None) -> str:
+    """The event as a metric label: anyone can post any header, so unknown names are one."""
+    return event if event in KNOWN_EVENTS else "other"
+
+
 class Handoff(Protocol):
     """Where an accepted delivery goes: handled in this process, or a job on Redis."""
 
@@ -303,6 +361,10 @@ class Handoff(Protocol):
 
     async def hand_over(self, event: sansio.Event) -> None:
         """Start handling `event` after the answer; raises when it cannot be accepted."""
+        ...
+
+    async def health(self) -> dict[str, str]:
+        """What `/healthz` reports about where deliveries go: name -> "ok" or why not."""
         ...
 
 
@@ -315,6 +377,9 @@ class LocalHandoff:
         self._seen: cachetools.TTLCache[str, bool] = cachetools.TTLCache(
             maxsize=100_000, ttl=DELIVERY_MEMORY
         )
+
+    async def health(self) -> dict[str, str]:
+        return {}  # nothing outside this process
 
     async def first_delivery(self, delivery_id: str) -> bool:
         if delivery_id in self._seen:
@@ -342,6 +407,14 @@ class RedisHandoff:
     def __init__(self, jobs: RedisJobs) -> None:
         self._jobs = jobs
 
+    async def health(self) -> dict[str, str]:
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                await cast(Awaitable[bool], self._jobs.redis.ping())  # redis-py's union type
+        except (RedisError, OSError, TimeoutError) as error:
+            return {"redis": f"unreachable ({type(error).__name__})"}
+        return {"redis": "ok"}
+
     async def first_delivery(self, delivery_id: str) -> bool:
         return await self._jobs.remember_delivery(delivery_id)
 
@@ -364,27 +437,13 @@ def _answer(status: int, message: str) -> web.Response:
     return web.json_response({"message": message}, status=status)
 
 
-class KeyValueFormatter(logging.Formatter):
-    """Appends a record's `extra=` fields as key=value pairs, so logs stay greppable."""
-
-    _standard = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-        "message",
-        "asctime",
-        "taskName",
-    }
-
-    def format(self, record: logging.LogRecord) -> str:
-        fields = {k: v for k, v in vars(record).items() if k not in self._standard}
-        line = super().format(record)
-        return " ".join([line, *(f"{k}={v!r}" for k, v in fields.items())])
-
-
 def configure_logging() -> None:
-    """Log lines to stderr at INFO, each naming its delivery (`serve` and `worker` alike)."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(DeliveryIdFilter())
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    """Log lines to stderr at INFO, in LOG_FORMAT (`text` or `json`), each naming its job
+    (`serve` and `worker` alike); an unknown format stops the start with one line."""
+    try:
+        logs.configure(os.environ.get("LOG_FORMAT") or "text")
+    except ValueError as exc:
+        raise SystemExit(f"dropsafe: bad setting: {exc}") from None
 
 
 def run(port: int | None = None) -> None:
@@ -392,6 +451,7 @@ def run(port: int | None = None) -> None:
     (one line naming a wrong setting); without an App id, the setup page instead."""
     dotenv.load_dotenv(Path.cwd() / ".env")
     configure_logging()
+    metrics.process_started()
     try:
         settings = Settings.from_env() if is_registered(os.environ) else None
         if settings is not None:

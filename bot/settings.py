@@ -118,7 +118,13 @@ def _rsa_pem(pem: str, setting: str) -> str:
     return pem
 
 
-def _port(raw: str | None) -> int:
+def metrics_port(env: Mapping[str, str]) -> int | None:
+    """METRICS_PORT: where `dropsafe worker` serves /metrics; unset, nowhere."""
+    raw = env.get("METRICS_PORT")
+    return _port(raw, "METRICS_PORT") if raw else None
+
+
+def _port(raw: str | None, name: str = "PORT") -> int:
     if not raw:
         return DEFAULT_PORT
     try:
@@ -126,5 +132,5 @@ def _port(raw: str | None) -> int:
     except ValueError:
         port = -1
     if not 0 < port < 65536:
-        raise SettingsError(f"bad setting: PORT={raw} is not a port number")
+        raise SettingsError(f"bad setting: {name}={raw} is not a port number")
     return port

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from gidgethub import sansio
 from saq import Worker
 from saq.types import Context, PartialTimersDict
 
+from bot import metrics
 from bot.github import GITHUB_ERRORS, GitHubApp, RetryPolicy, describe
 from bot.jobs import DELIVERY_ID, SUPERSEDED, Leftover, PullKey, RetryLater, ReviewJob, job_fields
 from bot.redisqueue import QUEUE_NAME, RedisJobs, Taken, Timings, pull_name, redis_jobs
@@ -29,7 +31,7 @@ from bot.review import fetch
 from bot.review.fetch import BlobCache
 from bot.review.pipeline import complete_run
 from bot.server import BLOB_CACHE_BYTES, configure_logging, dispatch, review
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, metrics_port
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ async def review_pull(ctx: JobContext, *, owner: str, repo: str, number: int, ge
                     "review deferred",
                     extra=job_fields(taken.job, retry_in=later.delay, why=later.reason),
                 )
-                await app.jobs.submit(taken.job, delay=later.delay)
+                await app.jobs.submit(taken.job.put_off(), delay=later.delay)
         await app.jobs.end(key, gen)
 
 
@@ -189,7 +191,11 @@ def run() -> None:
             raise SettingsError(
                 "missing setting: REDIS_URL is not set (a worker takes jobs from it)"
             )
+        port = metrics_port(os.environ)
     except SettingsError as exc:
         raise SystemExit(f"dropsafe: {exc}") from None
     configure_logging()
+    metrics.process_started()
+    if port is not None:
+        metrics.serve(port)
     asyncio.run(work(settings))

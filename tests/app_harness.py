@@ -28,7 +28,13 @@ from bot.settings import Settings
 
 # Real rules, test-sized waits: server errors back off 10 ms, 20 ms, ...
 FAST_RETRY = RetryPolicy(
-    attempts=4, backoff=0.01, max_backoff=0.05, secondary_wait=0.05, max_wait=5.0, job_backoff=0.05
+    attempts=4,
+    backoff=0.01,
+    max_backoff=0.05,
+    secondary_wait=0.05,
+    max_wait=5.0,
+    job_backoff=0.05,
+    job_attempts=3,
 )
 
 

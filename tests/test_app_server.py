@@ -40,7 +40,8 @@ from gidgethub import sansio
 
 from bot.github import RetryPolicy
 from bot.jobs import ReviewJob
-from bot.server import JOBS, WEBHOOK_PATH, KeyValueFormatter, router
+from bot.logs import KeyValueFormatter
+from bot.server import JOBS, WEBHOOK_PATH, router
 from bot.settings import Settings, SettingsError
 
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"

@@ -5,6 +5,7 @@ always), never crashes the worker and never retries forever.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import time
@@ -12,12 +13,21 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from app_harness import NUMBER, OWNER, REPO, AppUnderTest, delivery_of, logged, running_app
+from app_harness import (
+    FAST_RETRY,
+    NUMBER,
+    OWNER,
+    REPO,
+    AppUnderTest,
+    delivery_of,
+    logged,
+    running_app,
+)
 from fakegithub import FakeGitHub, load_webhook, pull_file
-from test_review_app import FIXED, NEW, OLD, PUSHED, opened, seed, synchronize
+from test_review_app import FIXED, HEAD, NEW, OLD, PUSHED, opened, seed, synchronize
 
-from bot.jobs import DeliveryIdFilter
-from bot.server import JOBS, KeyValueFormatter
+from bot import logs
+from bot.server import JOBS
 
 FORBIDDEN = {
     "message": "Resource not accessible by integration",
@@ -47,9 +57,7 @@ async def deliver(
 def served_log() -> Iterator[io.StringIO]:
     """The log as `dropsafe serve` writes it: key=value fields, the job's delivery named."""
     out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(KeyValueFormatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(DeliveryIdFilter())
+    handler = logs.handler("text", out)
     logger = logging.getLogger("bot")
     logger.addHandler(handler)
     yield out
@@ -211,23 +219,69 @@ async def test_a_primary_rate_limit_far_off_gives_up_and_completes_the_run(
     assert no_crash(caplog)
 
 
-async def test_a_rate_limit_before_the_check_run_is_one_log_line(
+async def deferred(caplog: pytest.LogCaptureFixture, count: int = 1) -> list[logging.LogRecord]:
+    """The first `count` "review deferred" lines, once logged (a job put off by RetryLater)."""
+    async with asyncio.timeout(10):
+        while len(logged(caplog, "review deferred")) < count:
+            await asyncio.sleep(0.01)
+    return logged(caplog, "review deferred")[:count]
+
+
+async def test_a_rate_limit_before_the_check_run_puts_the_job_off_until_the_reset(
     bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
 ) -> None:
     seed(fake_github)
+    reset = int(time.time()) + 3600
     fake_github.fail_next(
         "POST",
         CHECK_RUNS,
         403,
-        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()) + 3600)},
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
         body={"message": "API rate limit exceeded for installation ID 1."},
     )
-    await deliver(bot, "limited-early")
+    answer = await bot.deliver("pull_request", opened(), delivery_id="limited-early")
+    assert answer.status == 202
+    [put_off] = await deferred(caplog)
+    assert delivery_of(put_off) == "limited-early"
+    assert 3590 < float(getattr(put_off, "retry_in", 0)) <= 3601  # no worker held meanwhile
+    assert "rate limit" in str(getattr(put_off, "why", ""))
     assert fake_github.check_runs == [] and fake_github.reviews == []
-    [stopped] = logged(caplog, "review not started")
-    assert delivery_of(stopped) == "limited-early"
-    assert "rate limit" in str(getattr(stopped, "reason", ""))
+    assert len(fake_github.calls("POST", CHECK_RUNS)) == 1
     assert no_crash(caplog)
+
+
+async def test_a_failure_before_the_check_run_is_retried_as_a_job(
+    bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GitHub down for longer than the client's own retries: the job runs again later."""
+    seed(fake_github)
+    fake_github.fail_next("GET", "/repos/{o}/{r}/pulls/{n}", 502, times=FAST_RETRY.attempts)
+    await deliver(bot, "down-a-while")
+    [put_off] = logged(caplog, "review deferred")
+    assert "502" in str(getattr(put_off, "why", ""))
+    (run,) = fake_github.check_runs
+    assert run.status == "completed" and run.conclusion == "failure"
+    assert len(fake_github.reviews) == 1
+    assert no_crash(caplog)
+
+
+async def test_when_its_tries_run_out_the_pr_shows_a_completed_run_saying_why(
+    bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed(fake_github)
+    fake_github.fail_next("GET", "/repos/{o}/{r}/pulls/{n}", 503, times=1000)
+    await deliver(bot, "down-for-good")
+    assert len(logged(caplog, "review deferred")) == FAST_RETRY.job_attempts - 1
+    assert len(fake_github.calls("GET", "/repos/{o}/{r}/pulls/{n}")) == (
+        FAST_RETRY.attempts * FAST_RETRY.job_attempts
+    )
+    (run,) = fake_github.check_runs
+    assert (run.head_sha, run.status, run.conclusion) == (HEAD, "completed", "neutral")
+    summary = run.output["summary"]
+    assert "503" in summary and f"({FAST_RETRY.job_attempts} tries)" in summary
+    assert fake_github.reviews == []
+    [stopped] = logged(caplog, "review not started")
+    assert delivery_of(stopped) == "down-for-good"
 
 
 async def test_a_502_in_the_middle_of_pagination_is_retried(

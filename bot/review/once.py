@@ -32,11 +32,15 @@ def new_token() -> str:
 
 
 async def create_check_run(
-    gh: gidgethub.abc.GitHubAPI, owner: str, repo: str, head: str
+    gh: gidgethub.abc.GitHubAPI,
+    owner: str,
+    repo: str,
+    head: str,
+    payload: dict[str, object] | None = None,
 ) -> dict[str, Any]:
-    """POST the in-progress check run for `head`; the created run."""
+    """POST the check run for `head` (default: in progress); the created run."""
     token = new_token()
-    payload = {**checkrun.create_payload(head), "external_id": token}
+    payload = {**(payload or checkrun.create_payload(head)), "external_id": token}
 
     async def send() -> dict[str, Any]:
         created: dict[str, Any] = await gh.post(

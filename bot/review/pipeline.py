@@ -16,8 +16,25 @@ from typing import Any
 
 import gidgethub.abc
 
-from bot.github import GITHUB_ERRORS, describe, missing_permission
-from bot.jobs import SHUTDOWN, STALE, SUPERSEDED, MemoryTrack, ReviewJob, ReviewTrack
+from bot import metrics
+from bot.github import (
+    GITHUB_ERRORS,
+    GitHubClient,
+    RetryPolicy,
+    deferral,
+    describe,
+    missing_permission,
+    retry_delay,
+)
+from bot.jobs import (
+    SHUTDOWN,
+    STALE,
+    SUPERSEDED,
+    MemoryTrack,
+    RetryLater,
+    ReviewJob,
+    ReviewTrack,
+)
 from bot.review import budget, checkrun, crates, fetch, once, threads
 from bot.review.budget import EnginePool
 from bot.review.comments import (
@@ -64,7 +81,8 @@ async def run_review(
     track: ReviewTrack | None = None,
     engine: EnginePool | None = None,
 ) -> None:
-    """Review the PR of `job` at its current head; raises nothing but its own cancellation.
+    """Review the PR of `job` at its current head; raises nothing but its own cancellation
+    and `RetryLater` (GitHub failed before the check run existed, see `_not_started`).
 
     The head is read from GitHub when the run starts, whatever head the delivery named:
     deliveries arrive in any order, and only the current head is worth a verdict. A head
@@ -79,6 +97,7 @@ async def run_review(
         "pull": job.pull_number,
     }
     leftover = track.leftover
+    head = job.head_sha
     try:
         pull = await fetch.get_pull(gh, job.owner, job.repo, job.pull_number)
         head = pull.head_sha
@@ -103,7 +122,7 @@ async def run_review(
         except asyncio.CancelledError as cancel:
             cancelled = cancelled or cancel
     except GITHUB_ERRORS as error:  # a deleted PR, a rate limit, a broken answer
-        log.warning("review not started", extra={**extra, "reason": describe(error)})
+        await _not_started(gh, job, head, error, extra)
         return
     ctx = Context(
         gh,
@@ -148,6 +167,34 @@ async def _posted(ctx: Context, checked: Checked) -> None:
         # a failing run neutral); its summary says the review is missing.
         _log_failure("posting the review failed", ctx, error)
         await _finish_run(ctx, checkrun.note_payload(checked.outcome, describe(error)))
+
+
+async def _not_started(
+    gh: gidgethub.abc.GitHubAPI,
+    job: ReviewJob,
+    head: str | None,
+    error: BaseException,
+    extra: dict[str, Any],
+) -> None:
+    """GitHub failed the review before its check run existed. A failure that may pass (a
+    server error, no answer, a rate limit) puts the job off (`RetryLater`) while it has tries
+    left; when they are used up, a completed check run on the head says what failed. A
+    failure that will not pass (the PR is gone, a permission is missing) is only logged."""
+    policy = gh.retry if isinstance(gh, GitHubClient) else RetryPolicy()
+    reason = describe(error)
+    delay = deferral(error, policy, job.deferred)
+    if delay is not None:
+        raise RetryLater(delay, reason) from error
+    log.warning("review not started", extra={**extra, "reason": reason})
+    metrics.JOBS_FAILED.inc()
+    if head is None or retry_delay(error, policy) is None:
+        return
+    tries = f"{reason} ({job.deferred + 1} tries)"
+    payload = {**checkrun.create_payload(head), **checkrun.failed_payload(tries)}
+    try:
+        await once.create_check_run(gh, job.owner, job.repo, head, payload)
+    except GITHUB_ERRORS as again:
+        log.error("could not report the failure", extra={**extra, "reason": describe(again)})
 
 
 async def complete_run(
@@ -197,6 +244,7 @@ def _stopped_by(cancel: asyncio.CancelledError) -> tuple[str, str]:
 
 def _log_failure(message: str, ctx: Context, error: Exception) -> None:
     """A failure talking to GitHub is one line with its reason; anything else, a traceback."""
+    metrics.JOBS_FAILED.inc()
     extra = {**ctx.log_extra, "reason": describe(error)}
     if isinstance(error, GITHUB_ERRORS):
         log.error(message, extra=extra)
@@ -265,6 +313,7 @@ async def check(ctx: Context, *, full: bool) -> Checked:
     manifests = {path: text.decode("utf-8", "replace") for path, text in crate.manifests}
     reports = await ctx.engine.analyze(sources, settings, manifests)
     findings = keyed(f for report in reports for f in report.findings)
+    metrics.findings(k.finding.rule for k in findings)
     context = frozenset(path for path, _ in crate.sources)
     reviewed = [r for r in reports if r.path not in context]
 

@@ -1,0 +1,100 @@
+"""Log lines as `dropsafe serve` writes them: JSON lines that name the job, no secret ever.
+
+The App runs a real review against the fake GitHub (a server error makes the client log a
+retry from inside the job); every line the `bot` loggers write goes through the handler
+`dropsafe serve` installs (`bot.logs.handler`), in both formats.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from app_harness import NUMBER, OWNER, REPO, running_app
+from fakegithub import FakeGitHub
+from test_review_app import opened, seed
+
+from bot.logs import MASK, handler
+
+
+@pytest.fixture
+def lines() -> Iterator[tuple[io.StringIO, io.StringIO]]:
+    """What the `bot` loggers write, as JSON lines and as text."""
+    as_json, as_text = io.StringIO(), io.StringIO()
+    logger = logging.getLogger("bot")
+    handlers = [handler("json", as_json), handler("text", as_text)]
+    for one in handlers:
+        logger.addHandler(one)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    yield as_json, as_text
+    logger.setLevel(level)
+    for one in handlers:
+        logger.removeHandler(one)
+
+
+async def reviewed_with_a_retry(fake: FakeGitHub) -> None:
+    seed(fake)
+    fake.fail_next("GET", "/repos/{o}/{r}/git/blobs/{sha}", 502)
+    async with running_app(fake) as bot:
+        answer = await bot.deliver("pull_request", opened(), delivery_id="json-1")
+        assert answer.status == 202
+        await bot.idle()
+    assert fake.check_runs[0].status == "completed"
+
+
+async def test_json_lines_name_the_delivery_repository_and_pull_request(
+    fake_github: FakeGitHub, lines: tuple[io.StringIO, io.StringIO]
+) -> None:
+    await reviewed_with_a_retry(fake_github)
+    records = [json.loads(line) for line in lines[0].getvalue().splitlines()]
+    assert {"time", "level", "logger", "message"} <= set(records[0])
+    [retry] = [r for r in records if r["message"] == "github request failed, retrying"]
+    assert (retry["delivery_id"], retry["repository"], retry["pull_number"]) == (
+        "json-1",
+        f"{OWNER}/{REPO}",
+        NUMBER,
+    )
+    assert retry["status"] == 502 and retry["level"] == "WARNING"
+    job_lines = [r for r in records if r.get("delivery_id") == "json-1"]
+    assert len(job_lines) >= 3
+
+
+async def test_no_key_token_or_header_reaches_the_log(
+    fake_github: FakeGitHub, lines: tuple[io.StringIO, io.StringIO]
+) -> None:
+    await reviewed_with_a_retry(fake_github)
+    tokens = [r.response["token"] for r in fake_github.calls("POST", "/app/installations/*")]
+    jwts = [
+        r.headers["authorization"].split()[1]
+        for r in fake_github.requests
+        if r.headers.get("authorization", "").lower().startswith("bearer")
+    ]
+    assert tokens and jwts
+    key_body = fake_github.credentials.private_key.splitlines()[1]
+    # Someone logs carelessly: a token in the message, credentials and headers as fields.
+    logging.getLogger("bot.example").warning(
+        "calling GitHub with token %s",
+        tokens[0],
+        extra={
+            "headers": {"Authorization": f"token {tokens[0]}"},
+            "installation_token": tokens[0],
+            "private_key": fake_github.credentials.private_key,
+            "detail": f"Authorization: Bearer {jwts[0]}; key {fake_github.credentials.private_key}",
+        },
+    )
+    for written in (lines[0].getvalue(), lines[1].getvalue()):
+        assert "calling GitHub with token " + MASK in written
+        for secret in (*tokens, *jwts, key_body, fake_github.credentials.webhook_secret):
+            assert secret not in written
+        assert "x-hub-signature" not in written.lower()  # no request's headers
+        for field in ("headers", "installation_token", "private_key"):
+            assert f'"{field}"' not in written and f"{field}=" not in written
+
+
+def test_an_unknown_log_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="LOG_FORMAT"):
+        handler("yaml")

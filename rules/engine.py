@@ -155,7 +155,9 @@ class Analysis:
             drop_impls=tuple(_drop_impl_info(ctx, file.touched)),
         )
         names = frozenset(node_texts(_NAMES, ctx.root)) if ctx.test_file else frozenset()
-        if functions.nodes:
+        # functions inside item-producing macros count too: a file whose every
+        # item sits in `cfg_io_source! { .. }` still has its calls asked for
+        if functions.nodes or functions.parts:
             self._files[file.path] = _Parsed(ctx, collector, drop_rules, file.touched)
         return FilePart(report, file.touched, functions.items(), allowances, names)
 

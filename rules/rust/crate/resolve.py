@@ -56,7 +56,7 @@ class Resolver:
         self.calls: dict[FnRef, tuple[Call, ...]] = {}
         self._memo: dict[tuple[FnRef, int], FnRef | None] = {}
         self._placed = {(placement.crate, placement.module) for placement in placements}
-        self._type_module: dict[tuple[int, TypeDecl], ModuleKey] = {}
+        self._type_module: dict[int, ModuleKey] = {}  # id(TypeDecl) -> its module
         for index, crate in enumerate(crates):
             package = crate.package
             if package is not None and package.lib == crate.root:
@@ -67,29 +67,35 @@ class Resolver:
     def _index_file(self, file_index: int, file: FileItems) -> None:
         placement = self.placements[file_index]
         crate, base = placement.crate, placement.module
+        keys: dict[tuple[str, ...], ModuleKey] = {(): (crate, base)}
+
+        def key_of(module: tuple[str, ...]) -> ModuleKey:
+            if module not in keys:
+                keys[module] = (crate, (*base, *module))
+            return keys[module]
+
         for module, _ in file.inline:
-            parent, name = module[:-1], module[-1]
-            self.scopes[(crate, (*base, *parent))].modules[name] = (crate, (*base, *module))
+            self.scopes[key_of(module[:-1])].modules[module[-1]] = key_of(module)
         for decl in file.mods:
             child = self._child_file_module(crate, base, decl.module, decl.name)
             if child is not None:
-                self.scopes[(crate, (*base, *decl.module))].modules[decl.name] = child
+                self.scopes[key_of(decl.module)].modules[decl.name] = child
         for use in file.uses:
-            scope = self.scopes[(crate, (*base, *use.module))]
+            scope = self.scopes[key_of(use.module)]
             if use.alias == "*":
                 scope.globs.append(use.path)
             else:
                 scope.uses[use.alias].append(use.path)
         for declared in file.types:
-            key = (crate, (*base, *declared.module))
+            key = key_of(declared.module)
             self.scopes[key].types[declared.name].append(declared)
-            self._type_module.setdefault((crate, declared), key)
+            self._type_module[id(declared)] = key
             if declared.kind != "trait":
                 self.types[(crate, declared.name)].append(declared)
         for fn_index, function in enumerate(file.functions):
             ref = (file_index, fn_index)
             if function.owner is None:
-                self.scopes[(crate, (*base, *function.module))].functions[function.name].append(ref)
+                self.scopes[key_of(function.module)].functions[function.name].append(ref)
             elif function.in_trait:
                 self.defaults[(crate, function.owner, function.name)].append(ref)
             else:
@@ -181,7 +187,7 @@ class Resolver:
         declared = dict(struct.fields).get(field_name)
         if declared is None:
             return None
-        module = self._type_module.get((crate, struct))
+        module = self._type_module.get(id(struct))
         if module is None:
             return None
         target = self._lookup_path(module, declared, "type")

@@ -105,7 +105,7 @@ def _flavor_checked(ctx: FileContext, node: Node, function: Node) -> bool:
     """`block_in_place` where the code made sure the runtime is multi-thread: a
     branch on `runtime_flavor()` (an `if`, a `match` arm or arm guard naming
     `MultiThread`), or after `if .. runtime_flavor() .. { return }`."""
-    if b"runtime_flavor" not in ctx.source:
+    if not ctx.mentions(b"runtime_flavor"):
         return False
     for child, parent in lineage(node, function):
         if parent.type == "match_arm" and child == parent.child_by_field_name("value"):

@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 
 from tree_sitter import Node, Tree
 
-from rules.rust.parsing import ancestors, field_text, parse, type_name
+from rules.rust.parsing import Ancestry, Nesting, field_text, is_deep, parse, type_name
 from rules.rust.parsing import text as node_text
 
 T = TypeVar("T")
@@ -45,6 +45,8 @@ ITEM_TYPES = frozenset(
 
 # the items `item_path` names by keyword and name (impls get their own label)
 _ITEM_KEYWORDS = {"function_item": "fn", "mod_item": "mod", "trait_item": "trait"}
+_LABELLED = frozenset({*_ITEM_KEYWORDS, "impl_item"})
+_ITEM_WORDS = ("fn", "impl", "mod", "trait")  # each the keyword of one of them
 _ATTRIBUTE_PARTS = frozenset({"token_tree", "attribute", "scoped_identifier"})
 NAME_TYPES = frozenset({"identifier", "field_identifier", "type_identifier"})
 _NAMING = frozenset({"identifier", "type_identifier"})  # how code names a type or value
@@ -107,6 +109,7 @@ class FileContext:
         # names that test files elsewhere in the change mention (drop-untested)
         self.test_names = test_names
         self._memo: dict[Callable[[FileContext], Any], Any] = {}
+        self._mentioned: dict[bytes, bool] = {}
 
     def memo(self, compute: Callable[[FileContext], T]) -> T:
         """`compute(self)`, once per file: facts several rules share (lock
@@ -119,9 +122,36 @@ class FileContext:
         """Set what `memo(compute)` answers (a fact made with more than `self`)."""
         self._memo[compute] = value
 
+    # -- tree ---------------------------------------------------------------
+
+    @cached_property
+    def _ancestry(self) -> Ancestry | None:
+        """Parents recorded in one walk, for a deep tree only (see `Ancestry`)."""
+        return Ancestry(self.root) if is_deep(self.root) else None
+
+    def parent(self, node: Node) -> Node | None:
+        """`node.parent`, in constant time on deep trees too."""
+        ancestry = self._ancestry
+        return ancestry.parent(node) if ancestry is not None else node.parent
+
+    def _spanning(self, start: int, end: int) -> Node | None:
+        """The innermost node spanning `start..end` when one spans it exactly
+        (else None, or some node that does not)."""
+        ancestry = self._ancestry
+        if ancestry is not None:
+            return ancestry.leaf(start, end)
+        return self.root.descendant_for_byte_range(start, end)
+
     # -- text -------------------------------------------------------------
 
     text = staticmethod(node_text)
+
+    def mentions(self, word: bytes) -> bool:
+        """`word in self.source`, searched once per file: checks that run per
+        node must not rescan the file each time."""
+        if word not in self._mentioned:
+            self._mentioned[word] = word in self.source
+        return self._mentioned[word]
 
     def occurrences(
         self, names: Collection[str], types: Collection[str] = NAME_TYPES
@@ -142,7 +172,7 @@ class FileContext:
             while start >= 0:
                 end = start + len(word)
                 if not (_is_word_byte(source, start - 1) or _is_word_byte(source, end)):
-                    node = self.root.descendant_for_byte_range(start, end)
+                    node = self._spanning(start, end)
                     if (
                         node is not None
                         and node.type in types
@@ -163,8 +193,9 @@ class FileContext:
         for attr in self._test_attributes():
             text = self.text(attr)
             if attr.type == "inner_attribute_item":
-                if _cfg_requires_test(text) and attr.parent is not None:
-                    spans.append((attr.parent.start_byte, attr.parent.end_byte))
+                owner = self.parent(attr)
+                if _cfg_requires_test(text) and owner is not None:
+                    spans.append((owner.start_byte, owner.end_byte))
             elif _cfg_requires_test(text) or _TEST_ATTR.match(text):
                 item = _attributed_item(attr)
                 if item is not None:
@@ -184,9 +215,9 @@ class FileContext:
         """Attributes that mention `test`, each once."""
         seen: set[int] = set()
         for name in self.occurrences(("test",)):
-            node: Node | None = name.parent
+            node = self.parent(name)
             while node is not None and node.type in _ATTRIBUTE_PARTS:
-                node = node.parent
+                node = self.parent(node)
             if (
                 node is not None
                 and node.type in {"attribute_item", "inner_attribute_item"}
@@ -206,7 +237,7 @@ class FileContext:
             for word in _WORD.finditer(self.source, start, end):
                 if word.group() not in wanted or word.group().decode() in found:
                     continue
-                node = self.root.descendant_for_byte_range(word.start(), word.end())
+                node = self._spanning(word.start(), word.end())
                 if (
                     node is not None
                     and node.type in _NAMING
@@ -230,7 +261,7 @@ class FileContext:
         """`use` aliases: local name -> full path (`task` -> `tokio::task`)."""
         aliases: dict[str, str] = {}
         for keyword in self.occurrences(("use",), {"use"}):
-            declaration = keyword.parent
+            declaration = self.parent(keyword)
             tree = declaration.child_by_field_name("argument") if declaration is not None else None
             if tree is None:
                 continue
@@ -278,12 +309,9 @@ class FileContext:
         impl is not Drop."""
         found: list[DropImpl] = []
         for name in self.occurrences(DROP_TRAITS, {"type_identifier"}):
-            trait = (
-                name.parent
-                if name.parent and name.parent.type == "scoped_type_identifier"
-                else name
-            )
-            impl = trait.parent
+            above = self.parent(name)
+            trait = above if above and above.type == "scoped_type_identifier" else name
+            impl = self.parent(trait)
             if (
                 impl is None
                 or impl.type != "impl_item"
@@ -313,13 +341,21 @@ class FileContext:
     def item_path(self, node: Node) -> str:
         """Enclosing items, outermost first (`impl Drop for G > fn drop`): part
         of the line-independent fingerprint the App dedups comments with."""
-        parts: list[str] = []
-        for ancestor in ancestors(node, self.root):
-            if ancestor.type == "impl_item":
-                parts.append(self._impl_label(ancestor))
-            elif ancestor.type in _ITEM_KEYWORDS:
-                parts.append(f"{_ITEM_KEYWORDS[ancestor.type]} {field_text(ancestor, 'name')}")
+        parts = [self._item_label(item) for item in self._items.holding(node) if item != node]
         return " > ".join(reversed(parts))
+
+    @cached_property
+    def _items(self) -> Nesting:
+        """The items `item_path` names, found by their keywords: asking each
+        finding's node for its ancestors costs the depth of the tree each time."""
+        keywords = self.occurrences(_ITEM_WORDS, _ITEM_WORDS)
+        items = (self.parent(keyword) for keyword in keywords)
+        return Nesting(item for item in items if item is not None and item.type in _LABELLED)
+
+    def _item_label(self, item: Node) -> str:
+        if item.type == "impl_item":
+            return self._impl_label(item)
+        return f"{_ITEM_KEYWORDS[item.type]} {field_text(item, 'name')}"
 
     def _impl_label(self, impl: Node) -> str:
         target = impl.child_by_field_name("type")

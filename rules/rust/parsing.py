@@ -16,6 +16,7 @@ from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 LANGUAGE = Language(tree_sitter_rust.language())
 _PARSER = Parser(LANGUAGE)
 _PART = 4096  # see `node_texts`
+_DEEP = 200  # see `is_deep`
 
 
 def parse(source: bytes) -> Tree:
@@ -134,6 +135,62 @@ class Nesting:
             if self.nodes[index].end_byte >= node.end_byte:
                 yield self.nodes[index]
             index = self.parents[index]
+
+
+class Ancestry:
+    """Every node's parent, and the leaves by span, recorded in one walk of a
+    deep tree (see `is_deep`).
+
+    tree-sitter keeps no parent pointers: `Node.parent` and
+    `descendant_for_byte_range` descend from the root, so on a tree thousands
+    of levels deep (a chain of 8,000 `.unwrap()`, 4,000 nested spawns) asking
+    them once per name costs the depth each time, and the file's time grows
+    with its square. One walk makes both answers a dictionary look-up."""
+
+    def __init__(self, root: Node) -> None:
+        self._parents: dict[int, Node] = {}
+        self._leaves: dict[tuple[int, int], Node] = {}
+        cursor = root.walk()
+        path = [root]
+        while True:
+            if cursor.goto_first_child():
+                self._enter(path, cursor.node)
+                continue
+            leaf = path[-1]
+            self._leaves[leaf.start_byte, leaf.end_byte] = leaf
+            while not cursor.goto_next_sibling():
+                if not cursor.goto_parent():
+                    return
+                path.pop()
+            path.pop()
+            self._enter(path, cursor.node)
+
+    def _enter(self, path: list[Node], node: Node | None) -> None:
+        assert node is not None  # the cursor stands on a node
+        self._parents[node.id] = path[-1]
+        path.append(node)
+
+    def parent(self, node: Node) -> Node | None:
+        return self._parents.get(node.id)
+
+    def leaf(self, start: int, end: int) -> Node | None:
+        """The innermost leaf spanning exactly `start..end`, if any."""
+        return self._leaves.get((start, end))
+
+
+def is_deep(root: Node, limit: int = _DEEP, samples: int = 128) -> bool:
+    """Whether some node of the tree lies deeper than `limit` (hand-written
+    code stays well under a hundred levels). Decided from `samples` nodes
+    spread evenly over the tree in pre-order, each reached from the root in
+    C: a deep region of the tree either gets a sample or is small."""
+    count = root.descendant_count
+    step = max(1, count // samples)
+    cursor = root.walk()
+    for index in range(0, count, step):
+        cursor.goto_descendant(index)
+        if cursor.depth > limit:
+            return True
+    return False
 
 
 def walk(node: Node) -> Iterator[Node]:

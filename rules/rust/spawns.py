@@ -73,7 +73,8 @@ def spawn_calls(ctx: FileContext) -> list[Node]:
     """Every call of a function or method named like a spawn, in the whole
     file, found by byte search (cheaper than a query over the whole tree)."""
     names = ctx.occurrences(SPAWN_NAMES, {"identifier", "field_identifier"})
-    return [call for call in map(call_named, names) if call is not None]
+    calls = (call_named(ctx, name) for name in names)
+    return [call for call in calls if call is not None]
 
 
 def classify_spawn(ctx: FileContext, call: Node) -> Spawn | None:
@@ -103,7 +104,7 @@ def handle_discarded(ctx: FileContext, call: Node) -> bool:
     own value is thrown away. Anything else keeps it: a used binding, an
     argument (`handles.push(..)`), a field, a return, `.await`, `.join()`."""
     node = call
-    parent = call.parent
+    parent = ctx.parent(call)
     while parent is not None:
         kind = parent.type
         if kind == "expression_statement":
@@ -115,12 +116,12 @@ def handle_discarded(ctx: FileContext, call: Node) -> bool:
                 parent.child_by_field_name("left")
             )
         if kind == "arguments":
-            owner = parent.parent
+            owner = ctx.parent(parent)
             function = owner.child_by_field_name("function") if owner is not None else None
             return function is not None and ctx.resolve(ctx.text(function)) in _DROP_FUNCTIONS
         if kind == "field_expression":
             field = parent.child_by_field_name("field")
-            outer = parent.parent
+            outer = ctx.parent(parent)
             if field is None or field.text not in _PASS_THROUGH:
                 return False
             if outer is None or outer.type != "call_expression":
@@ -129,7 +130,7 @@ def handle_discarded(ctx: FileContext, call: Node) -> bool:
         elif not _passes_value_up(node, parent):
             return False
         node = parent
-        parent = parent.parent
+        parent = ctx.parent(parent)
     return False
 
 

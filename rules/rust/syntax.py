@@ -11,7 +11,7 @@ from tree_sitter import Node, QueryCursor
 from rules.rust.context import DropScope, Excused, FileContext
 from rules.rust.crate.items import summary_functions
 from rules.rust.excuses import EXCUSES, drop_excuse, excused_in, key_of
-from rules.rust.parsing import captures, lineage, query, text, unparenthesized
+from rules.rust.parsing import Nesting, captures, lineage, query, text, unparenthesized
 
 # the names a query's `#any-of?` / `#eq?` predicate allows (see `_captured`)
 _WORDS = re.compile(r'#(?:any-of|eq)\?\s+@\w+((?:\s+"\w+")+)\)')
@@ -84,9 +84,9 @@ def outside_drop(ctx: FileContext, nodes: Iterable[Node]) -> Iterator[Node]:
     """The nodes outside every `fn drop` of the file (those are the Drop rules'
     business; the engine also drops a finding a Drop rule reports at the same
     place in a function Drop reaches, see `Rule.supersedes`)."""
-    bodies = [impl.drop_fn for impl in ctx.drop_impls if impl.drop_fn is not None]
+    bodies = Nesting(impl.drop_fn for impl in ctx.drop_impls if impl.drop_fn is not None)
     for node in nodes:
-        if not any(b.start_byte <= node.start_byte and node.end_byte <= b.end_byte for b in bodies):
+        if next(bodies.holding(node), None) is None:
             yield node
 
 
@@ -101,7 +101,7 @@ def macro_name(macro: Node) -> str:
 def method_calls(ctx: FileContext, names: Collection[str]) -> Iterator[tuple[Node, Node]]:
     """(method name, call) of each call `receiver.name(..)` for the given names."""
     for name in ctx.occurrences(names, {"field_identifier"}):
-        call = call_named(name)
+        call = call_named(ctx, name)
         if call is not None:
             yield name, call
 
@@ -119,16 +119,16 @@ def calls_query(*names: str) -> str:
 """
 
 
-def call_named(name: Node) -> Node | None:
+def call_named(ctx: FileContext, name: Node) -> Node | None:
     """The call whose callee ends in `name` (`f(..)`, `a::f(..)`, `x.f(..)`)."""
     callee = name
-    parent = name.parent
+    parent = ctx.parent(name)
     if parent is not None and parent.type in {"scoped_identifier", "field_expression"}:
         field = "name" if parent.type == "scoped_identifier" else "field"
         if parent.child_by_field_name(field) != name:
             return None
         callee = parent
-    call = callee.parent
+    call = ctx.parent(callee)
     if call is None or call.type != "call_expression":
         return None
     return call if call.child_by_field_name("function") == callee else None
@@ -137,9 +137,9 @@ def call_named(name: Node) -> Node | None:
 def macro_calls(ctx: FileContext, names: Collection[str]) -> Iterator[Node]:
     """`name!(..)` invocations (`std::name!` too) of the given macro names."""
     for name in ctx.occurrences(names, {"identifier"}):
-        node = name.parent
+        node = ctx.parent(name)
         if node is not None and node.type == "scoped_identifier":
-            node = node.parent
+            node = ctx.parent(node)
         if node is not None and node.type == "macro_invocation":
             yield node
 
@@ -179,7 +179,7 @@ def runs_only_when_not_panicking(ctx: FileContext, node: Node, function: Node) -
     `&& ..`), in the `else` of `if thread::panicking() { .. }`, or after
     `if thread::panicking() { return; }` in an enclosing block. The excuse of
     drop-panic and drop-unwrap (see `in_drop`)."""
-    if b"panicking" not in ctx.source:
+    if not ctx.mentions(b"panicking"):
         return False
     for child, parent in lineage(node, function):
         if parent.type == "if_expression":

@@ -131,12 +131,13 @@ class MemoryTrack:
     reviewed_heads: MutableMapping[PullKey, tuple[str, bool]]
     key: PullKey
     leftover: Leftover | None = None
+    head_sha: str | None = None  # the head under review, once the run has read it
 
     async def reviewed(self, head_sha: str, full: bool) -> bool:
         return self.reviewed_heads.get(self.key) == (head_sha, full)
 
     async def started(self, head_sha: str, run_url: str | None) -> None:
-        return None
+        self.head_sha = head_sha
 
     async def finished(self, head_sha: str, full: bool) -> None:
         self.reviewed_heads[self.key] = (head_sha, full)
@@ -152,8 +153,17 @@ class Reviews(Protocol):
 class JobQueue:
     """Per-PR latest-wins queue over a fixed pool of worker tasks."""
 
-    def __init__(self, run: Runner, *, workers: int = 4) -> None:
+    def __init__(
+        self,
+        run: Runner,
+        *,
+        workers: int = 4,
+        moved_on: Callable[[PullKey], Awaitable[bool]] | None = None,
+    ) -> None:
+        """`moved_on(key)`: whether the running review of PR `key` is of a head that is no
+        longer the PR's (None: always, so a new job always cancels the running one)."""
         self._run = run
+        self._moved_on = moved_on
         self._size = workers
         self._ready: asyncio.Queue[PullKey] = asyncio.Queue()
         self._waiting: dict[PullKey, ReviewJob] = {}
@@ -195,9 +205,8 @@ class JobQueue:
             return
         self._waiting[job.key] = job
         if running is not None:
-            # The worker re-queues the key when the cancelled run has wound down.
-            running.cancel(SUPERSEDED)
-            log.info("review superseded", extra=job_fields(job, superseded_running=True))
+            # The worker re-queues the key when the running run has ended.
+            self.spawn(self._supersede(job, running), delivery_id=job.delivery_id)
         elif superseded is None:
             self._ready.put_nowait(job.key)
         else:
@@ -206,6 +215,15 @@ class JobQueue:
                 extra=job_fields(job, superseded_delivery_id=superseded.delivery_id),
             )
         self._notify()
+
+    async def _supersede(self, job: ReviewJob, running: asyncio.Task[None]) -> None:
+        """Cancel the running review of `job`'s PR, unless `moved_on` says it reviews the
+        PR's current head: then it finishes, and the waiting job finds that head reviewed."""
+        if self._moved_on is not None and not await self._moved_on(job.key):
+            log.info("review kept: the head it reviews is current", extra=job_fields(job))
+            return
+        running.cancel(SUPERSEDED)
+        log.info("review superseded", extra=job_fields(job, superseded_running=True))
 
     def spawn(self, work: Coroutine[Any, Any, None], *, delivery_id: str) -> None:
         """Run event handling in the background, logging (never raising) its failure."""

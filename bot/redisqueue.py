@@ -100,7 +100,7 @@ redis.call('SET', KEYS[1], cjson.encode(request), 'EX', ARGV[3])
 return tonumber(redis.call('GET', KEYS[2]) or '0')
 """
 
-# KEYS want, gen, active, runs; ARGV the job's gen, active's lifetime
+# KEYS want, gen, active, runs; ARGV the job's gen, active's lifetime, gen's lifetime
 _TAKE = """
 local gen = tonumber(ARGV[1])
 local current = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -108,7 +108,7 @@ if current == gen then
   local want = redis.call('GET', KEYS[1])
   if not want then return {current, false} end
   redis.call('DEL', KEYS[1])
-  redis.call('SET', KEYS[2], gen + 1)
+  redis.call('SET', KEYS[2], gen + 1, 'EX', ARGV[3])
   redis.call('HSET', KEYS[3], 'request', want)
   redis.call('EXPIRE', KEYS[3], ARGV[2])
   redis.call('SADD', KEYS[4], gen)
@@ -198,7 +198,7 @@ class RedisJobs:
                 self._active(key, gen),
                 self._key("runs", key),
             ],
-            args=[gen, REQUEST_MEMORY],
+            args=[gen, REQUEST_MEMORY, REVIEWED_MEMORY],
         )
         return request is not None
 

@@ -44,10 +44,12 @@ from bot.jobs import (
     ReviewJob,
     Reviews,
     ReviewTrack,
+    job_fields,
 )
 from bot.manifest import CALLBACK_PATH, WEBHOOK_PATH
 from bot.payload import Shape, problems
 from bot.redisqueue import RedisJobs, Timings, redis_jobs
+from bot.review import fetch
 from bot.review.fetch import BlobCache
 from bot.settings import Settings, SettingsError, is_registered, listen_port
 from bot.setup import SetupFlow, SetupSettings
@@ -131,9 +133,13 @@ def make_app(
     activity = Activity()
     budget = read_budget or ReadBudget()
 
+    reviewing: dict[PullKey, tuple[ReviewJob, MemoryTrack]] = {}
+
     async def run_job(job: ReviewJob) -> None:
         github, settings = registration.github, registration.settings
         assert github is not None and settings is not None, "jobs come from deliveries"
+        track = MemoryTrack(reviewed_heads, job.key)
+        reviewing[job.key] = (job, track)
         try:
             await review(
                 github,
@@ -141,12 +147,19 @@ def make_app(
                 runner=runner,
                 blob_cache=blob_cache,
                 graphql_url=settings.graphql_url,
-                track=MemoryTrack(reviewed_heads, job.key),
+                track=track,
             )
         except Exception as exc:
             activity.finished(job.delivery_id, f"failed: {describe(exc)}")
             raise
+        finally:
+            reviewing.pop(job.key, None)
         activity.finished(job.delivery_id, f"reviewed ({job.reason})")
+
+    async def running_moved_on(key: PullKey) -> bool:
+        job, track = reviewing[key]
+        assert registration.github is not None, "jobs come from deliveries"
+        return await moved_on(registration.github, job, track.head_sha)
 
     async def github_session(app: web.Application) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
@@ -179,7 +192,7 @@ def make_app(
             return await flow.page(request)
         return await status_page(registration.github, activity)
 
-    app[JOBS] = JobQueue(run_job, workers=workers)
+    app[JOBS] = JobQueue(run_job, workers=workers, moved_on=running_moved_on)
     app[REGISTRATION] = registration
     app[ACTIVITY] = activity
     app.cleanup_ctx.append(github_session)
@@ -241,6 +254,21 @@ async def review(
                 "rate_limit_remaining": gh.rate_limit.remaining if gh.rate_limit else None,
             },
         )
+
+
+async def moved_on(github: GitHubApp, job: ReviewJob, head_sha: str | None) -> bool:
+    """Whether `job`'s PR has moved past `head_sha`, the head a running review reviews (None:
+    the run has not read it yet, and will read the newest): a push or a close. A late
+    delivery for an older head must not throw away the review of the current one."""
+    if head_sha is None:
+        return False
+    try:
+        gh = await github.installation_client(job.installation_id)
+        pull = await fetch.get_pull(gh, job.owner, job.repo, job.pull_number)
+    except GITHUB_ERRORS as error:
+        log.warning("could not read the head", extra=job_fields(job, why=describe(error)))
+        return False
+    return pull.head_sha != head_sha or pull.state != "open"
 
 
 def _default_runner() -> ReviewRunner:

@@ -24,13 +24,12 @@ from saq import Worker
 from saq.types import Context, PartialTimersDict
 
 from bot import metrics
-from bot.github import GITHUB_ERRORS, GitHubApp, RetryPolicy, describe
+from bot.github import GitHubApp, RetryPolicy
 from bot.jobs import DELIVERY_ID, SUPERSEDED, Leftover, PullKey, RetryLater, ReviewJob, job_fields
 from bot.redisqueue import QUEUE_NAME, RedisJobs, Taken, Timings, pull_name, redis_jobs
-from bot.review import fetch
 from bot.review.fetch import BlobCache
 from bot.review.pipeline import complete_run
-from bot.server import BLOB_CACHE_BYTES, configure_logging, dispatch, review
+from bot.server import BLOB_CACHE_BYTES, configure_logging, dispatch, moved_on, review
 from bot.settings import Settings, SettingsError, metrics_port
 
 log = logging.getLogger(__name__)
@@ -103,16 +102,8 @@ class WorkerApp:
         """Run the review, stopping it when a newer run starts for a newer head."""
         job, track = taken.job, self.jobs.track(taken, gen)
 
-        async def moved_on() -> bool:
-            if track.head_sha is None:
-                return False  # this run has not read the head yet: it will read the newest
-            try:
-                gh = await self.github.installation_client(job.installation_id)
-                pull = await fetch.get_pull(gh, job.owner, job.repo, job.pull_number)
-            except GITHUB_ERRORS as error:
-                log.warning("could not read the head", extra=job_fields(job, why=describe(error)))
-                return False
-            return pull.head_sha != track.head_sha or pull.state != "open"
+        async def moved_on_now() -> bool:
+            return await moved_on(self.github, job, track.head_sha)
 
         work = review(
             self.github,
@@ -122,7 +113,7 @@ class WorkerApp:
             graphql_url=self.settings.graphql_url,
             track=track,
         )
-        await self.jobs.until_overtaken(job.key, gen, work, moved_on)
+        await self.jobs.until_overtaken(job.key, gen, work, moved_on_now)
 
     async def close_leftovers(self, key: PullKey, gen: int) -> None:
         """Complete the check runs that earlier runs of the PR left open, and forget them."""

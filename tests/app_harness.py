@@ -133,7 +133,9 @@ class BlockingRunner:
     _gate: asyncio.Event = field(default_factory=asyncio.Event)
     _started: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def __call__(self, gh: GitHubAPI, job: ReviewJob, **_: Any) -> None:
+    async def __call__(self, gh: GitHubAPI, job: ReviewJob, **options: Any) -> None:
+        if job.head_sha is not None:  # as the review would: it has read the head it reviews
+            await options["track"].started(job.head_sha, None)
         async with self._started:
             self.started.append(job)
             self._started.notify_all()

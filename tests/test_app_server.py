@@ -234,6 +234,30 @@ async def test_a_newer_push_supersedes_the_run_in_flight(fake_github: FakeGitHub
     assert [job.head_sha for job in blocking.finished] == ["b" * 40]
 
 
+async def test_a_late_delivery_for_an_older_head_does_not_stop_the_current_review(
+    fake_github: FakeGitHub,
+) -> None:
+    seed_pull(
+        fake_github,
+        [
+            pull_file(
+                "src/lib.rs", None, "impl Drop for G { fn drop(&mut self) { Some(1).unwrap(); } }\n"
+            )
+        ],
+    )
+    held = fake_github.hold("GET", "*/git/blobs/*")
+    async with running_app(fake_github, RecordingRunner(real=True)) as bot:
+        await bot.deliver("pull_request", load_webhook("pull_request.opened"))
+        await held.arrived.wait()  # reviewing HEAD, the PR's current head
+        await bot.deliver("pull_request", push("0" * 40), delivery_id="late")
+        await bot.app[JOBS].handled()
+        held.release()
+        await bot.idle()
+    [run] = fake_github.check_runs
+    assert (run.head_sha, run.status, run.conclusion) == (HEAD, "completed", "failure")
+    assert len(fake_github.reviews) == 1  # the late job found HEAD reviewed
+
+
 async def test_a_second_event_for_the_running_head_is_dropped(fake_github: FakeGitHub) -> None:
     # Every push sends both `synchronize` and `check_suite`: one review, not a restart.
     seed_pull(fake_github)

@@ -194,7 +194,8 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
         renew_token: Callable[[str], Awaitable[str]] | None = None,
         **kwargs: Any,
     ) -> None:
-        """`renew_token(refused)` gives a token to use instead of one GitHub answered 401 to."""
+        """`renew_token(refused)` gives a token to use instead of one GitHub answered 401 to
+        (`refused` empty: the first token of a client made without one)."""
         super().__init__(session, requester, **kwargs)
         self.retry = retry or RetryPolicy()
         self.renew_token = renew_token
@@ -203,6 +204,10 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, Mapping[str, str], bytes]:
         headers = {**headers, "x-github-api-version": API_VERSION}
+        if self.renew_token is not None and "authorization" not in headers:
+            # Made without a token (`GitHubApp.installation_client`): the first call gets one.
+            self.oauth_token = await self.renew_token("")
+            headers["authorization"] = f"token {self.oauth_token}"
         can_repeat = repeatable(method, url)
         give_up_at = time.monotonic() + self.retry.deadline
         attempt = 0
@@ -396,16 +401,16 @@ class GitHubApp:
         self._about: dict[str, Any] | None = None
 
     async def installation_client(self, installation_id: int) -> GitHubClient:
+        """A client for the installation. Its token is fetched (or taken from the cache) with
+        its first call, not here: routing an event that needs no call to GitHub (a push
+        queues a review) must not fail because GitHub's token endpoint does; the review
+        then meets the failure, and is retried as a job."""
+
         async def renew(refused: str) -> str:
             return await self.installation_token(installation_id, refused=refused)
 
-        token = await self.installation_token(installation_id)
         return GitHubClient(
-            self.session,
-            oauth_token=token,
-            base_url=self.api_url,
-            retry=self.retry,
-            renew_token=renew,
+            self.session, base_url=self.api_url, retry=self.retry, renew_token=renew
         )
 
     async def installation_token(self, installation_id: int, *, refused: str = "") -> str:

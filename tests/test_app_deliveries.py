@@ -241,15 +241,17 @@ async def test_a_delivery_without_an_id_is_400_and_logged(
 async def test_a_delivery_whose_handling_failed_is_handled_when_redelivered(
     bot: AppUnderTest, runner: RecordingRunner
 ) -> None:
-    """GitHub down while handling: the delivery is not remembered, so "Redeliver" works."""
+    """GitHub down while handling a command (its permission check): the delivery is not
+    remembered, so "Redeliver" works."""
+    bot.fake.set_role(OWNER, REPO, "writer", "write")
+    made = bot.fake.add_issue_comment(OWNER, REPO, NUMBER, "/dropsafe rescan", "writer")
+    repo = bot.fake.repository(OWNER, REPO)
+    assert repo is not None
+    payload = pr_comment_payload(made, repo)
     bot.fake.fail_next("POST", "/app/installations/{id}/access_tokens", status=500, times=4)
-    first = await bot.deliver(
-        "pull_request", load_webhook("pull_request.opened"), delivery_id="retry-me"
-    )
+    first = await bot.deliver("issue_comment", payload, delivery_id="retry-me")
     await bot.idle()
     assert first.status == 202 and runner.jobs == []
-    again = await bot.deliver(
-        "pull_request", load_webhook("pull_request.opened"), delivery_id="retry-me"
-    )
+    again = await bot.deliver("issue_comment", payload, delivery_id="retry-me")
     await bot.idle()
     assert again.status == 202 and len(runner.jobs) == 1

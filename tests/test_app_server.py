@@ -11,12 +11,14 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from app_harness import (
+    FAST_RETRY,
     NUMBER,
     OWNER,
     REPO,
@@ -405,24 +407,36 @@ async def test_check_run_rerequested_without_pull_requests_does_nothing(
 
 
 async def test_the_installation_token_is_fetched_once_for_many_deliveries(
-    bot: AppUnderTest, runner: RecordingRunner
+    fake_github: FakeGitHub,
 ) -> None:
-    for action in ("opened", "synchronize", "reopened", "synchronize"):
-        await bot.deliver("pull_request", load_webhook(f"pull_request.{action}"))
-    await bot.idle()
-    assert len(runner.jobs) >= 1
-    assert access_token_calls(bot.fake) == 1
+    seed_pull(fake_github)
+    async with running_app(fake_github, RecordingRunner(real=True)) as bot:
+        for action in ("opened", "synchronize", "reopened", "synchronize"):
+            await bot.deliver("pull_request", load_webhook(f"pull_request.{action}"))
+        await bot.idle()
+    assert len(fake_github.check_runs) >= 1
+    assert access_token_calls(fake_github) == 1
 
 
 async def test_a_token_about_to_expire_is_not_reused(app_credentials: AppCredentials) -> None:
     # GitHub's tokens last an hour; one that expires within the refresh margin is fetched anew.
     async with FakeGitHub(app_credentials, token_ttl=120) as fake:
         seed_pull(fake)
-        async with running_app(fake, RecordingRunner()) as bot:
+        async with running_app(fake, RecordingRunner(real=True)) as bot:
             for _ in range(2):
                 await bot.deliver("pull_request", load_webhook("pull_request.opened"))
                 await bot.idle()
         assert access_token_calls(fake) >= 2
+
+
+async def test_routing_a_push_needs_no_token(bot: AppUnderTest, runner: RecordingRunner) -> None:
+    """A push only queues a review: GitHub's token endpoint failing cannot lose it (the
+    review meets the failure, and is retried as a job)."""
+    bot.fake.fail_next("POST", "/app/installations/{id}/access_tokens", status=500, times=100)
+    await bot.deliver("pull_request", load_webhook("pull_request.opened"))
+    await bot.idle()
+    assert access_token_calls(bot.fake) == 0
+    assert len(runner.jobs) == 1
 
 
 async def test_every_request_carries_the_api_version(fake_github: FakeGitHub) -> None:
@@ -436,37 +450,50 @@ async def test_every_request_carries_the_api_version(fake_github: FakeGitHub) ->
     assert [r.path for r in fake_github.requests if r.status == 400] == []
 
 
-async def test_a_server_error_is_retried_even_for_a_post(
-    bot: AppUnderTest, runner: RecordingRunner
-) -> None:
-    bot.fake.fail_next("POST", "/app/installations/{id}/access_tokens", status=502)
-    await bot.deliver("pull_request", load_webhook("pull_request.opened"))
-    await bot.idle()
-    assert [r.status for r in bot.fake.calls("POST", "/app/installations/*")] == [502, 201]
-    assert len(runner.jobs) == 1
+@pytest.fixture
+async def reviewing(fake_github: FakeGitHub) -> AsyncIterator[AppUnderTest]:
+    """The App running the real review of the seeded PR."""
+    seed_pull(fake_github)
+    async with running_app(fake_github, RecordingRunner(real=True)) as bot:
+        yield bot
+
+
+async def test_a_server_error_is_retried_even_for_a_post(reviewing: AppUnderTest) -> None:
+    reviewing.fake.fail_next("POST", "/app/installations/{id}/access_tokens", status=502)
+    await reviewing.deliver("pull_request", load_webhook("pull_request.opened"))
+    await reviewing.idle()
+    assert [r.status for r in reviewing.fake.calls("POST", "/app/installations/*")] == [502, 201]
+    assert [run.status for run in reviewing.fake.check_runs] == ["completed"]
 
 
 async def test_a_secondary_rate_limit_waits_for_retry_after(
-    bot: AppUnderTest, runner: RecordingRunner, caplog: pytest.LogCaptureFixture
+    reviewing: AppUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bot.fake.fail_next(
+    reviewing.fake.fail_next(
         "POST", "/app/installations/{id}/access_tokens", status=403, headers={"retry-after": "0.2"}
     )
     caplog.set_level(logging.WARNING, logger="bot.github")
-    await bot.deliver("pull_request", load_webhook("pull_request.opened"))
-    await bot.idle()
-    assert [r.status for r in bot.fake.calls("POST", "/app/installations/*")] == [403, 201]
+    await reviewing.deliver("pull_request", load_webhook("pull_request.opened"))
+    await reviewing.idle()
+    assert [r.status for r in reviewing.fake.calls("POST", "/app/installations/*")] == [403, 201]
     [retry] = logged(caplog, "github request failed, retrying")
     assert (getattr(retry, "status", None), getattr(retry, "retry_in", None)) == (403, 0.2)
-    assert len(runner.jobs) == 1
+    assert [run.status for run in reviewing.fake.check_runs] == ["completed"]
 
 
-async def test_retries_are_bounded(bot: AppUnderTest, runner: RecordingRunner) -> None:
-    bot.fake.fail_next("POST", "/app/installations/{id}/access_tokens", status=500, times=10)
-    await bot.deliver("pull_request", load_webhook("pull_request.opened"))
-    await bot.idle()
-    assert len(bot.fake.calls("POST", "/app/installations/*")) == 4  # FAST_RETRY.attempts
-    assert runner.jobs == []
+async def test_retries_are_bounded(
+    reviewing: AppUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    reviewing.fake.fail_next("POST", "/app/installations/{id}/access_tokens", 500, times=100)
+    await reviewing.deliver("pull_request", load_webhook("pull_request.opened"))
+    await reviewing.idle()
+    # Each of the job's tries gives up after the client's attempts; the last try's report
+    # of the failure needs a token too, and gives up the same way.
+    tries = FAST_RETRY.job_attempts + 1
+    assert access_token_calls(reviewing.fake) == FAST_RETRY.attempts * tries
+    assert reviewing.fake.check_runs == []
+    assert len(logged(caplog, "review deferred")) == FAST_RETRY.job_attempts - 1
+    assert len(logged(caplog, "could not report the failure")) == 1
 
 
 # -- manifest ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ fresh QueryCursor each time (cursors carry per-run state).
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Collection, Iterable, Iterator
 from functools import cache
 
@@ -15,11 +16,21 @@ from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
 LANGUAGE = Language(tree_sitter_rust.language())
 _PARSER = Parser(LANGUAGE)
+_UNDECODED = re.compile("[\udc80-\udcff]")  # surrogateescape's stand-ins for bad bytes
 _PART = 4096  # see `node_texts`
 _DEEP = 200  # see `is_deep`
 
 
 def parse(source: bytes) -> Tree:
+    """The tree of `source`. Bytes that are not UTF-8 are parsed as DEL: the
+    same length, so every offset holds, and tree-sitter would read them as
+    U+FFFD anyway; but query predicates (`#eq?`, `#match?`) decode node
+    text strictly and would raise on them."""
+    try:
+        source.decode("utf-8")
+    except UnicodeDecodeError:
+        text = _UNDECODED.sub("\x7f", source.decode("utf-8", "surrogateescape"))
+        source = text.encode("utf-8")
     return _PARSER.parse(source)
 
 
@@ -64,7 +75,7 @@ def matches(query_text: str, node: Node) -> list[tuple[int, dict[str, list[Node]
 
 def text(node: Node | None) -> str:
     """The node's source text ('' for a missing node); bytes that are not
-    UTF-8 read as U+FFFD, so any file can be analysed."""
+    UTF-8 read as DEL (see `parse`), so any file can be analysed."""
     return (node.text or b"").decode("utf-8", "replace") if node is not None else ""
 
 

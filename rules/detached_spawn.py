@@ -32,7 +32,10 @@ RULE = Rule(
             `handle.spawn(..)` / `rt.spawn(..)` (and async-std's `task::spawn`) as an
             expression statement, under `let _ =`, or bound to a name (`let _task = ..`)
             that is never used again. A handle that is awaited, joined, stored, pushed,
-            returned or passed on is kept; spawning on a `TaskTracker` or `JoinSet` is
+            returned (also as an arm of the function's tail `match` or `if`, as tokio's
+            tests pick `ls.spawn_local(task)` or `rt.spawn(task)`) or passed on is kept; a
+            `spawn` method whose receiver is no runtime, handle or tracker (a pool's own
+            `spawn` returning `()`) is not a task spawn; spawning on a `TaskTracker` or `JoinSet` is
             tracked. Threads (`std::thread::spawn`) and `spawn_blocking` are left alone
             outside `Drop`: fire-and-forget is their usual, deliberate use. Test code is
             checked too: a detached task in a test outlives the assertion it should feed.

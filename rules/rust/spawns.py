@@ -107,7 +107,7 @@ def handle_discarded(ctx: FileContext, call: Node) -> bool:
     parent = ctx.parent(call)
     while parent is not None:
         kind = parent.type
-        if kind == "expression_statement":
+        if kind == "expression_statement" and not _block_tail(parent):
             return True
         if kind == "let_declaration":
             return _binding_unused(ctx, parent)
@@ -214,14 +214,36 @@ def _receiver_family(ctx: FileContext, receiver: Node) -> Family | None:
     return None
 
 
+def _block_tail(statement: Node) -> bool:
+    """A `match`/`if` written last in its block with no `;`: tree-sitter
+    makes it a statement, yet it is the block's value (`fn f() -> JoinHandle<()>
+    { match x { .. => tokio::spawn(..) } }` returns the handle)."""
+    block = statement.parent
+    last = statement.children[-1] if statement.children else None
+    if block is None or block.type != "block" or last is None or last.type == ";":
+        return False
+    following = statement.next_named_sibling
+    while following is not None and following.type in {"line_comment", "block_comment"}:
+        following = following.next_named_sibling
+    return following is None
+
+
 def _passes_value_up(node: Node, parent: Node) -> bool:
     """True when `parent`'s value is `node`'s value: parentheses, `?`, the
     tail of a block, a branch of an `if`, an arm of a `match`."""
     kind = parent.type
-    if kind in {"parenthesized_expression", "try_expression", "unsafe_block", "else_clause"}:
+    if kind in {
+        "parenthesized_expression",
+        "try_expression",
+        "unsafe_block",
+        "else_clause",
+        "expression_statement",  # a block's tail `match`/`if` (see `_block_tail`)
+    }:
         return True
     if kind == "block":
-        return node.type not in {"let_declaration", "expression_statement"}
+        if node.type == "expression_statement":
+            return _block_tail(node)
+        return node.type != "let_declaration"
     if kind == "if_expression":
         return node != parent.child_by_field_name("condition")
     if kind == "match_arm":

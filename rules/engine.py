@@ -317,9 +317,13 @@ def link(
             linked[n].findings.clear()
             continue
         for hazard in hazards.get(paths[index], ()):
-            how = model.reached(hazard.excuse).get((index, hazard.function))
-            if how is not None:
-                _place_hazard(linked[n], by_path, hazard, how)
+            ref = (index, hazard.function)
+            how = model.reached(hazard.excuse).get(ref)
+            if how is None:
+                continue
+            _place_hazard(linked[n], by_path, hazard, how)
+            for other in model.reached_from_each(hazard.excuse).get(ref, ()):
+                _place_at_call(by_path, hazard, other)  # every Drop's call leading there
     return [entry.report() for entry in linked]
 
 
@@ -386,23 +390,25 @@ class _Linked:
 def _place_hazard(
     entry: _Linked, by_path: Mapping[str, _Linked], hazard: Hazard, how: Reached
 ) -> None:
-    """Report a reached hazard at its own line and, when it lies in another
-    file than `fn drop`, at the call in `fn drop` that leads to it too (a
-    pull request may touch either); both name the chain."""
+    """Report a reached hazard at its own line (with its shortest chain) and,
+    when it lies in another file than `fn drop`, at the call in `fn drop`
+    that leads to it too (a pull request may touch either)."""
     finding = hazard.finding
     if not how.calls:
         entry.add(finding, hazard.allowed)
         return
-    via = " -> ".join(step.label for step in how.calls)
-    reached = f" (reached from Drop for {how.owner} via {via})"
-    chain = (
-        ChainStep(how.path, how.line, f"Drop for {how.owner}"),
-        *(ChainStep(step.path, step.line, step.label) for step in how.calls),
-        ChainStep(finding.path, finding.line, hazard.label),
-    )
+    chain, reached = _chain(hazard, how)
     entry.add(replace(finding, message=finding.message + reached, chain=chain), hazard.allowed)
-    if finding.path == how.path:
+    _place_at_call(by_path, hazard, how)
+
+
+def _place_at_call(by_path: Mapping[str, _Linked], hazard: Hazard, how: Reached) -> None:
+    """The hazard at the first call in `fn drop` on `how`'s way to it, when
+    that `fn drop` is in another file."""
+    finding = hazard.finding
+    if not how.calls or finding.path == how.path:
         return
+    chain, reached = _chain(hazard, how)
     first = how.calls[0]
     root = by_path[how.path]
     allowances = root.part.allowances
@@ -420,6 +426,18 @@ def _place_hazard(
     )
     allowed = allowances is not None and allowances.allows(finding.rule, first.line)
     root.add(at_call, allowed)
+
+
+def _chain(hazard: Hazard, how: Reached) -> tuple[tuple[ChainStep, ...], str]:
+    """The chain from `fn drop` to the hazard, and the message suffix naming it."""
+    finding = hazard.finding
+    via = " -> ".join(step.label for step in how.calls)
+    chain = (
+        ChainStep(how.path, how.line, f"Drop for {how.owner}"),
+        *(ChainStep(step.path, step.line, step.label) for step in how.calls),
+        ChainStep(finding.path, finding.line, hazard.label),
+    )
+    return chain, f" (reached from Drop for {how.owner} via {via})"
 
 
 def _label(ctx: FileContext, node: Node) -> str:

@@ -40,6 +40,8 @@ from rules.rust.crate.items import Call, FileFunctions, FileItems, summary_funct
 from rules.rust.crate.reach import Reached, Step, gather_calls, reach
 from rules.rust.crate.resolve import FnRef, Resolver
 
+PER_ROOT = 64  # functions one Drop's own search visits at most (`reached_from_each`)
+
 
 class CrateModel:
     """The crates of a set of summarised files (`items`, with the manifests'
@@ -62,6 +64,7 @@ class CrateModel:
         self.crates, self.placements = build_crates(list(items), manifests)
         self.resolver = Resolver(items, self.crates, self.placements)
         self._reached: dict[str | None, dict[FnRef, Reached]] = {}
+        self._each: dict[str | None, dict[FnRef, list[Reached]]] = {}
         self.roots = [
             (index, root.function)
             for index, file in enumerate(items)
@@ -87,6 +90,19 @@ class CrateModel:
         if excuse not in self._reached:
             self._reached[excuse] = reach(self.resolver, self.roots, excuse)
         return self._reached[excuse]
+
+    def reached_from_each(self, excuse: str | None = None) -> dict[FnRef, list[Reached]]:
+        """For each function, how each Drop reaches it (`reached` keeps only
+        the shortest way): a finding is also reported at the call in every
+        `fn drop` that leads to it. Each root's search stops after
+        `PER_ROOT` functions, so thousands of Drop impls stay linear."""
+        if excuse not in self._each:
+            found: dict[FnRef, list[Reached]] = {}
+            for root in self.roots:
+                for ref, how in reach(self.resolver, [root], excuse, PER_ROOT).items():
+                    found.setdefault(ref, []).append(how)
+            self._each[excuse] = found
+        return self._each[excuse]
 
 
 __all__ = [

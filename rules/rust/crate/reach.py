@@ -42,9 +42,12 @@ class Reached:
     calls: tuple[Step, ...]
 
 
-def reach(resolver: Resolver, roots: list[FnRef], excuse: str | None) -> dict[FnRef, Reached]:
+def reach(
+    resolver: Resolver, roots: list[FnRef], excuse: str | None, limit: int | None = None
+) -> dict[FnRef, Reached]:
     """Each function reached from `roots` without a call site `excuse`
-    covers, and how; only calls already in `resolver.calls` are followed."""
+    covers, and how; only calls already in `resolver.calls` are followed.
+    With `limit`, the search stops once it has found that many functions."""
     found: dict[FnRef, Reached] = {}
     queue: deque[tuple[FnRef, Reached]] = deque()
     for ref in roots:
@@ -59,6 +62,8 @@ def reach(resolver: Resolver, roots: list[FnRef], excuse: str | None) -> dict[Fn
         if ref in found:
             continue
         found[ref] = how
+        if limit is not None and len(found) >= limit:
+            break
         if len(how.calls) >= MAX_DEPTH:
             continue
         path = resolver.items[ref[0]].path

@@ -50,13 +50,14 @@ def reach(
     With `limit`, the search stops once it has found that many functions."""
     found: dict[FnRef, Reached] = {}
     queue: deque[tuple[FnRef, Reached]] = deque()
+    owners: dict[FnRef, str] = {}  # by a look-up, not a scan per root: a file may hold thousands
+    for file in {ref[0] for ref in roots}:
+        for root in resolver.items[file].drops:
+            owners.setdefault((file, root.function), root.type_name)
     for ref in roots:
         drop = resolver.function(ref)
         path = resolver.items[ref[0]].path
-        owner = next(
-            root.type_name for root in resolver.items[ref[0]].drops if root.function == ref[1]
-        )
-        queue.append((ref, Reached(owner, path, drop.line, drop.item, ())))
+        queue.append((ref, Reached(owners[ref], path, drop.line, drop.item, ())))
     while queue:
         ref, how = queue.popleft()
         if ref in found:

@@ -1,9 +1,10 @@
 """The `dropsafe` command line: check, rules, explain, serve, worker.
 
-Exit status (DESIGN.md): 0 no finding at the fail level, 1 some, 2 a usage
-error or unreadable input, always with one line on stderr saying which.
-Everything the scan leaves out (skipped files, config problems) is said on
-stderr too, so a quiet run never hides work it did not do.
+Exit status (DESIGN.md): 0 no finding at the fail level, 1 some (or, with
+`--fail-on-skip`, a skipped file), 2 a usage error or unreadable input, always
+with one line on stderr saying which. Everything the scan leaves out (skipped
+files, config problems) is a warning on stderr too, so a quiet run never hides
+work it did not do.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import argparse
 import io
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import TextIO
 
-from bot.formats import FORMATS
-from bot.gitdiff import GitError, diff_against
+from bot import version
+from bot.formats import FORMATS, text
+from bot.gitdiff import GitError, diff_against, repository_root
 from bot.scan import ScanResult, Target, collect_files, diff_targets, scan
 from rules.catalogue import RULE_IDS, RULES, markdown_table, rule_by_id, scope_notes
 from rules.config import CONFIG_PATH, Settings, load_settings
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dropsafe", description="Drop-safety review of Rust code."
     )
+    parser.add_argument("--version", action="version", version=f"dropsafe {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     check = commands.add_parser("check", help="check Rust files (the whole files, or a diff)")
@@ -78,6 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         metavar="FILE",
         help="settings file (default: the repository's .github/dropsafe.toml, if any)",
+    )
+    check.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour the text format (auto: on a terminal, unless NO_COLOR is set)",
+    )
+    check.add_argument(
+        "--fail-on-skip",
+        action="store_true",
+        help="exit 1 when a file is skipped (too large, not Rust, unreadable, binary)",
     )
     check.set_defaults(run=run_check)
 
@@ -106,16 +120,22 @@ def run_check(args: argparse.Namespace) -> int:
     settings = _settings(args.config)
     if args.mode:
         settings = replace(settings, mode=Mode(args.mode))
-    paths = args.paths or ["."]
-    for path in paths:
+    for path in args.paths:
         if not os.path.exists(path):
             raise UsageError(f"no such file or directory: {path}")
-    targets = _targets(args, paths, settings)
+    targets = _targets(args, settings)
     targets = [target for target in targets if not settings.excluded(target.path)]
     result = scan(targets, settings)
-    _notify_skipped(result, sys.stderr)
-    sys.stdout.write(FORMATS[args.format](result))
+    _warn_skipped(result, sys.stderr)
+    chunks: Iterable[str]
+    if args.format == "text":
+        chunks = text.render(result, text.Style(_colour(args.color, sys.stdout)))
+    else:
+        chunks = FORMATS[args.format](result)
+    for chunk in chunks:
+        sys.stdout.write(chunk)
     failing = any(at_least(f.severity, settings.fail_on) for f in result.findings)
+    failing = failing or (args.fail_on_skip and bool(result.skipped))
     return EXIT_FINDINGS if failing else EXIT_CLEAN
 
 
@@ -184,22 +204,25 @@ def _discover_config(start: str) -> str | None:
         directory = parent
 
 
-def _targets(args: argparse.Namespace, paths: list[str], settings: Settings) -> list[Target]:
+def _targets(args: argparse.Namespace, settings: Settings) -> list[Target]:
+    """The files to check. A diff's paths are relative to the repository root
+    (git writes them so from any subdirectory); a diff from `--diff` is checked
+    whole unless PATHs narrow it, `--base` diffs the PATHs (default `.`)."""
     if args.diff is None and args.base is None:
-        return collect_files(paths)
+        return collect_files(args.paths or ["."])
     if args.base is not None:
         try:
-            diff = diff_against(args.base, paths)
+            diff = diff_against(args.base, args.paths or ["."])
         except GitError as exc:
             raise UsageError(str(exc)) from exc
-        text, root = diff.text, str(diff.root)
+        patch, root = diff.text, str(diff.root)
     else:
-        text, root = _read_diff(args.diff), os.getcwd()
+        patch, root = _read_diff(args.diff), str(repository_root(".") or os.getcwd())
     try:
-        changes = parse_diff(text)
+        changes = parse_diff(patch)
     except DiffError as exc:
         raise UsageError(f"cannot parse the diff: {exc}") from exc
-    return diff_targets(changes, settings.mode, root, paths)
+    return diff_targets(changes, settings.mode, root, args.paths or [root])
 
 
 def _read_diff(name: str) -> str:
@@ -214,6 +237,17 @@ def _read_diff(name: str) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
-def _notify_skipped(result: ScanResult, stream: TextIO) -> None:
+def _warn_skipped(result: ScanResult, stream: TextIO) -> None:
     for report in result.skipped:
-        print(f"dropsafe: notice: {report.path}: skipped: {report.skipped}", file=stream)
+        print(f"dropsafe: warning: {report.path}: skipped: {report.skipped}", file=stream)
+
+
+def _colour(choice: str, stream: TextIO) -> bool:
+    """`--color`: always and never are final (a flag overrides the environment,
+    as no-color.org asks); auto colours a terminal unless NO_COLOR is set to a
+    non-empty value or TERM is `dumb`."""
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return stream.isatty()

@@ -52,10 +52,9 @@ def diff_against(rev: str, paths: Sequence[str | os.PathLike[str]] = ()) -> GitD
     start = first if first.is_dir() else first.parent
     if not start.is_dir():
         raise GitError(f"{first}: no such file or directory")
-    try:
-        root = Path(_git(start, "rev-parse", "--show-toplevel").strip()).resolve()
-    except GitError:
-        raise GitError(f"{first}: not inside a git repository") from None
+    root = repository_root(start)
+    if root is None:
+        raise GitError(f"{first}: not inside a git repository")
     if not rev or rev.startswith("-"):
         raise GitError(f"bad revision {rev!r}")
     try:
@@ -82,6 +81,15 @@ def diff_against(rev: str, paths: Sequence[str | os.PathLike[str]] = ()) -> GitD
             )
         text = _git(root, "diff", *_DIFF_OPTIONS, rev, "--", *pathspecs, env=env)
     return GitDiff(root=root, text=text)
+
+
+def repository_root(start: str | os.PathLike[str]) -> Path | None:
+    """The root of the git work tree holding the directory `start`, or None
+    (not in one, or no git): what the paths of a diff git made are relative to."""
+    try:
+        return Path(_git(Path(start), "rev-parse", "--show-toplevel").strip()).resolve()
+    except GitError:
+        return None
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -14,10 +14,10 @@ import contextlib
 import multiprocessing
 from collections.abc import Callable, Collection, Mapping, Sequence
 from multiprocessing.connection import Connection
-from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from bot.sources import read_source
 from rules.config import Settings
 from rules.engine import Analysis, FilePart, FileReport, Hazard, SourceFile
 from rules.rust.crate import Call
@@ -36,10 +36,8 @@ class Holder:
         return [self._add(target, test_names) for target in targets]
 
     def _add(self, target: Any, test_names: frozenset[str]) -> FilePart:
-        try:
-            source = Path(target.location).read_bytes()
-        except OSError as exc:
-            skipped = f"cannot read it ({exc.strerror})"
+        source, skipped = read_source(target.path, target.location)
+        if skipped:
             return FilePart(FileReport(target.path, (), skipped=skipped), target.touched)
         return self.analysis.add(SourceFile(target.path, source, target.touched), test_names)
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.formats.text import shown_lines
 from bot.pool import Holder, Pool
 from rules.config import Settings
 from rules.engine import MAX_SOURCE_BYTES, FileReport, link
@@ -41,8 +42,8 @@ class Target:
 
 @dataclass(frozen=True)
 class ScanResult:
-    """The reports of one scan, in path order, and the source text of each line
-    a finding anchors on (keyed by (path, line)) for the text format's caret."""
+    """The reports of one scan, in path order, and the source text of the lines
+    the text format shows for each finding (keyed by (path, line))."""
 
     reports: tuple[FileReport, ...]
     lines: Mapping[tuple[str, int], str] = field(default_factory=dict)
@@ -55,11 +56,17 @@ class ScanResult:
     def skipped(self) -> list[FileReport]:
         return [report for report in self.reports if report.skipped]
 
+    @property
+    def analysed(self) -> int:
+        """How many files were analysed (the skipped ones were not)."""
+        return sum(1 for report in self.reports if not report.skipped)
+
 
 def collect_files(paths: Sequence[str], cwd: str | None = None) -> list[Target]:
     """The files under `paths`: directories walked for `*.rs` (skipping `target/`
-    and hidden folders), files taken as given. Raises FileNotFoundError naming a
-    missing path. Paths are shown relative to `cwd` when they lie under it."""
+    and hidden folders), files taken as given (`bot.sources.read_source` skips
+    one that is not Rust). Raises FileNotFoundError naming a missing path. Paths
+    are shown relative to `cwd` when they lie under it."""
     cwd = os.path.abspath(cwd or os.getcwd())
     seen: dict[str, Target] = {}
     for given in paths:
@@ -121,7 +128,9 @@ def scan(
         parts += holder.add(others, frozenset[str]().union(*(part.names for part in parts)))
         parts.sort(key=lambda part: part.report.path)
         reports = link(parts, settings, find_manifests(targets), details=holder)
-        wanted = {r.path: {f.line for f in r.findings} for r in reports if r.findings}
+        wanted = {
+            r.path: {n for f in r.findings for n in shown_lines(f)} for r in reports if r.findings
+        }
         lines = holder.lines(wanted)
     shown = {(path, n): line for path, found in lines.items() for n, line in found.items()}
     return ScanResult(tuple(reports), shown)

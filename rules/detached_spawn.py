@@ -20,6 +20,8 @@ def check(ctx: FileContext) -> Iterator[Hit]:
 
 RULE = Rule(
     id="detached-spawn",
+    label="the `JoinHandle` is dropped",
+    help="keep the `JoinHandle` and await it, or spawn on an awaited `JoinSet`/`TaskTracker`",
     severity="warning",
     checklist=(ASYNC_NOT_DETACHED,),
     message="the `JoinHandle` of a spawned task is dropped: the task is detached",

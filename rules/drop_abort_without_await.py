@@ -88,6 +88,8 @@ def _awaited_later(ctx: FileContext, call: Node, receiver: Node, function: Node)
 
 RULE = Rule(
     id="drop-abort-without-await",
+    label="the task stops later, not here",
+    help="wait for the aborted task to end (safe-Drop pattern), or add an `async fn close(self)`",
     severity="warning",
     checklist=(RESOURCES_RELEASED,),
     message="`abort()` in `Drop` does not wait for the task to stop",

@@ -225,6 +225,8 @@ def _other(branch: Branch) -> Branch:
 
 RULE = Rule(
     id="drop-block-on",
+    label="panics when dropped inside a runtime",
+    help="wrap it in `block_in_place`, or block on a thread of its own (safe-Drop pattern)",
     severity="error",
     checklist=(NEVER_PANICS,),
     message=f"`block_on` in `Drop` panics when the value is dropped inside async code {PANIC}",

@@ -109,6 +109,8 @@ def _killed_before(ctx: FileContext, call: Node, receiver: Node, function: Node)
 
 RULE = Rule(
     id="drop-blocking-call",
+    label="blocks whoever drops the value",
+    help="move the blocking work into an explicit `close()`, or off the dropping thread",
     severity="warning",
     checklist=(PERFORMANCE,),
     message="blocking call in `Drop`: whoever drops the value waits",

@@ -23,6 +23,8 @@ def check(ctx: FileContext) -> Iterator[Hit]:
 
 RULE = Rule(
     id="drop-detached-spawn",
+    label="spawned and detached: nobody waits for it",
+    help="run the cleanup to completion (safe-Drop pattern), or add an `async fn close(self)`",
     severity="error",
     checklist=(ASYNC_NOT_DETACHED,),
     message="detached spawn in `Drop`: the cleanup may never run",

@@ -107,6 +107,8 @@ def _only_panics(ctx: FileContext, function: Node) -> bool:
 
 RULE = Rule(
     id="drop-panic",
+    label="panics in `Drop`",
+    help="log the failure instead of panicking",
     severity="error",
     checklist=(NEVER_PANICS, UNWIND_SAFE),
     message="panicking macro in `Drop`: a panic while unwinding aborts the process",

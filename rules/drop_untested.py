@@ -20,6 +20,8 @@ def check(ctx: FileContext) -> Iterator[Hit]:
 
 RULE = Rule(
     id="drop-untested",
+    label="no test names this type",
+    help="add a test that creates the value, drops it and checks that the resource is released",
     severity="notice",
     checklist=(TESTED,),
     message="`impl Drop` has no test that names its type",

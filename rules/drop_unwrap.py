@@ -61,6 +61,8 @@ def _unwraps_lock(call: Node) -> bool:
 
 RULE = Rule(
     id="drop-unwrap",
+    label="can panic while unwinding",
+    help="handle the error (`if let Err(e) = ..` and log it) instead of panicking",
     severity="error",
     checklist=(NO_UNWRAP, UNWIND_SAFE),
     message="`unwrap`/`expect` in `Drop`: a panic while unwinding aborts the process",

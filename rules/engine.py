@@ -28,6 +28,7 @@ MAX_SOURCE_BYTES = 4 * 1024 * 1024
 UNKNOWN_ALLOW = "unknown-allow-id"
 _CODE_LIMIT = 200
 _NAMES = frozenset({"identifier", "type_identifier"})
+Span = tuple[int, int, int, int]  # line, column, end line, end column (1-based)
 _SUPERSEDES = {rule.id: rule.supersedes for rule in RULES if rule.supersedes is not None}
 
 
@@ -493,30 +494,36 @@ class _Collector:
         if self.allowances.allows(rule.id, line):
             self.suppressed += 1
             return
-        anchor = self._anchor(node, hit.whole)
-        if anchor is None:
+        span = self._whole_span(node) if hit.whole else self._node_span(node)
+        if span is None:
             self.out_of_scope += 1
             return
-        finding = self.finding(rule, severity, hit, anchor)
+        finding = self.finding(rule, severity, hit, span)
         self.findings.setdefault((rule.id, finding.line, finding.column), finding)
 
     def finding(
-        self, rule: Rule, severity: Severity, hit: Hit, anchor: tuple[int, int] | None = None
+        self, rule: Rule, severity: Severity, hit: Hit, span: Span | None = None
     ) -> Finding:
-        """The finding `hit` makes, anchored at `anchor` (default: its node's start)."""
+        """The finding `hit` makes, at `span` (default: its node's); a whole-item
+        finding moved off the item's first line says why."""
         node = hit.node
         line = node.start_point[0] + 1
-        start_line, start_column = anchor or (line, column(self.ctx.source, node.start_byte))
-        spans_node = start_line == line and not hit.whole  # else a point (a whole item)
+        start_line, start_column, end_line, end_column = span or self._span(node)
+        message = hit.message or rule.message
+        if start_line != line:
+            message += (
+                f" (the item starts on line {line}, outside the changed lines;"
+                " reported on its first changed line)"
+            )
         return Finding(
             rule=rule.id,
             severity=capped(severity, hit.at_most),
             path=self.ctx.path,
             line=start_line,
-            end_line=node.end_point[0] + 1 if spans_node else start_line,
+            end_line=end_line,
             column=start_column,
-            end_column=column(self.ctx.source, node.end_byte) if spans_node else start_column,
-            message=hit.message or rule.message,
+            end_column=end_column,
+            message=message,
             fix=rule.fix.markdown if rule.fix else None,
             item=self.ctx.item_path(node),
             code=self._line_code(node, hit.whole),
@@ -539,15 +546,46 @@ class _Collector:
         )
         self.findings.setdefault((UNKNOWN_ALLOW, line, column), finding)
 
-    def _anchor(self, node: Node, whole: bool) -> tuple[int, int] | None:
-        """(line, column) to report at, or None when the finding is out of scope."""
+    def _span(self, node: Node) -> Span:
+        source = self.ctx.source
+        start, end = column(source, node.start_byte), column(source, node.end_byte)
+        return node.start_point[0] + 1, start, node.end_point[0] + 1, end
+
+    def _node_span(self, node: Node) -> Span | None:
+        """The node's span, or None when its first line is out of scope."""
         line = node.start_point[0] + 1
-        if self.touched is None or line in self.touched:
-            return line, column(self.ctx.source, node.start_byte)
-        if not whole:
+        return None if self.touched is not None and line not in self.touched else self._span(node)
+
+    def _whole_span(self, node: Node) -> Span | None:
+        """Where a finding about a whole item goes: its header (`impl Drop for
+        G`, up to the body) when that line counts, else the first line of the
+        item that does, trimmed; None when no line of the item counts."""
+        first, last = node.start_point[0] + 1, node.end_point[0] + 1
+        if self.touched is None or first in self.touched:
+            body = node.child_by_field_name("body")
+            return self._trimmed(first, node.start_byte, body.start_byte if body else None)
+        inside = [n for n in self.touched if first <= n <= last]
+        if not inside:
             return None
-        inside = [n for n in self.touched if line <= n <= node.end_point[0] + 1]
-        return (min(inside), 1) if inside else None
+        line_start = node.start_byte
+        for _ in range(min(inside) - first):
+            line_start = self.ctx.source.index(b"\n", line_start) + 1
+        return self._trimmed(min(inside), line_start, None)
+
+    def _trimmed(self, line: int, start: int, stop: int | None) -> Span:
+        """One line's span from byte `start` to `stop` (at most the line's end),
+        without surrounding whitespace; a blank line is a point at `start`."""
+        source = self.ctx.source
+        end = source.find(b"\n", start)
+        end = len(source) if end < 0 else end
+        if stop is not None:
+            end = min(end, stop)
+        text = source[start:end]
+        first = start + len(text) - len(text.lstrip())
+        last = start + len(text.rstrip())
+        if last <= first:
+            return line, column(source, start), line, column(source, start)
+        return line, column(source, first), line, column(source, last)
 
     def _line_code(self, node: Node, whole: bool) -> str:
         """The anchor's source line, whitespace collapsed (the whole node's first

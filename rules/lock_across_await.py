@@ -90,6 +90,8 @@ def _message(guards: list[Guard], point: Node) -> str:
 
 RULE = Rule(
     id="lock-across-await",
+    label="the guard is still held at this `.await`",
+    help="drop the guard before the `.await` (end its block, `drop(guard)`), or use an async lock",
     severity="warning",
     checklist=(PERFORMANCE,),
     message="a lock guard is held across an `.await`",

@@ -88,6 +88,8 @@ def _released_by_own_drop(ctx: FileContext, callee: Node) -> bool:
 
 RULE = Rule(
     id="mem-forget",
+    label="`Drop` never runs for this value",
+    help="let the value drop, or release what it owns before forgetting it",
     severity="notice",
     checklist=(RESOURCES_RELEASED,),
     message="the value's `Drop` never runs",

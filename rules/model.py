@@ -85,7 +85,8 @@ class Finding:
         return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
     def to_json(self) -> dict[str, object]:
-        """The public JSON shape of DESIGN.md (1-based lines and columns)."""
+        """The public JSON shape of DESIGN.md (1-based lines and columns). The
+        fix pattern is the rule's, so JSON carries it once, under `rules`."""
         return {
             "rule": self.rule,
             "severity": self.severity,
@@ -94,7 +95,6 @@ class Finding:
             "end_line": self.end_line,
             "column": self.column,
             "message": self.message,
-            "fix": self.fix,
             "chain": [step.to_json() for step in self.chain],
         }
 
@@ -161,7 +161,9 @@ class Rule:
 
     `docs` is the user-facing page (What it does / Why is this bad? / Example /
     Use instead / References); `dropsafe explain`, review comments and README
-    tables are generated from it. `needles` is a cheap literal pre-check: when
+    tables are generated from it. `label` is the few words the text format
+    prints under the carets and `help` the one-line fix (clippy's `help:`).
+    `needles` is a cheap literal pre-check: when
     none of them occurs in a file's bytes the rule is not run on it. A Drop
     rule `supersedes` the rule that reports the same code outside Drop
     (`drop-unwrap` over `unwrap-in-production`): where both fire on one place
@@ -180,3 +182,5 @@ class Rule:
     needles: tuple[bytes, ...]
     fix: FixPattern | None = None
     supersedes: str | None = None
+    label: str = ""
+    help: str = ""

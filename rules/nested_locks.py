@@ -26,6 +26,8 @@ def check(ctx: FileContext) -> Iterator[Hit]:
 
 RULE = Rule(
     id="nested-locks",
+    label="a second lock while a guard is held",
+    help="take locks in one fixed order, or release the first guard before taking the second",
     severity="notice",
     checklist=(PERFORMANCE,),
     message="a second lock is taken while a guard is held: lock-order deadlock risk",

@@ -17,6 +17,8 @@ def check(ctx: FileContext) -> Iterator[Hit]:
 
 RULE = Rule(
     id="panic-in-production",
+    label="panics in production code",
+    help="return an error instead of panicking",
     severity="notice",
     checklist=(ERROR_PATHS,),
     message="`panic!`/`todo!`/`unimplemented!` in production code",

@@ -244,6 +244,8 @@ def _message(ctx: FileContext, function: Node, scope: Node, name: str) -> str:
 
 RULE = Rule(
     id="temp-path-unguarded",
+    label="nothing removes this path",
+    help="own the path with a guard whose `Drop` removes it (TempFileGuard), or use `tempfile`",
     severity="warning",
     checklist=(RESOURCES_RELEASED,),
     message="a path under `std::env::temp_dir()` is never removed",

@@ -18,6 +18,8 @@ def check(ctx: FileContext) -> Iterator[Hit]:
 
 RULE = Rule(
     id="unwrap-in-production",
+    label="panics on the error path",
+    help="propagate the error with `?`, or handle it",
     severity="notice",
     checklist=(ERROR_PATHS,),
     message="`unwrap`/`expect` in production code panics on the error path",

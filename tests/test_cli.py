@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import jsonschema
@@ -89,21 +90,49 @@ def git(repo: Path, *args: str) -> str:
 # --- formats and exit status -------------------------------------------------
 
 
-def test_text_report_with_source_line_and_caret(run, tmp_path: Path) -> None:
+def test_text_report_in_rustc_layout(run, tmp_path: Path) -> None:
     write(tmp_path, {"src/guard.rs": GUARD})
     result = run("check")
     assert result.code == 1
     lines = result.out.splitlines()
-    heading = next(line for line in lines if "[drop-unwrap]" in line)
-    assert heading.startswith("src/guard.rs:4:")
-    assert ": error[drop-unwrap]: " in heading
-    source = lines[lines.index(heading) + 1]
-    carets = lines[lines.index(heading) + 2]
-    assert source == " 4 |         self.x.flush().unwrap();"
-    column = int(heading.split(":")[2])
-    assert carets.index("^") == len(" 4 | ") + column - 1
-    assert lines[-1].startswith("dropsafe: ")
-    assert "in 1 file" in lines[-1]
+    heading = lines.index(
+        "error[drop-unwrap]: `unwrap` in `Drop`: a panic while unwinding aborts the process"
+    )
+    assert lines[heading + 1 : heading + 5] == [
+        " --> src/guard.rs:4:24",
+        "  |",
+        "4 |         self.x.flush().unwrap();",
+        "  |                        ^^^^^^ " + rule_by_id("drop-unwrap").label,
+    ]
+    assert "  = note: `dropsafe explain drop-unwrap` has the full page and the fix pattern" in lines
+    assert lines[-1] == "error: 2 findings (1 error, 1 notice) in 1 file"
+
+
+def test_whole_impl_finding_underlines_the_impl_header(run, tmp_path: Path) -> None:
+    write(tmp_path, {"src/guard.rs": GUARD})
+    lines = run("check").out.splitlines()
+    heading = lines.index("notice[drop-untested]: `impl Drop for G` has no test that names `G`")
+    assert lines[heading + 3 : heading + 5] == [
+        "2 | impl Drop for G {",
+        "  | ^^^^^^^^^^^^^^^ " + rule_by_id("drop-untested").label,
+    ]
+
+
+def test_colour_follows_the_flag_and_no_color(run, tmp_path: Path, monkeypatch) -> None:
+    write(tmp_path, {"src/guard.rs": GUARD})
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in run("check").out  # captured output is no terminal anyway
+    assert "\x1b[1;31merror[drop-unwrap]" in run("check", "--color", "always").out
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert "\x1b[" not in run("check", "--color", "auto").out
+    monkeypatch.setenv("NO_COLOR", "")  # empty: not set, says no-color.org
+    assert "\x1b[1;31merror[drop-unwrap]" in run("check", "--color", "auto").out
+    assert "\x1b[" not in run("check", "--color", "never").out
+
+
+def test_version(run) -> None:
+    result = run("--version")
+    assert (result.code, result.out) == (0, f"dropsafe {metadata.version('dropsafe')}\n")
 
 
 def test_clean_file_exits_0(run, tmp_path: Path) -> None:
@@ -118,8 +147,10 @@ def test_json_format(run, tmp_path: Path) -> None:
     assert result.code == 1
     assert result.json()["files"] == 2
     assert ("drop-unwrap", "src/guard.rs", 4) in result.rules()
-    unwrap = next(f for f in result.json()["findings"] if f["rule"] == "drop-unwrap")
-    assert unwrap["fix"] == rule_by_id("drop-unwrap").fix.markdown
+    assert result.json()["version"] == 2
+    assert "fix" not in result.json()["findings"][0]
+    fix = result.json()["rules"]["drop-unwrap"]["fix"]
+    assert fix == rule_by_id("drop-unwrap").fix.markdown
 
 
 def test_sarif_format_is_valid_and_relative(run, tmp_path: Path) -> None:
@@ -263,6 +294,26 @@ def test_base_revision_in_a_git_repository(run, tmp_path: Path) -> None:
     assert unchanged.rules() == result.rules()
 
 
+def test_diff_from_stdin_in_a_subdirectory_of_the_repository(run, tmp_path, monkeypatch) -> None:
+    write(tmp_path, {"crates/a/src/guard.rs": GUARD_V2, "crates/b/lib.rs": CLEAN})
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "base")
+    write(tmp_path, {"crates/a/src/guard.rs": GUARD_V2 + "fn f(x: Option<u8>) { x.unwrap(); }\n"})
+    patch = git(tmp_path, "diff").encode()  # paths relative to the root, as git writes them
+    (tmp_path / "crates/b/sub").mkdir()
+    monkeypatch.chdir(tmp_path / "crates/b/sub")
+    result = run("check", "--diff", "-", "--format", "json", stdin=patch)
+    assert result.rules() == [("unwrap-in-production", "crates/a/src/guard.rs", 8)]
+    assert result.json()["skipped"] == []
+    narrowed = run("check", "--diff", "-", "--format", "json", "..", stdin=patch)
+    assert (narrowed.json()["files"], narrowed.rules()) == (0, [])
+    monkeypatch.chdir(tmp_path / "crates/a")
+    assert run("check", "--diff", "-", "src", "--format", "json", stdin=patch).rules() == [
+        ("unwrap-in-production", "crates/a/src/guard.rs", 8)
+    ]
+
+
 def test_bad_revision_exits_2(run, tmp_path: Path) -> None:
     write(tmp_path, {"lib.rs": CLEAN})
     git(tmp_path, "init", "-q")
@@ -363,7 +414,7 @@ def test_non_utf8_file_is_reported_with_replacement_characters(run, tmp_path: Pa
     write(tmp_path, {"latin1.rs": source})
     result = run("check", "latin1.rs")
     assert result.code == 1
-    assert " 4 |         self.x.flush().unwrap(); // caf\ufffd \ufffd" in result.out.splitlines()
+    assert "4 |         self.x.flush().unwrap(); // caf\ufffd \ufffd" in result.out.splitlines()
 
 
 def test_empty_file(run, tmp_path: Path) -> None:
@@ -372,16 +423,63 @@ def test_empty_file(run, tmp_path: Path) -> None:
     assert (result.code, result.out) == (0, "dropsafe: no findings in 1 file\n")
 
 
-def test_oversized_file_is_skipped_with_a_notice(run, tmp_path: Path) -> None:
+SKIPPED = {
+    "big.rs": f"{10.0:.1f} MB is over the {MAX_SOURCE_BYTES // 2**20} MB limit",
+    "blob.rs": "binary file (it contains NUL bytes)",
+    "notes.txt": "not a Rust file (no .rs extension)",
+}
+
+
+def skipping_project(root: Path) -> None:
     filler = b"// filler line to make a large generated file\n"
-    write(tmp_path, {"big.rs": filler * (10 * 1024 * 1024 // len(filler) + 1), "g.rs": GUARD})
-    assert (tmp_path / "big.rs").stat().st_size > MAX_SOURCE_BYTES
-    result = run("check")
-    assert result.code == 1
-    assert result.err.startswith("dropsafe: notice: big.rs: skipped: ")
-    assert result.out.splitlines()[-1].endswith("; 1 file skipped")
-    as_json = run("check", "--format", "json").json()
-    assert [s["path"] for s in as_json["skipped"]] == ["big.rs"]
+    big = filler * (10 * 2**20 // len(filler)) + filler[: 10 * 2**20 % len(filler)]
+    write(root, {"big.rs": big, "blob.rs": b"\x7fELF\0\0" + GUARD.encode(), "notes.txt": GUARD})
+    write(root, {"clean.rs": CLEAN})
+
+
+@pytest.mark.parametrize("format", ["text", "json", "sarif", "github"])
+def test_skipped_files_are_warned_about_and_listed_in_every_format(run, tmp_path, format) -> None:
+    skipping_project(tmp_path)
+    result = run("check", "--format", format, *SKIPPED, "clean.rs")
+    assert result.code == 0
+    assert result.err.splitlines() == [
+        f"dropsafe: warning: {path}: skipped: {reason}" for path, reason in sorted(SKIPPED.items())
+    ]
+    for path, reason in SKIPPED.items():
+        assert path in result.out and reason in result.out
+    if format == "text":
+        assert result.out.splitlines()[-1] == "dropsafe: no findings in 1 file; 3 files skipped"
+
+
+def test_fail_on_skip_exits_1(run, tmp_path: Path) -> None:
+    skipping_project(tmp_path)
+    assert run("check", "notes.txt", "clean.rs").code == 0
+    failed = run("check", "--fail-on-skip", "notes.txt", "clean.rs")
+    assert failed.code == 1
+    assert run("check", "--fail-on-skip", "clean.rs").code == 0
+
+
+def test_a_path_that_is_not_rust_is_not_a_clean_pass(run, tmp_path: Path) -> None:
+    write(tmp_path, {"Cargo.toml": "[package]\n"})
+    result = run("check", "--format", "json", "Cargo.toml")
+    assert (result.json()["files"], result.json()["findings"]) == (0, [])
+    assert result.json()["skipped"] == [
+        {"path": "Cargo.toml", "reason": "not a Rust file (no .rs extension)"}
+    ]
+    assert "Cargo.toml: skipped" in result.err
+
+
+def test_unreadable_file_is_skipped(run, tmp_path: Path) -> None:
+    write(tmp_path, {"lib.rs": CLEAN})
+    (tmp_path / "gone.rs").symlink_to(tmp_path / "deleted.rs")  # dangling: found, not readable
+    result = run("check", "--format", "json")
+    assert result.json()["skipped"] == [
+        {"path": "gone.rs", "reason": "cannot read it (No such file or directory)"}
+    ]
+    assert (
+        result.err
+        == "dropsafe: warning: gone.rs: skipped: cannot read it (No such file or directory)\n"
+    )
 
 
 def test_file_mostly_of_syntax_errors_still_reports_what_parses(run, tmp_path: Path) -> None:

@@ -171,7 +171,6 @@ def test_findings_carry_position_fix_and_fingerprint_parts():
         "end_line",
         "column",
         "message",
-        "fix",
         "chain",
     }
 

@@ -47,7 +47,14 @@ def test_the_finding_covers_the_whole_impl():
     touched = frozenset({6})  # the body of `impl Drop for Pool`, not its first line
     (report,) = analyze_files([SourceFile("src/pool.rs", LIB, touched)])
     (finding,) = [f for f in report.findings if f.rule == "drop-untested"]
-    assert (finding.line, finding.message) == (
-        6,
-        "`impl Drop for Pool` has no test that names `Pool`",
+    assert (finding.line, finding.column, finding.end_column) == (6, 5, 26)  # fn drop(..) {}
+    assert finding.message == (
+        "`impl Drop for Pool` has no test that names `Pool` (the item starts on line 5,"
+        " outside the changed lines; reported on its first changed line)"
     )
+
+
+def test_the_finding_underlines_the_impl_header():
+    (report,) = analyze_files([SourceFile("src/pool.rs", LIB)])
+    finding = next(f for f in report.findings if f.rule == "drop-untested")
+    assert (finding.line, finding.column, finding.end_line, finding.end_column) == (5, 1, 5, 19)

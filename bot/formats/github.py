@@ -8,6 +8,7 @@ are percent-encoded; in property values `:` and `,` are too, since they delimit.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from rules.model import Finding
@@ -18,13 +19,12 @@ if TYPE_CHECKING:
 COMMANDS = {"error": "error", "warning": "warning", "notice": "notice"}
 
 
-def render(result: ScanResult) -> str:
-    lines = [annotation(finding) for finding in result.findings]
-    lines += [
-        command("notice", f"skipped: {report.skipped}", file=report.path, title="dropsafe")
-        for report in result.skipped
-    ]
-    return "".join(line + "\n" for line in lines)
+def render(result: ScanResult) -> Iterator[str]:
+    for finding in result.findings:
+        yield annotation(finding) + "\n"
+    for report in result.skipped:
+        yield command("warning", f"skipped: {report.skipped}", file=report.path, title="dropsafe")
+        yield "\n"
 
 
 def annotation(finding: Finding) -> str:

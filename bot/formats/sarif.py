@@ -8,15 +8,16 @@ item are told apart by an occurrence number, as CodeQL does.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from importlib import metadata
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from rules.catalogue import RULES
+from bot import version
+from bot.formats.jsonstream import ITEMS, dump
+from bot.formats.rules import RuleInfo, referenced
 from rules.docs import section
-from rules.model import Finding, Rule
+from rules.model import Finding
 
 if TYPE_CHECKING:
     from bot.scan import ScanResult
@@ -26,55 +27,53 @@ FINGERPRINT = "dropsafe/v1"
 LEVELS = {"error": "error", "warning": "warning", "notice": "note"}
 
 
-def render(result: ScanResult) -> str:
-    return json.dumps(sarif_log(result), indent=2, ensure_ascii=False) + "\n"
+def render(result: ScanResult) -> Iterator[str]:
+    """The log, its results written one a line as they are made (see `jsonstream`)."""
+    rules = referenced(result.findings, everything=True)
+    return dump(_log(result, rules, ITEMS), _results(result.findings, rules))
 
 
 def sarif_log(result: ScanResult) -> dict[str, object]:
-    findings = result.findings
-    descriptors = [rule_descriptor(rule) for rule in RULES]
-    index = {rule.id: n for n, rule in enumerate(RULES)}
-    for finding in findings:  # e.g. the engine's unknown-allow-id notice
-        if finding.rule not in index:
-            index[finding.rule] = len(descriptors)
-            descriptors.append(_ad_hoc_descriptor(finding))
+    """The whole log as one object, for callers that want it in memory."""
+    rules = referenced(result.findings, everything=True)
+    return _log(result, rules, list(_results(result.findings, rules)))
+
+
+def _log(result: ScanResult, rules: list[RuleInfo], results: object) -> dict[str, object]:
     notifications = [
         {
-            "level": "note",
+            "level": "warning",
             "message": {"text": f"skipped: {report.skipped}"},
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri(report.path)}}}],
         }
         for report in result.skipped
     ]
-    return {
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {"name": "dropsafe", "version": _version(), "rules": descriptors}
-                },
-                "invocations": [
-                    {"executionSuccessful": True, "toolExecutionNotifications": notifications}
-                ],
-                "columnKind": "unicodeCodePoints",
-                "results": _results(findings, index),
-            }
-        ],
+    driver = {"name": "dropsafe", "version": version(), "rules": list(map(rule_descriptor, rules))}
+    run = {
+        "tool": {"driver": driver},
+        "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
+        "columnKind": "unicodeCodePoints",
+        "results": results,
     }
+    return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
-def rule_descriptor(rule: Rule) -> dict[str, object]:
-    """The rule's SARIF reportingDescriptor: its docs page (and fix pattern) as help."""
-    help_markdown = rule.docs if rule.fix is None else f"{rule.docs}\n{rule.fix.markdown}"
-    return {
+def rule_descriptor(rule: RuleInfo) -> dict[str, object]:
+    """The rule's SARIF reportingDescriptor: its docs page and fix pattern, once, as help."""
+    descriptor: dict[str, object] = {
         "id": rule.id,
-        "shortDescription": {"text": rule.message},
-        "fullDescription": {"text": section(rule.docs, "What it does") or rule.message},
-        "help": {"text": help_markdown, "markdown": help_markdown},
+        "shortDescription": {"text": rule.summary},
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
-        "properties": {"tags": ["drop-safety", *rule.checklist]},
     }
+    if rule.docs:
+        markdown = rule.docs if rule.fix is None else f"{rule.docs}\n{rule.fix.markdown}"
+        fix = f"Fix: {rule.help}\n\n" if rule.help else ""
+        descriptor |= {
+            "fullDescription": {"text": section(rule.docs, "What it does") or rule.summary},
+            "help": {"text": fix + rule.docs, "markdown": fix + markdown},
+            "properties": {"tags": ["drop-safety", *rule.checklist]},
+        }
+    return descriptor
 
 
 def uri(path: str) -> str:
@@ -86,30 +85,44 @@ def uri(path: str) -> str:
     return "file://" + quoted if path.startswith("/") else quoted
 
 
-def _results(findings: list[Finding], index: dict[str, int]) -> list[dict[str, object]]:
+def _results(findings: Iterable[Finding], rules: list[RuleInfo]) -> Iterator[dict[str, object]]:
+    index = {info.id: n for n, info in enumerate(rules)}
     occurrences: Counter[str] = Counter()
-    results = []
     for finding in findings:
         key = finding.fingerprint()
         occurrences[key] += 1
-        results.append(
-            {
-                "ruleId": finding.rule,
-                "ruleIndex": index[finding.rule],
-                "level": LEVELS[finding.severity],
-                "message": {"text": finding.message},
-                "locations": [
-                    {
-                        "physicalLocation": {
-                            "artifactLocation": {"uri": uri(finding.path)},
-                            "region": _region(finding),
-                        }
-                    }
-                ],
-                "partialFingerprints": {FINGERPRINT: f"{key}:{occurrences[key]}"},
+        result: dict[str, object] = {
+            "ruleId": finding.rule,
+            "ruleIndex": index[finding.rule],
+            "level": LEVELS[finding.severity],
+            "message": {"text": finding.message},
+            "locations": [_location(finding.path, _region(finding))],
+            "partialFingerprints": {FINGERPRINT: f"{key}:{occurrences[key]}"},
+        }
+        if finding.chain:
+            result["codeFlows"] = [_code_flow(finding)]
+        yield result
+
+
+def _code_flow(finding: Finding) -> dict[str, object]:
+    """The calls from `fn drop` to the finding, as SARIF's thread flow, ending at the finding."""
+    steps = [
+        {
+            "location": {
+                **_location(step.path, {"startLine": step.line}),
+                "message": {"text": step.label},
             }
-        )
-    return results
+        }
+        for step in finding.chain
+    ]
+    last = finding.chain[-1]
+    if (last.path, last.line) != (finding.path, finding.line):
+        steps.append({"location": _location(finding.path, _region(finding))})
+    return {"threadFlows": [{"locations": steps}]}
+
+
+def _location(path: str, region: dict[str, int]) -> dict[str, object]:
+    return {"physicalLocation": {"artifactLocation": {"uri": uri(path)}, "region": region}}
 
 
 def _region(finding: Finding) -> dict[str, int]:
@@ -120,18 +133,3 @@ def _region(finding: Finding) -> dict[str, int]:
     if end_line > finding.line or finding.end_column > finding.column:
         region["endColumn"] = finding.end_column
     return region
-
-
-def _ad_hoc_descriptor(finding: Finding) -> dict[str, object]:
-    return {
-        "id": finding.rule,
-        "shortDescription": {"text": finding.message},
-        "defaultConfiguration": {"level": LEVELS[finding.severity]},
-    }
-
-
-def _version() -> str:
-    try:
-        return metadata.version("dropsafe")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"

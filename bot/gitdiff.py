@@ -46,6 +46,8 @@ def diff_against(rev: str, paths: Sequence[str | os.PathLike[str]] = ()) -> GitD
     The repository is the one holding the first path. Untracked files that are
     not ignored count as added, as they are part of the working tree: they are
     marked intent-to-add in a throwaway copy of the index, never in the real one.
+    `HEAD` in a repository without commits yet (a pre-commit hook's first
+    commit) is the empty tree: every line is new.
     """
     targets = [Path(path) for path in paths] or [Path(".")]
     first = targets[0]
@@ -60,7 +62,9 @@ def diff_against(rev: str, paths: Sequence[str | os.PathLike[str]] = ()) -> GitD
     try:
         _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     except GitError:
-        raise GitError(f"unknown revision {rev!r} in the git repository at {root}") from None
+        if rev != "HEAD" or _has_commits(root):
+            raise GitError(f"unknown revision {rev!r} in the git repository at {root}") from None
+        rev = _git(root, "hash-object", "-t", "tree", "--stdin", stdin="").strip()
     pathspecs = [_relative(target, root) for target in targets]
 
     with tempfile.TemporaryDirectory(prefix="dropsafe-index-") as scratch:
@@ -90,6 +94,10 @@ def repository_root(start: str | os.PathLike[str]) -> Path | None:
         return Path(_git(Path(start), "rev-parse", "--show-toplevel").strip()).resolve()
     except GitError:
         return None
+
+
+def _has_commits(root: Path) -> bool:
+    return bool(_git(root, "rev-list", "-n", "1", "--all").strip())
 
 
 def _relative(path: Path, root: Path) -> str:

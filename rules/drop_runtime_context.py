@@ -249,6 +249,8 @@ def _is_async_fn(function: Node) -> bool:
 
 RULE = Rule(
     id="drop-runtime-context",
+    label="panics in the wrong runtime context",
+    help="use `Handle::try_current()` and check the runtime flavor first (safe-Drop pattern)",
     severity="error",
     checklist=(NEVER_PANICS,),
     message=(

@@ -137,6 +137,8 @@ def _impls_of(ctx: FileContext, owner: str) -> Iterator[Node]:
 
 RULE = Rule(
     id="drop-self-join",
+    label="may join the current thread",
+    help="skip the join when `thread::current().id()` is the worker's own id",
     severity="warning",
     checklist=(NEVER_PANICS,),
     message="`Drop` of a shared value joins a thread that may be the current one",

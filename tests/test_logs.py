@@ -10,6 +10,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -95,6 +98,17 @@ async def test_no_key_token_or_header_reaches_the_log(
             assert f'"{field}"' not in written and f"{field}=" not in written
 
 
-def test_an_unknown_log_format_is_refused() -> None:
-    with pytest.raises(ValueError, match="LOG_FORMAT"):
-        handler("yaml")
+def test_an_unknown_log_format_stops_serve_with_one_line() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("APP_ID", "PRIVATE_KEY")}
+    done = subprocess.run(
+        [sys.executable, "-c", "from bot.server import run; run()"],
+        env={**env, "LOG_FORMAT": "yaml"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert done.stderr.strip() == (
+        "dropsafe: bad setting: LOG_FORMAT must be one of text, json, not 'yaml'"
+    )

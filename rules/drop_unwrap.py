@@ -94,6 +94,7 @@ RULE = Rule(
             value is first needed, not in Drop. A closure given to an iterator
             adapter (`for_each`, `map(..).collect()`, `retain`, `filter`) runs inside `drop`
             and is flagged like the code around it.
+
             An `Option` the code has proved `Some` is not flagged either: inside
             `if x.is_some() { .. }`, after `if x.is_none() { return; }`,
             `if let None = x { return }` or `let Some(..) = x else { return }`, `take()` on

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from rules.catalogue import RULE_IDS
 from rules.diff import DiffError, diff_contents, parse_diff, parse_patch
 from rules.engine import UNKNOWN_ALLOW, SourceFile, analyze_files
+from rules.rust import context
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "rules").glob("*.rs"))
 TOKENS = [
@@ -218,3 +219,20 @@ def test_diff_parser_takes_any_text(text: str) -> None:
 def test_diff_of_contents_takes_any_bytes(old: bytes, new: bytes) -> None:
     change = diff_contents("src/lib.rs", old, new)
     assert_within(change.added, change.hunks, len(io.BytesIO(new).readlines()))
+
+
+# -- deep trees -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda path: path.stem)
+def test_deep_tree_answers_match_the_tree_walk(
+    fixture: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a deep tree parents and names come from one recorded walk
+    (`parsing.Ancestry`) instead of tree-sitter's descent from the root: with
+    it forced on every fixture, the findings are the same to the letter."""
+    source = fixture.read_bytes()
+    paths = [f"src/{fixture.stem}.rs", f"tests/{fixture.stem}.rs"]
+    usual = [analyze_files([SourceFile(path, source)]) for path in paths]
+    monkeypatch.setattr(context, "is_deep", lambda root: True)
+    assert [analyze_files([SourceFile(path, source)]) for path in paths] == usual

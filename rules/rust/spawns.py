@@ -58,6 +58,7 @@ _RUNTIME_NAME = re.compile(r"(^|_)(rt|runtime|handle|local_?set)\d*($|_)", re.I)
 # Methods that hand the spawn's result on unchanged for our purpose:
 # `Builder::spawn(..).expect(..)` still holds (or drops) the JoinHandle.
 _PASS_THROUGH = frozenset({b"unwrap", b"expect", b"ok"})
+_COMMENTS = frozenset({"line_comment", "block_comment"})
 _DROP_FUNCTIONS = frozenset({"drop", "std::mem::drop", "core::mem::drop", "mem::drop"})
 
 
@@ -107,7 +108,7 @@ def handle_discarded(ctx: FileContext, call: Node) -> bool:
     parent = ctx.parent(call)
     while parent is not None:
         kind = parent.type
-        if kind == "expression_statement" and not _block_tail(parent):
+        if kind == "expression_statement" and not _block_tail(ctx, parent):
             return True
         if kind == "let_declaration":
             return _binding_unused(ctx, parent)
@@ -127,7 +128,7 @@ def handle_discarded(ctx: FileContext, call: Node) -> bool:
             if outer is None or outer.type != "call_expression":
                 return False
             parent = outer  # `.unwrap()`: continue with the whole call
-        elif not _passes_value_up(node, parent):
+        elif not _passes_value_up(ctx, node, parent):
             return False
         node = parent
         parent = ctx.parent(parent)
@@ -214,21 +215,28 @@ def _receiver_family(ctx: FileContext, receiver: Node) -> Family | None:
     return None
 
 
-def _block_tail(statement: Node) -> bool:
+def _block_tail(ctx: FileContext, statement: Node) -> bool:
     """A `match`/`if` written last in its block with no `;`: tree-sitter
     makes it a statement, yet it is the block's value (`fn f() -> JoinHandle<()>
     { match x { .. => tokio::spawn(..) } }` returns the handle)."""
-    block = statement.parent
+    block = ctx.parent(statement)
     last = statement.children[-1] if statement.children else None
     if block is None or block.type != "block" or last is None or last.type == ";":
         return False
-    following = statement.next_named_sibling
-    while following is not None and following.type in {"line_comment", "block_comment"}:
-        following = following.next_named_sibling
-    return following is None
+    tails = ctx.memo(_block_tails)
+    if block.id not in tails:  # one look per block: siblings are found through the parent
+        tails[block.id] = next(
+            (c for c in reversed(block.named_children) if c.type not in _COMMENTS), None
+        )
+    return tails[block.id] == statement
 
 
-def _passes_value_up(node: Node, parent: Node) -> bool:
+def _block_tails(ctx: FileContext) -> dict[int, Node | None]:
+    """Per file: each block's last statement that is not a comment, by block id."""
+    return {}
+
+
+def _passes_value_up(ctx: FileContext, node: Node, parent: Node) -> bool:
     """True when `parent`'s value is `node`'s value: parentheses, `?`, the
     tail of a block, a branch of an `if`, an arm of a `match`."""
     kind = parent.type
@@ -242,7 +250,7 @@ def _passes_value_up(node: Node, parent: Node) -> bool:
         return True
     if kind == "block":
         if node.type == "expression_statement":
-            return _block_tail(node)
+            return _block_tail(ctx, node)
         return node.type != "let_declaration"
     if kind == "if_expression":
         return node != parent.child_by_field_name("condition")

@@ -6,6 +6,7 @@ Pure: no files, no network, no clock. The CLI and the App build `SourceFile`s
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -29,6 +30,8 @@ UNKNOWN_ALLOW = "unknown-allow-id"
 _CODE_LIMIT = 200
 _NAMES = frozenset({"identifier", "type_identifier"})
 Span = tuple[int, int, int, int]  # line, column, end line, end column (1-based)
+_TEST_MODULE_FILES = frozenset({"tests.rs", "test.rs"})
+_UNTESTED = "drop-untested"
 _SUPERSEDES = {rule.id: rule.supersedes for rule in RULES if rule.supersedes is not None}
 
 
@@ -155,7 +158,9 @@ class Analysis:
             out_of_scope=collector.out_of_scope,
             drop_impls=tuple(_drop_impl_info(ctx, file.touched)),
         )
-        names = frozenset(node_texts(_NAMES, ctx.root)) if ctx.test_file else frozenset()
+        names: frozenset[str] = frozenset()
+        if ctx.test_file or _may_be_tests_module(file.path):
+            names = frozenset(node_texts(_NAMES, ctx.root))
         # functions inside item-producing macros count too: a file whose every
         # item sits in `cfg_io_source! { .. }` still has its calls asked for
         if functions.nodes or functions.parts:
@@ -313,10 +318,14 @@ def link(
     hazards = details.hazards(_by_path(paths, list(model.reached())))
     linked = [_Linked(part) for part in parts]
     by_path = {entry.part.report.path: entry for entry in linked}
+    tested = frozenset[str]().union(
+        *(parts[n].names for index, n in enumerate(analysed) if model.is_test_file(index))
+    )
     for index, n in enumerate(analysed):
         if model.is_test_file(index) and not settings.tests:
             linked[n].findings.clear()
             continue
+        _named_in_tests(linked[n], tested)
         for hazard in hazards.get(paths[index], ()):
             ref = (index, hazard.function)
             how = model.reached(hazard.excuse).get(ref)
@@ -326,6 +335,28 @@ def link(
             for other in model.reached_from_each(hazard.excuse).get(ref, ()):
                 _place_at_call(by_path, hazard, other)  # every Drop's call leading there
     return [entry.report() for entry in linked]
+
+
+def _may_be_tests_module(path: str) -> bool:
+    """`tests.rs`, `test.rs` or a `tests/mod.rs`: the files a `#[cfg(test)] mod
+    tests;` usually names. Whether it is test code the crate model says; the
+    names are read for drop-untested in case it is."""
+    folder, name = posixpath.split(path)
+    return name in _TEST_MODULE_FILES or (
+        name == "mod.rs" and posixpath.basename(folder) in {"tests", "test"}
+    )
+
+
+def _named_in_tests(linked: _Linked, names: frozenset[str]) -> None:
+    """Drop drop-untested findings about an `impl Drop` whose type a test
+    module elsewhere in the crate names (known only once the crate is)."""
+    impls = linked.part.report.drop_impls
+    for key, finding in list(linked.findings.items()):
+        if finding.rule != _UNTESTED:
+            continue
+        named = {i.type_name for i in impls if i.line <= finding.line <= i.end_line}
+        if named & names:
+            del linked.findings[key]
 
 
 class _Answered:

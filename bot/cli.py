@@ -209,7 +209,9 @@ def _targets(args: argparse.Namespace, settings: Settings) -> list[Target]:
     (git writes them so from any subdirectory); a diff from `--diff` is checked
     whole unless PATHs narrow it, `--base` diffs the PATHs (default `.`)."""
     if args.diff is None and args.base is None:
-        return collect_files(args.paths or ["."])
+        targets = collect_files(args.paths or ["."])
+        _warn_empty_directories(args.paths or ["."], targets, sys.stderr)
+        return targets
     if args.base is not None:
         try:
             diff = diff_against(args.base, args.paths or ["."])
@@ -240,6 +242,16 @@ def _read_diff(name: str) -> str:
 def _warn_skipped(result: ScanResult, stream: TextIO) -> None:
     for report in result.skipped:
         print(f"dropsafe: warning: {report.path}: skipped: {report.skipped}", file=stream)
+
+
+def _warn_empty_directories(paths: list[str], targets: list[Target], stream: TextIO) -> None:
+    """A directory given to check that holds no Rust file would pass as "no
+    findings in 0 files": say so instead."""
+    locations = [target.location for target in targets]
+    for path in paths:
+        directory = os.path.join(os.path.abspath(path), "")
+        if os.path.isdir(path) and not any(loc.startswith(directory) for loc in locations):
+            print(f"dropsafe: warning: {path}: no Rust files (*.rs) under it", file=stream)
 
 
 def _colour(choice: str, stream: TextIO) -> bool:

@@ -469,6 +469,14 @@ def test_a_path_that_is_not_rust_is_not_a_clean_pass(run, tmp_path: Path) -> Non
     assert "Cargo.toml: skipped" in result.err
 
 
+def test_a_directory_without_rust_files_is_warned_about(run, tmp_path: Path) -> None:
+    write(tmp_path, {"docs/index.md": "# docs\n", "src/lib.rs": CLEAN})
+    result = run("check", "docs", "src")
+    assert result.code == 0
+    assert result.err == "dropsafe: warning: docs: no Rust files (*.rs) under it\n"
+    assert run("check", "src").err == ""
+
+
 def test_unreadable_file_is_skipped(run, tmp_path: Path) -> None:
     write(tmp_path, {"lib.rs": CLEAN})
     (tmp_path / "gone.rs").symlink_to(tmp_path / "deleted.rs")  # dangling: found, not readable

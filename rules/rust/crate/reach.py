@@ -50,14 +50,11 @@ def reach(
     With `limit`, the search stops once it has found that many functions."""
     found: dict[FnRef, Reached] = {}
     queue: deque[tuple[FnRef, Reached]] = deque()
-    owners: dict[FnRef, str] = {}  # by a look-up, not a scan per root: a file may hold thousands
-    for file in {ref[0] for ref in roots}:
-        for root in resolver.items[file].drops:
-            owners.setdefault((file, root.function), root.type_name)
     for ref in roots:
         drop = resolver.function(ref)
         path = resolver.items[ref[0]].path
-        queue.append((ref, Reached(owners[ref], path, drop.line, drop.item, ())))
+        owner = resolver.drop_owners[ref]
+        queue.append((ref, Reached(owner, path, drop.line, drop.item, ())))
     while queue:
         ref, how = queue.popleft()
         if ref in found:

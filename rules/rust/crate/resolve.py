@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from rules.rust.crate.crates import Crate, Placement
@@ -63,6 +64,17 @@ class Resolver:
                 self.lib_of[package.name] = index
         for file_index, file in enumerate(items):
             self._index_file(file_index, file)
+
+    @cached_property
+    def drop_owners(self) -> dict[FnRef, str]:
+        """Each `fn drop`'s dropped type, by function (the first impl's, should
+        two claim one): looked up per root, where a scan of the file's impl
+        Drop blocks per root is quadratic in a file with thousands of them."""
+        owners: dict[FnRef, str] = {}
+        for file_index, file in enumerate(self.items):
+            for root in file.drops:
+                owners.setdefault((file_index, root.function), root.type_name)
+        return owners
 
     def _index_file(self, file_index: int, file: FileItems) -> None:
         placement = self.placements[file_index]

@@ -36,29 +36,13 @@ def serve_env(settings: Mapping[str, str]) -> dict[str, str]:
     return {**env, "PYTHONUNBUFFERED": "1", **settings}
 
 
-async def run_serve(settings: Mapping[str, str], cwd: Path) -> tuple[int, str]:
-    """`dropsafe serve` expected to stop at start: its exit status and stderr."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "serve",
-        "--port",
-        str(free_port()),
-        env=serve_env(settings),
-        cwd=cwd,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, stderr = await asyncio.wait_for(process.communicate(), 60)
-    return process.returncode or 0, stderr.decode()
-
-
-@asynccontextmanager
-async def serving(settings: Mapping[str, str], cwd: Path) -> AsyncIterator[Served]:
-    """`dropsafe serve` on a free port, up (its /healthz answers) until the block ends."""
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
+async def start_serve(
+    settings: Mapping[str, str], cwd: Path, port: int, *, output: str
+) -> asyncio.subprocess.Process:
+    """`dropsafe serve --port PORT` in `cwd` with only `settings` for the App; `output` is
+    the stream kept for the test ("stdout" or "stderr"), the other is discarded."""
+    pipe, devnull = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
@@ -67,9 +51,23 @@ async def serving(settings: Mapping[str, str], cwd: Path) -> AsyncIterator[Serve
         str(port),
         env=serve_env(settings),
         cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
+        stdout=pipe if output == "stdout" else devnull,
+        stderr=pipe if output == "stderr" else devnull,
     )
+
+
+async def run_serve(settings: Mapping[str, str], cwd: Path) -> tuple[int, str]:
+    """`dropsafe serve` expected to stop at start: its exit status and stderr."""
+    process = await start_serve(settings, cwd, free_port(), output="stderr")
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, stderr.decode()
+
+
+@asynccontextmanager
+async def serving(settings: Mapping[str, str], cwd: Path) -> AsyncIterator[Served]:
+    """`dropsafe serve` on a free port, up (its /healthz answers) until the block ends."""
+    port = free_port()
+    process = await start_serve(settings, cwd, port, output="stdout")
     assert process.stdout is not None
     try:
         first_line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode().strip()

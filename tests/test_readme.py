@@ -1,5 +1,6 @@
 """The README's promises that code can check."""
 
+import json
 import re
 from pathlib import Path
 
@@ -30,3 +31,21 @@ def test_readme_documents_every_environment_variable():
         "REDIS_URL",
     ):
         assert f"`{variable}`" in README
+
+
+def test_the_quick_start_crate_shows_drop_followed_across_files(capsys, monkeypatch):
+    """README step 1 scans demo/: its findings include the ones only reach across files finds."""
+    assert ".venv/bin/dropsafe check demo" in README
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    assert main(["check", "demo", "--format", "json"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    found = {(f["rule"], f["path"], f["line"]) for f in findings}
+    assert {
+        ("drop-unwrap", "demo/src/lib.rs", 27),
+        ("drop-detached-spawn", "demo/src/lib.rs", 30),
+        ("drop-runtime-context", "demo/src/cleanup.rs", 6),
+        ("drop-block-on", "demo/src/cleanup.rs", 8),
+        ("drop-block-on", "demo/src/lib.rs", 33),
+    } <= found
+    chains = [f["chain"] for f in findings if f["path"] == "demo/src/cleanup.rs"]
+    assert chains and all(c[0]["label"] == "Drop for Workspace" for c in chains)

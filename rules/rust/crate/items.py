@@ -34,6 +34,22 @@ _CALLS = """
 ])
 """
 _PATH_NOISE = re.compile(r"\s+|::<.*?>|<.*?>")
+# a single name: no spaces, generics or `::` to strip (`_segments`' fast path)
+_ONE_SEGMENT = frozenset({"identifier", "type_identifier", "crate", "super", "self"})
+# the node kinds `FileFunctions._item` reads; the walk skips every other one
+_ITEM_KINDS = frozenset(
+    {
+        "function_item",
+        "impl_item",
+        "trait_item",
+        "mod_item",
+        "struct_item",
+        "enum_item",
+        "union_item",
+        "macro_invocation",
+        "use_declaration",
+    }
+)
 _EXTERNAL = frozenset({"std", "core", "alloc"})
 # wrappers a method call on a field sees through (auto-deref)
 _DEREF = frozenset({"Box", "Arc", "Rc", "ManuallyDrop", "Pin"})
@@ -197,6 +213,8 @@ class FileFunctions:
 
     def _item(self, node: Node, frame: _Frame, stack: list[_Frame]) -> None:
         kind = node.type
+        if kind not in _ITEM_KINDS:
+            return  # comments, attributes, consts, statics: most of what the walk meets
         ctx = self.ctx
         if kind == "function_item":
             if node.child_by_field_name("body") is not None:
@@ -514,6 +532,9 @@ def _uses(ctx: FileContext, tree: Node, module: Module) -> Iterator[Use]:
 
 
 def _segments(ctx: FileContext, node: Node) -> tuple[str, ...]:
+    if node.type in _ONE_SEGMENT:
+        text = ctx.text(node)
+        return (text,) if text else ()
     text = _PATH_NOISE.sub("", ctx.text(node)).removeprefix("::")
     return tuple(part for part in text.split("::") if part)
 

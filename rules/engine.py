@@ -15,7 +15,7 @@ from tree_sitter import Node
 
 from rules.catalogue import RULE_IDS, RULES
 from rules.config import Settings
-from rules.model import ChainStep, Finding, Hit, Rule, Severity, capped
+from rules.model import ChainStep, Finding, Hit, Rule, Severity, capped, pickled_as_call
 from rules.rust.context import FileContext, is_test_path
 from rules.rust.crate import Call, CrateModel, FileItems, FnRef, Reached, summary_functions
 from rules.rust.excuses import EXCUSES, key_of
@@ -42,6 +42,7 @@ class SourceFile:
     touched: frozenset[int] | None = None  # 1-based lines that count; None: every line
 
 
+@pickled_as_call
 @dataclass(frozen=True, slots=True)
 class DropImplInfo:
     """One `impl Drop for T`, for the App's per-impl checklist table."""
@@ -52,6 +53,7 @@ class DropImplInfo:
     touched: bool
 
 
+@pickled_as_call
 @dataclass(frozen=True, slots=True)
 class FileReport:
     path: str
@@ -62,6 +64,7 @@ class FileReport:
     drop_impls: tuple[DropImplInfo, ...] = ()
 
 
+@pickled_as_call
 @dataclass(frozen=True, slots=True)
 class Hazard:
     """A Drop rule's finding in function `function` of a file, found when the
@@ -77,6 +80,7 @@ class Hazard:
     allowed: bool
 
 
+@pickled_as_call
 @dataclass(frozen=True, slots=True)
 class FilePart:
     """One file analysed on its own, before its crate is known: its report

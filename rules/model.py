@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, fields
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from tree_sitter import Node
@@ -17,8 +18,29 @@ if TYPE_CHECKING:
     from rules.rust.context import DropScope, FileContext
 
 Severity = Literal["error", "warning", "notice"]
+_Class = TypeVar("_Class", bound=type)
 SEVERITIES: tuple[Severity, ...] = ("notice", "warning", "error")
 RANK: dict[str, int] = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+
+def pickled_as_call(cls: _Class) -> _Class:
+    """Pickle a slotted dataclass as a call of its constructor with its fields.
+
+    Python 3.11 pickles `@dataclass(slots=True)` through a `__getstate__` and
+    `__setstate__` that look `dataclasses.fields()` up for every instance; the
+    item summaries and findings pool workers send back (tens of thousands of
+    them on a large tree) took the parent longer to unpickle than linking the
+    crates. Every field must be an `__init__` parameter, in declaration order."""
+    names = [f.name for f in fields(cls)]
+    if not names or not all(f.init for f in fields(cls)):
+        raise TypeError(f"{cls.__name__}: every field must be an __init__ parameter")
+    values = attrgetter(*names) if len(names) > 1 else lambda self: (getattr(self, names[0]),)
+
+    def __reduce__(self: Any) -> tuple[type, tuple[object, ...]]:
+        return cls, values(self)
+
+    cls.__reduce__ = __reduce__  # type: ignore[assignment]
+    return cls
 
 
 def capped(severity: Severity, cap: Severity | None) -> Severity:
@@ -31,6 +53,7 @@ def at_least(severity: str, level: str) -> bool:
     return level != "never" and RANK[severity] >= RANK[level]
 
 
+@pickled_as_call
 @dataclass(frozen=True, slots=True)
 class ChainStep:
     """One place on the way from `fn drop` to a finding: the call (or the
@@ -51,6 +74,7 @@ def render_chain(chain: Iterable[ChainStep], quote: str = "") -> str:
     return " → ".join(f"{quote}{step.label}{quote}" for step in chain)
 
 
+@pickled_as_call
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One problem on one place of one file.

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
+from rules.model import pickled_as_call
 from rules.rust.context import ITEM_TYPES
 from rules.rust.parsing import column
 
 _ALLOW = re.compile(rb"//[/!]?\s*dropsafe:allow\(([^)\n]*)\)")
 
 
+@pickled_as_call
 @dataclass(frozen=True, slots=True)
 class UnknownAllow:
     """An allow comment naming a rule id the catalogue does not have."""
@@ -29,6 +31,7 @@ class UnknownAllow:
     column: int
 
 
+@pickled_as_call
 @dataclass(slots=True)
 class Allowances:
     """Which (rule, line) pairs are silenced in one file; lines are 1-based."""

@@ -1,11 +1,22 @@
 """The engine's shared machinery: scope, suppression, test code, reach through
 calls, settings and bad input. Rule specifics live in the rule fixtures."""
 
+import pickle
+from dataclasses import dataclass, field
+
 import pytest
 
 from rules.catalogue import RULES
 from rules.config import load_settings
-from rules.engine import MAX_SOURCE_BYTES, UNKNOWN_ALLOW, SourceFile, analyze, analyze_files
+from rules.engine import (
+    MAX_SOURCE_BYTES,
+    UNKNOWN_ALLOW,
+    Analysis,
+    SourceFile,
+    analyze,
+    analyze_files,
+)
+from rules.model import pickled_as_call
 from rules.rust.context import FileContext
 
 GUARD = b"""\
@@ -47,6 +58,27 @@ def test_reach_through_calls_names_the_path():
     (panic,) = [f for f in report.findings if f.rule == "drop-panic"]
     assert "reached from Drop for Guard via Guard::cleanup_sync -> helper" in panic.message
     assert panic.item == "fn helper"
+
+
+def test_file_parts_pickle_to_equal_copies():
+    # what a pool worker sends back: findings, item summary, allow comments
+    source = (
+        GUARD + b"use std::sync::{Arc, Mutex as M};\nmod inner;\n// dropsafe:allow(drop-panic)\n"
+    )
+    part = Analysis().add(SourceFile("src/lib.rs", source, frozenset({3})))
+    assert part.report.findings and part.items and part.items.uses and part.items.drops
+    assert part.allowances and part.allowances.ranges
+    assert pickle.loads(pickle.dumps(part)) == part
+
+
+def test_pickled_as_call_needs_every_field_in_init():
+    with pytest.raises(TypeError, match="__init__"):
+
+        @pickled_as_call
+        @dataclass(slots=True)
+        class Counted:
+            name: str
+            seen: int = field(init=False, default=0)
 
 
 def test_recursive_calls_are_cut():

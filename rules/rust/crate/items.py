@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from tree_sitter import Node
 
+from rules.model import pickled_as_call
 from rules.rust.context import DROP_TRAITS, Excused, FileContext, is_drop_trait
 from rules.rust.locals import binding_of
 from rules.rust.parsing import captures, column, field_text, type_name
@@ -58,6 +59,7 @@ _BLANK = bytes(10 if byte == 10 else 32 for byte in range(256))
 _PATH_ATTR = re.compile(r'^#\[\s*path\s*=\s*"([^"]*)"\s*\]$')
 
 
+@pickled_as_call
 @dataclass(frozen=True, slots=True)
 class Call:
     """A call a function makes that may land in the crate.
@@ -77,6 +79,7 @@ class Call:
     code: str = ""
 
 
+@pickled_as_call
 @dataclass(frozen=True, slots=True)
 class Function:
     """A `fn` with a body: free (`owner` None), in an `impl` of `owner`
@@ -100,6 +103,7 @@ class Function:
         return f"{self.owner}::{self.name}" if self.owner else self.name
 
 
+@pickled_as_call
 @dataclass(frozen=True, slots=True)
 class ModDecl:
     """`mod name;` in `module` of the file, with its `#[path]` and cfg(test)."""
@@ -110,6 +114,7 @@ class ModDecl:
     test: bool
 
 
+@pickled_as_call
 @dataclass(frozen=True, slots=True)
 class Use:
     """One imported name of a `use` in `module`: `alias` is the local name
@@ -120,6 +125,7 @@ class Use:
     alias: str
 
 
+@pickled_as_call
 @dataclass(frozen=True, slots=True)
 class TypeDecl:
     """A struct, enum, union or trait; `fields` maps a struct's field names
@@ -132,6 +138,7 @@ class TypeDecl:
     fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
+@pickled_as_call
 @dataclass(frozen=True, slots=True)
 class DropRoot:
     """An `impl Drop for T` (or pin-project's `PinnedDrop`) and its `fn drop`."""
@@ -141,6 +148,7 @@ class DropRoot:
     test: bool
 
 
+@pickled_as_call
 @dataclass(frozen=True, slots=True)
 class FileItems:
     path: str

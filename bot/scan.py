@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.formats.text import shown_lines
-from bot.pool import Holder, Pool
+from bot.pool import Holder, Pool, fewer_collections
 from rules.config import Settings
 from rules.engine import MAX_SOURCE_BYTES, FileReport, link
 from rules.model import Finding
@@ -123,7 +123,10 @@ def scan(
     tests = [target for target in targets if is_test_path(target.path)]
     others = [target for target in targets if not is_test_path(target.path)]
     pooled = workers > 1 and len(targets) > 1 and _total_bytes(targets) >= POOL_MIN_BYTES
-    with Pool(settings, workers, _balanced_chunks) if pooled else Holder(settings) as holder:
+    with (
+        fewer_collections(),
+        Pool(settings, workers, _balanced_chunks) if pooled else Holder(settings) as holder,
+    ):
         parts = holder.add(tests, frozenset())
         parts += holder.add(others, frozenset[str]().union(*(part.names for part in parts)))
         parts.sort(key=lambda part: part.report.path)

@@ -3,6 +3,7 @@ installed console script. Each test works in its own temporary directory."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -10,11 +11,13 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from unittest import mock
 
 import jsonschema
 import pytest
 
 from bot import cli
+from bot.pool import GC_THRESHOLD, Holder
 from bot.scan import collect_files, scan
 from rules.catalogue import RULES, rule_by_id
 from rules.engine import MAX_SOURCE_BYTES
@@ -526,6 +529,18 @@ def test_process_pool_gives_the_same_reports_as_one_process(tmp_path: Path) -> N
     assert pooled == single
     assert len(pooled.findings) > 300
     assert "drop-untested" not in {f.rule for f in pooled.findings}
+
+
+def test_scan_collects_cycles_less_often_and_restores_the_thresholds(tmp_path: Path) -> None:
+    write(tmp_path, {"src/lib.rs": GUARD})
+    targets = collect_files([str(tmp_path)], cwd=str(tmp_path))
+    previous = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    with mock.patch.object(Holder, "add", autospec=True) as add:
+        add.side_effect = lambda *args: seen.append(gc.get_threshold()) or []
+        scan(targets, workers=1)
+    assert seen and all(first >= GC_THRESHOLD > previous[0] for first, _, _ in seen)
+    assert gc.get_threshold() == previous
 
 
 # --- rules, explain, serve -------------------------------------------------------

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.scan import Target, collect_files, scan
+from bot.scan import Target, collect_files, find_manifests, scan
 from rules.engine import Analysis, SourceFile, link
 from rules.rust.parsing import parse
 
@@ -63,16 +63,14 @@ def median_seconds(run: Callable[[], object], repeats: int) -> float:
     return statistics.median(samples)
 
 
-def crate_phase_seconds(targets: list[Target], root: Path) -> float:
+def crate_phase_seconds(targets: list[Target]) -> float:
     """Linking alone (crate model, calls and Drop rules on what Drop reaches), in one process."""
     analysis = Analysis()
     parts = [
         analysis.add(SourceFile(t.path, Path(t.location).read_bytes(), t.touched)) for t in targets
     ]
-    manifests = {
-        p.relative_to(root).as_posix(): p.read_text("utf-8", "replace")
-        for p in root.rglob("Cargo.toml")
-    }
+    # the manifests `dropsafe check` reads: those above the files (not every one beside them)
+    manifests = find_manifests(targets)
     start = time.perf_counter()
     link(parts, None, manifests, details=analysis)
     return time.perf_counter() - start
@@ -100,7 +98,7 @@ def main() -> int:
         label = f"dropsafe check, {workers} worker{'s' if workers > 1 else ''}:"
         print(f"{label:32}{seconds:6.2f} s  ratio {ratio:.2f}x (target <= {target}x)")
     findings = len(scan(targets, workers=2).findings)
-    crate_phase = crate_phase_seconds(targets, root)
+    crate_phase = crate_phase_seconds(targets)
     print(f"crate phase (link, reach):      {crate_phase:6.2f} s  ({findings} findings)")
     return 0
 

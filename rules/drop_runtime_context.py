@@ -59,7 +59,7 @@ def check(ctx: FileContext) -> Iterator[Hit]:
         found = _in_drop(ctx, call)
         if found is not None:
             yield Hit(call, found, scope=scope)
-    for call in _runtimes_built_in_async(ctx):
+    for call in ctx.memo(_runtimes_built_in_async):
         yield Hit(call, _dropped_message("a tokio `Runtime` built in async code is dropped there"))
 
 
@@ -211,20 +211,24 @@ def _drops_runtime(ctx: FileContext, call: Node, path: str) -> bool:
     return discarded and origin(ctx, call).type_matches(_RUNTIME_TYPE)
 
 
-def _runtimes_built_in_async(ctx: FileContext) -> Iterator[Node]:
+def _runtimes_built_in_async(ctx: FileContext) -> tuple[Node, ...]:
     """Runtimes built and dropped inside an `async fn` or `async` block (not
-    inside a closure that runs on another thread)."""
+    inside a closure that runs on another thread). Whole-file work, and the
+    engine runs `check` again on the functions Drop reaches: asked once per
+    file (`ctx.memo`)."""
     if b"async" not in ctx.source:
-        return
-    for _, call in method_calls(ctx, ("build",)):
-        yield from _built_in_async(ctx, call)
+        return ()
+    found = [
+        built for _, call in method_calls(ctx, ("build",)) for built in _built_in_async(ctx, call)
+    ]
     for name in ctx.occurrences(("Runtime",), {"identifier"}):
         path = name
         while path.parent is not None and path.parent.type == "scoped_identifier":
             path = path.parent
         constructor = path.parent
         if constructor is not None and constructor.type == "call_expression":
-            yield from _built_in_async(ctx, constructor)
+            found.extend(_built_in_async(ctx, constructor))
+    return tuple(found)
 
 
 def _built_in_async(ctx: FileContext, call: Node) -> Iterator[Node]:

@@ -81,6 +81,18 @@ def test_pickled_as_call_needs_every_field_in_init():
             seen: int = field(init=False, default=0)
 
 
+def test_occurrences_within_byte_ranges():
+    source = b"fn a() { spawn(); }\nfn b() { spawn(); x.spawn_all(); }\n// spawn\n"
+    ctx = FileContext("src/lib.rs", source)
+    everywhere = ctx.occurrences(("spawn",))
+    assert [n.start_point[0] for n in everywhere] == [0, 1]
+    second = source.index(b"fn b")
+    within = ctx.occurrences(("spawn",), within=[(second, source.index(b"// spawn"))])
+    assert within == everywhere[1:]
+    # a range that cuts a name in two holds no occurrence of it
+    assert ctx.occurrences(("spawn",), within=[(0, source.index(b"spawn") + 3)]) == []
+
+
 def test_recursive_calls_are_cut():
     source = b"""
 struct G;

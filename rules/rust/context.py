@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar, cast
@@ -154,9 +154,13 @@ class FileContext:
         return self._mentioned[word]
 
     def occurrences(
-        self, names: Collection[str], types: Collection[str] = NAME_TYPES
+        self,
+        names: Collection[str],
+        types: Collection[str] = NAME_TYPES,
+        within: Sequence[tuple[int, int]] | None = None,
     ) -> list[Node]:
-        """The nodes of the given types spelled exactly as one of `names`.
+        """The nodes of the given types spelled exactly as one of `names`
+        (only those inside one of the byte ranges `within`, when given).
 
         Found by searching the bytes and asking the tree what stands there:
         a query would visit every node of the file, and rules only care about a
@@ -166,21 +170,23 @@ class FileContext:
         """
         found: list[Node] = []
         source = self.source
+        spans = within if within is not None else ((0, len(source)),)
         for name in names:
             word = name.encode()
-            start = source.find(word)
-            while start >= 0:
-                end = start + len(word)
-                if not (_is_word_byte(source, start - 1) or _is_word_byte(source, end)):
-                    node = self._spanning(start, end)
-                    if (
-                        node is not None
-                        and node.type in types
-                        and node.start_byte == start
-                        and node.end_byte == end
-                    ):
-                        found.append(node)
-                start = source.find(word, end)
+            for low, high in spans:
+                start = source.find(word, low, high)
+                while start >= 0:
+                    end = start + len(word)
+                    if not (_is_word_byte(source, start - 1) or _is_word_byte(source, end)):
+                        node = self._spanning(start, end)
+                        if (
+                            node is not None
+                            and node.type in types
+                            and node.start_byte == start
+                            and node.end_byte == end
+                        ):
+                            found.append(node)
+                    start = source.find(word, end, high)
         found.sort(key=lambda node: node.start_byte)
         return found
 

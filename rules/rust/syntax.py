@@ -61,7 +61,9 @@ def _captured(ctx: FileContext, query_text: str, capture: str) -> list[Node]:
         return [found for node in nodes for found in captures(query_text, node).get(capture, [])]
     found: dict[tuple[int, int, str], Node] = {}
     cursor = QueryCursor(query(query_text))
-    for name in ctx.occurrences(words):
+    bodies = [functions.nodes[index] for index in sorted(functions.wanted)]
+    spans = [(body.start_byte, body.end_byte) for body in bodies]
+    for name in ctx.occurrences(words, within=spans):
         index = functions.index_of(name)
         if index is None or index not in functions.wanted:
             continue

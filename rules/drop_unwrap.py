@@ -11,7 +11,7 @@ from rules.fixes import SAFE_DROP
 from rules.model import NO_UNWRAP, UNWIND_SAFE, Hit, Rule, Severity
 from rules.rust.context import FileContext
 from rules.rust.invariants import cannot_fail, unwraps_option
-from rules.rust.parsing import field_text, unparenthesized
+from rules.rust.parsing import bare_method_call, unparenthesized
 from rules.rust.spawns import cannot_abort
 from rules.rust.syntax import in_drop
 
@@ -46,17 +46,8 @@ def _unwraps_lock(call: Node) -> bool:
     """`m.lock().unwrap()`, `rw.read().expect(..)`: the `Err` is poisoning."""
     function = call.child_by_field_name("function")
     receiver = unparenthesized(function.child_by_field_name("value") if function else None)
-    if receiver is None or receiver.type != "call_expression":
-        return False
-    callee = receiver.child_by_field_name("function")
-    arguments = receiver.child_by_field_name("arguments")
-    return (
-        callee is not None
-        and callee.type == "field_expression"
-        and field_text(callee, "field") in LOCKS
-        and arguments is not None
-        and arguments.named_child_count == 0
-    )
+    locking = bare_method_call(receiver)
+    return locking is not None and locking[1] in LOCKS
 
 
 RULE = Rule(

@@ -23,7 +23,15 @@ from tree_sitter import Node
 
 from rules.rust.context import DropImpl, FileContext
 from rules.rust.locals import binding_of
-from rules.rust.parsing import field_text, lineage, matches, text, type_name, unparenthesized
+from rules.rust.parsing import (
+    bare_method_call,
+    field_text,
+    lineage,
+    matches,
+    text,
+    type_name,
+    unparenthesized,
+)
 
 # methods that read an Option in place (the unwrap's receiver is `x.<m>()`)
 _VIEWS = frozenset({"as_ref", "as_mut", "as_deref", "as_deref_mut", "take"})
@@ -103,20 +111,8 @@ def unwraps_option(unwrap_call: Node) -> bool:
 
 def _option_of(receiver: Node) -> tuple[Node, str]:
     """`x.as_ref()` -> (x, 'as_ref'); `x` -> (x, '')."""
-    if receiver.type == "call_expression":
-        function = receiver.child_by_field_name("function")
-        arguments = receiver.child_by_field_name("arguments")
-        if (
-            function is not None
-            and function.type == "field_expression"
-            and field_text(function, "field") in _VIEWS
-            and arguments is not None
-            and arguments.named_child_count == 0
-        ):
-            value = function.child_by_field_name("value")
-            if value is not None:
-                return value, field_text(function, "field")
-    return receiver, ""
+    view = bare_method_call(receiver)
+    return view if view is not None and view[1] in _VIEWS else (receiver, "")
 
 
 def _key(option: Node) -> str | None:

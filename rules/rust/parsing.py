@@ -97,6 +97,20 @@ def unparenthesized(node: Node | None) -> Node | None:
     return node
 
 
+def bare_method_call(node: Node | None) -> tuple[Node, str] | None:
+    """`recv.name()` (no arguments) -> (recv, "name"); None for anything else."""
+    if node is None or node.type != "call_expression":
+        return None
+    function = node.child_by_field_name("function")
+    arguments = node.child_by_field_name("arguments")
+    if function is None or function.type != "field_expression":
+        return None
+    if arguments is None or arguments.named_child_count:
+        return None
+    receiver = function.child_by_field_name("value")
+    return (receiver, field_text(function, "field")) if receiver is not None else None
+
+
 def type_name(node: Node) -> str:
     """`W<T>` -> `W`, `crate::a::Guard` -> `Guard`: the name methods hang off."""
     while node.type in {"generic_type", "scoped_type_identifier"}:

@@ -39,7 +39,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        api_url = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+        api_url = api_url_of(env)
         return cls(
             app_id=_app_id(env),
             private_key=_private_key(env),
@@ -58,6 +58,11 @@ def graphql_url_for(api_url: str) -> str:
         parts = urlsplit(api_url)
         return f"{parts.scheme}://{parts.netloc}/api/graphql"
     return api_url + "/graphql"
+
+
+def api_url_of(env: Mapping[str, str]) -> str:
+    """GITHUB_API_URL without a trailing slash, default github.com's."""
+    return (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
 
 
 def is_registered(env: Mapping[str, str]) -> bool:

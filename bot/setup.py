@@ -28,7 +28,7 @@ from aiohttp import web
 from bot.github import GITHUB_ERRORS, GitHubClient, describe
 from bot.manifest import manifest_for, new_app_url
 from bot.pages import page
-from bot.settings import DEFAULT_API_URL, Settings, SettingsError
+from bot.settings import DEFAULT_API_URL, Settings, SettingsError, api_url_of
 
 DEFAULT_GITHUB_URL = "https://github.com"
 STATE_COOKIE = "dropsafe_setup_state"
@@ -51,7 +51,7 @@ class SetupSettings:
         env = os.environ if environ is None else environ
         return cls(
             github_url=(env.get("GITHUB_URL") or DEFAULT_GITHUB_URL).rstrip("/"),
-            api_url=(env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/"),
+            api_url=api_url_of(env),
             webhook_proxy_url=env.get("WEBHOOK_PROXY_URL") or None,
             public_url=env.get("PUBLIC_URL") or None,
             env_dir=Path.cwd(),

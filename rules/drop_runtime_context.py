@@ -23,7 +23,7 @@ from rules.model import NEVER_PANICS, Hit, Rule
 from rules.rust.bindings import origin
 from rules.rust.context import FileContext
 from rules.rust.locals import call_of_argument
-from rules.rust.parsing import ancestors, lineage
+from rules.rust.parsing import ancestors, earlier_statements, lineage
 from rules.rust.syntax import calls_query, drop_excuse, in_drop, method_calls
 
 NO_RUNTIME = '"there is no reactor running, must be called from the context of a Tokio 1.x runtime"'
@@ -122,13 +122,10 @@ def _flavor_checked(ctx: FileContext, node: Node, function: Node) -> bool:
 
 
 def _returned_unless_multi_thread(ctx: FileContext, statement: Node) -> bool:
-    sibling = statement.prev_named_sibling
-    while sibling is not None:
-        text = ctx.text(sibling)
-        if "runtime_flavor" in text and "return" in text:
-            return True
-        sibling = sibling.prev_named_sibling
-    return False
+    return any(
+        "runtime_flavor" in text and "return" in text
+        for text in map(ctx.text, earlier_statements(statement))
+    )
 
 
 def _builds_runtime(ctx: FileContext, call: Node) -> bool:

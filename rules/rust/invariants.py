@@ -25,6 +25,7 @@ from rules.rust.context import DropImpl, FileContext
 from rules.rust.locals import binding_of
 from rules.rust.parsing import (
     bare_method_call,
+    earlier_statements,
     field_text,
     lineage,
     matches,
@@ -143,13 +144,7 @@ def _guarded(ctx: FileContext, call: Node, key: str) -> bool:
 
 
 def _exits_earlier_when_none(statement: Node, key: str) -> bool:
-    sibling = statement.prev_named_sibling
-    while sibling is not None:
-        node = sibling.named_children[0] if sibling.type == "expression_statement" else sibling
-        if node is not None and _exit_when_none(node, key):
-            return True
-        sibling = sibling.prev_named_sibling
-    return False
+    return any(_exit_when_none(node, key) for node in earlier_statements(statement))
 
 
 def _exit_when_none(node: Node, key: str) -> bool:

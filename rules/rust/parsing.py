@@ -97,6 +97,18 @@ def unparenthesized(node: Node | None) -> Node | None:
     return node
 
 
+def earlier_statements(statement: Node) -> Iterator[Node]:
+    """The statements before `statement` in its block, nearest first, each as its expression
+    (`if .. {}` rather than the statement wrapping it): where guards that return early sit."""
+    sibling = statement.prev_named_sibling
+    while sibling is not None:
+        if sibling.type != "expression_statement":
+            yield sibling
+        elif sibling.named_children:
+            yield sibling.named_children[0]
+        sibling = sibling.prev_named_sibling
+
+
 def bare_method_call(node: Node | None) -> tuple[Node, str] | None:
     """`recv.name()` (no arguments) -> (recv, "name"); None for anything else."""
     if node is None or node.type != "call_expression":

@@ -11,7 +11,15 @@ from tree_sitter import Node, QueryCursor
 from rules.rust.context import DropScope, Excused, FileContext
 from rules.rust.crate.items import summary_functions
 from rules.rust.excuses import EXCUSES, drop_excuse, excused_in, key_of
-from rules.rust.parsing import Nesting, captures, lineage, query, text, unparenthesized
+from rules.rust.parsing import (
+    Nesting,
+    captures,
+    earlier_statements,
+    lineage,
+    query,
+    text,
+    unparenthesized,
+)
 
 # the names a query's `#any-of?` / `#eq?` predicate allows (see `_captured`)
 _WORDS = re.compile(r'#(?:any-of|eq)\?\s+@\w+((?:\s+"\w+")+)\)')
@@ -231,19 +239,13 @@ def _is_panicking_call(ctx: FileContext, call: Node) -> bool:
 def _returned_if_panicking(ctx: FileContext, statement: Node) -> bool:
     """An earlier statement of `statement`'s block is `if thread::panicking() {
     return; }` (no `else`): what follows runs only when not panicking."""
-    sibling = statement.prev_named_sibling
-    while sibling is not None:
-        guard = sibling.named_children[0] if sibling.type == "expression_statement" else sibling
-        if (
-            guard is not None
-            and guard.type == "if_expression"
-            and guard.child_by_field_name("alternative") is None
-            and _implies(ctx, guard.child_by_field_name("condition"), panicking=True)
-            and _returns(guard.child_by_field_name("consequence"))
-        ):
-            return True
-        sibling = sibling.prev_named_sibling
-    return False
+    return any(
+        guard.type == "if_expression"
+        and guard.child_by_field_name("alternative") is None
+        and _implies(ctx, guard.child_by_field_name("condition"), panicking=True)
+        and _returns(guard.child_by_field_name("consequence"))
+        for guard in earlier_statements(statement)
+    )
 
 
 def _returns(block: Node | None) -> bool:

@@ -49,15 +49,15 @@ class Holder:
     def __init__(self, settings: Settings) -> None:
         self.analysis = Analysis(settings)
 
-    def add(self, targets: Sequence[Any], test_names: frozenset[str]) -> list[FilePart]:
+    def add(self, targets: Sequence[Any]) -> list[FilePart]:
         """Read and analyse `targets` (`bot.scan.Target`s)."""
-        return [self._add(target, test_names) for target in targets]
+        return [self._add(target) for target in targets]
 
-    def _add(self, target: Any, test_names: frozenset[str]) -> FilePart:
+    def _add(self, target: Any) -> FilePart:
         source, skipped = read_source(target.path, target.location)
         if skipped:
             return FilePart(FileReport(target.path, (), skipped=skipped), target.touched)
-        return self.analysis.add(SourceFile(target.path, source, target.touched), test_names)
+        return self.analysis.add(SourceFile(target.path, source, target.touched))
 
     def calls(self, wanted: Mapping[str, list[int]]) -> dict[str, dict[int, tuple[Call, ...]]]:
         return self.analysis.calls(wanted)
@@ -67,6 +67,9 @@ class Holder:
 
     def lines(self, wanted: Mapping[str, Collection[int]]) -> dict[str, dict[int, str]]:
         return self.analysis.lines(wanted)
+
+    def named(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
+        return self.analysis.named(wanted)
 
     def __enter__(self) -> Holder:
         return self
@@ -98,13 +101,11 @@ class Pool(Holder):
             self._pipes.append(mine)
             self._workers.append(worker)
 
-    def add(self, targets: Sequence[Any], test_names: frozenset[str]) -> list[FilePart]:
+    def add(self, targets: Sequence[Any]) -> list[FilePart]:
         chunks = self._deal(targets, len(self._pipes))
         for worker, chunk in enumerate(chunks):
             self._owner.update((target.path, worker) for target in chunk)
-        answers = self._ask(
-            {worker: ("add", (chunk, test_names)) for worker, chunk in enumerate(chunks)}
-        )
+        answers = self._ask({worker: ("add", chunk) for worker, chunk in enumerate(chunks)})
         return [part for worker in sorted(answers) for part in answers[worker]]
 
     def calls(self, wanted: Mapping[str, list[int]]) -> dict[str, dict[int, tuple[Call, ...]]]:
@@ -115,6 +116,9 @@ class Pool(Holder):
 
     def lines(self, wanted: Mapping[str, Collection[int]]) -> dict[str, dict[int, str]]:
         return self._per_file("lines", wanted)
+
+    def named(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
+        return self._per_file("named", wanted)
 
     def _per_file(self, command: str, wanted: Mapping[str, T]) -> dict[str, Any]:
         """Ask each worker about its own files, and merge the answers."""
@@ -163,10 +167,11 @@ def _serve(pipe: Connection, settings: Settings) -> None:
 def _answer(pipe: Connection, holder: Holder) -> None:
     """A worker's loop: answer the parent's questions about its files."""
     handlers: dict[str, Callable[[Any], object]] = {
-        "add": lambda payload: holder.add(*payload),
+        "add": holder.add,
         "calls": holder.calls,
         "hazards": holder.hazards,
         "lines": holder.lines,
+        "named": holder.named,
     }
     while True:
         command, payload = pipe.recv()

@@ -22,7 +22,6 @@ from bot.pool import Holder, Pool, fewer_collections
 from rules.config import Settings
 from rules.engine import MAX_SOURCE_BYTES, FileReport, link
 from rules.model import Finding
-from rules.rust.context import is_test_path
 from rules.scope import FileChange, Mode
 
 SKIPPED_DIRS = frozenset({"target"})
@@ -114,22 +113,16 @@ def scan(
 ) -> ScanResult:
     """Analyse `targets`, in worker processes when there is enough source for them.
 
-    drop-untested accepts a test anywhere among the targets: the test files
-    are analysed first, and the names they mention go to every other analysis.
     The `Cargo.toml` files above the targets make them crates (`rules.engine.link`).
     """
     settings = settings or Settings()
     workers = workers or os.cpu_count() or 1
-    tests = [target for target in targets if is_test_path(target.path)]
-    others = [target for target in targets if not is_test_path(target.path)]
     pooled = workers > 1 and len(targets) > 1 and _total_bytes(targets) >= POOL_MIN_BYTES
     with (
         fewer_collections(),
         Pool(settings, workers, _balanced_chunks) if pooled else Holder(settings) as holder,
     ):
-        parts = holder.add(tests, frozenset())
-        parts += holder.add(others, frozenset[str]().union(*(part.names for part in parts)))
-        parts.sort(key=lambda part: part.report.path)
+        parts = sorted(holder.add(targets), key=lambda part: part.report.path)
         reports = link(parts, settings, find_manifests(targets), details=holder)
         wanted = {
             r.path: {n for f in r.findings for n in shown_lines(f)} for r in reports if r.findings

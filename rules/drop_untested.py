@@ -13,7 +13,7 @@ def check(ctx: FileContext) -> Iterator[Hit]:
     named = ctx.named_in_test_code({drop.type_name for drop in ctx.drop_impls})
     for drop in ctx.drop_impls:
         name = drop.type_name
-        if ctx.is_test(drop.impl) or name in ctx.test_names or name in named:
+        if ctx.is_test(drop.impl) or name in named:
             continue
         yield Hit(drop.impl, f"`impl Drop for {name}` has no test that names `{name}`", whole=True)
 

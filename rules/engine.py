@@ -16,12 +16,12 @@ from tree_sitter import Node
 from rules.catalogue import RULE_IDS, RULES
 from rules.config import Settings
 from rules.model import ChainStep, Finding, Hit, Rule, Severity, capped, pickled_as_call
-from rules.rust.context import FileContext, is_test_path
+from rules.rust.context import FileContext, is_test_path, words_among
 from rules.rust.crate import Call, CrateModel, FileItems, FnRef, Reached, summary_functions
 from rules.rust.excuses import EXCUSES, key_of
 from rules.rust.parsing import column, node_texts
 from rules.rust.syntax import macro_name
-from rules.suppress import Allowances, find_allowances
+from rules.suppress import ALLOW_MARK, Allowances, find_allowances
 
 # Parsing stays fast well past this, but a multi-megabyte .rs file is generated
 # code nobody reviews by hand; skipping it (with a notice) bounds a review.
@@ -85,17 +85,18 @@ class Hazard:
 class FilePart:
     """One file analysed on its own, before its crate is known: its report
     (every finding that needs no crate), item summary, allow comments and
-    touched lines (for findings placed there later), and the names a test
-    file mentions (drop-untested). Plain data: a pool worker sends it back."""
+    touched lines (for findings placed there later). Plain data: a pool
+    worker sends it back. `items` is None for a file not analysed: skipped,
+    or test code set aside (`Analysis.add`)."""
 
     report: FileReport
     touched: frozenset[int] | None = None
     items: FileItems | None = None
     allowances: Allowances | None = None
-    names: frozenset[str] = frozenset()
     # what linking would ask, answered up front (`analyze_part`); None: ask `Details`
     calls: Mapping[int, tuple[Call, ...]] | None = None
     hazards: tuple[Hazard, ...] | None = None
+    names: frozenset[str] = frozenset()  # every name a test file spells (`Details.named`)
 
 
 class Details(Protocol):
@@ -110,6 +111,11 @@ class Details(Protocol):
 
     def hazards(self, wanted: Mapping[str, list[int]]) -> Mapping[str, list[Hazard]]:
         """What the Drop rules find in those functions."""
+        ...
+
+    def named(self, wanted: Mapping[str, Collection[str]]) -> Mapping[str, set[str]]:
+        """Which of the names each file spells as a name (in code, not in a
+        comment or string), the whole file taken as test code."""
         ...
 
 
@@ -129,15 +135,24 @@ class Analysis:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self._files: dict[str, _Parsed] = {}
+        self._aside: dict[str, bytes] = {}  # test files not analysed (`add`)
 
-    def add(self, file: SourceFile, test_names: frozenset[str] = frozenset()) -> FilePart:
-        """The file's part (see `FilePart`); `test_names` are the names test
-        files elsewhere mention: a Drop type named there counts as tested."""
+    def add(self, file: SourceFile) -> FilePart:
+        """The file's part (see `FilePart`).
+
+        A test, bench or example file is set aside unparsed when the settings
+        leave test code out: nothing in it is reported, and production code
+        cannot call into it. Only drop-untested reads it, to learn which Drop
+        types it names (`named`), and that is answered from its bytes, parsed
+        only when one of the names occurs in them."""
         skipped = over_size_limit(len(file.source))
         if skipped is not None:
             return FilePart(FileReport(file.path, (), skipped=skipped), file.touched)
         settings = self.settings
-        ctx = FileContext(file.path, file.source, test_names)
+        if not settings.tests and is_test_path(file.path) and ALLOW_MARK not in file.source:
+            self._aside[file.path] = file.source
+            return FilePart(FileReport(file.path, ()), file.touched)
+        ctx = FileContext(file.path, file.source)
         allowances = find_allowances(file.source, ctx.root, RULE_IDS)
         collector = _Collector(ctx, file.touched, allowances)
         functions = summary_functions(ctx)
@@ -162,14 +177,11 @@ class Analysis:
             out_of_scope=collector.out_of_scope,
             drop_impls=tuple(_drop_impl_info(ctx, file.touched)),
         )
-        names: frozenset[str] = frozenset()
-        if ctx.test_file or _may_be_tests_module(file.path):
-            names = frozenset(node_texts(_NAMES, ctx.root))
         # functions inside item-producing macros count too: a file whose every
         # item sits in `cfg_io_source! { .. }` still has its calls asked for
-        if functions.nodes or functions.parts:
+        if functions.nodes or functions.parts or _may_be_tests_module(file.path):
             self._files[file.path] = _Parsed(ctx, collector, drop_rules, file.touched)
-        return FilePart(report, file.touched, functions.items(), allowances, names)
+        return FilePart(report, file.touched, functions.items(), allowances)
 
     def calls(self, wanted: Mapping[str, list[int]]) -> dict[str, dict[int, tuple[Call, ...]]]:
         excuses = list(EXCUSES.items())
@@ -226,6 +238,24 @@ class Analysis:
                 found[path] = source_lines(parsed.ctx.source, numbers)
         return found
 
+    def named(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for path, names in wanted.items():
+            parsed, source = self._files.get(path), self._aside.get(path)
+            if parsed is not None:
+                found[path] = parsed.ctx.named_in_test_code(names, whole_file=True)
+            elif source is not None:
+                candidates = words_among(source, names)  # parsed only if worth it
+                context = FileContext(path, source) if candidates else None
+                found[path] = context.named_in_test_code(candidates) if context else set()
+        return found
+
+    def names(self, path: str) -> frozenset[str]:
+        """Every name a file spells (`analyze_part`'s answer to `named`)."""
+        parsed, source = self._files.get(path), self._aside.get(path)
+        root = parsed.ctx.root if parsed else FileContext(path, source).root if source else None
+        return frozenset(node_texts(_NAMES, root)) if root is not None else frozenset()
+
 
 def source_lines(source: bytes, numbers: Collection[int]) -> dict[int, str]:
     if not numbers:
@@ -245,42 +275,28 @@ def analyze_files(
 ) -> list[FileReport]:
     """Analyse the files of one or more crates in this process. `manifests`
     maps the path of each `Cargo.toml` (same coordinates as the files' paths)
-    to its text; without one a file is a crate of its own. Test files go
-    first, so the names they mention reach the others (drop-untested)."""
-    files = list(files)
+    to its text; without one a file is a crate of its own."""
     analysis = Analysis(settings)
-    parts = {n: analysis.add(f) for n, f in enumerate(files) if is_test_path(f.path)}
-    names = frozenset[str]().union(*(part.names for part in parts.values()))
-    for n, file in enumerate(files):
-        if n not in parts:
-            parts[n] = analysis.add(file, names)
-    return link([parts[n] for n in range(len(files))], settings, manifests, details=analysis)
+    parts = [analysis.add(file) for file in files]
+    return link(parts, settings, manifests, details=analysis)
 
 
-def analyze(
-    file: SourceFile,
-    settings: Settings | None = None,
-    test_names: frozenset[str] = frozenset(),
-) -> FileReport:
-    """The report of one file taken as a crate of its own; `test_names` are
-    the names test files elsewhere mention: a Drop type named there counts as
-    tested."""
-    analysis = Analysis(settings)
-    return link([analysis.add(file, test_names)], settings, details=analysis)[0]
+def analyze(file: SourceFile, settings: Settings | None = None) -> FileReport:
+    """The report of one file taken as a crate of its own."""
+    return analyze_files([file], settings)[0]
 
 
-def analyze_part(
-    file: SourceFile,
-    settings: Settings | None = None,
-    test_names: frozenset[str] = frozenset(),
-) -> FilePart:
+def analyze_part(file: SourceFile, settings: Settings | None = None) -> FilePart:
     """A file's part that carries everything linking may ask of it: the calls
     of every function and what the Drop rules find in each, as if Drop
-    reached them all. For workers that keep nothing between tasks (the App's
-    budgeted pool); costlier than an `Analysis`, which answers only about the
-    functions Drop reaches."""
+    reached them all, and every name it spells when it may be test code. For
+    workers that keep nothing between tasks (the App's budgeted pool);
+    costlier than an `Analysis`, which answers only about the functions Drop
+    reaches and the names asked for."""
     analysis = Analysis(settings)
-    part = analysis.add(file, test_names)
+    part = analysis.add(file)
+    if is_test_path(file.path) or _may_be_tests_module(file.path):
+        part = replace(part, names=analysis.names(file.path))
     if part.items is None or not part.items.functions:
         return replace(part, calls={}, hazards=())
     every = {file.path: list(range(len(part.items.functions)))}
@@ -322,9 +338,8 @@ def link(
     hazards = details.hazards(_by_path(paths, list(model.reached())))
     linked = [_Linked(part) for part in parts]
     by_path = {entry.part.report.path: entry for entry in linked}
-    tested = frozenset[str]().union(
-        *(parts[n].names for index, n in enumerate(analysed) if model.is_test_file(index))
-    )
+    tests = {paths[index] for index in range(len(paths)) if model.is_test_file(index)}
+    tested = _named_in_test_files(parts, tests, details)
     for index, n in enumerate(analysed):
         if model.is_test_file(index) and not settings.tests:
             linked[n].findings.clear()
@@ -349,6 +364,26 @@ def _may_be_tests_module(path: str) -> bool:
     return name in _TEST_MODULE_FILES or (
         name == "mod.rs" and posixpath.basename(folder) in {"tests", "test"}
     )
+
+
+def _named_in_test_files(
+    parts: Sequence[FilePart], tests: Collection[str], details: Details
+) -> frozenset[str]:
+    """The types of drop-untested findings that a test file (`tests`, or a
+    test, bench or example path) names: a test elsewhere covers them."""
+    untested = {
+        impl.type_name
+        for part in parts
+        for finding in part.report.findings
+        if finding.rule == _UNTESTED
+        for impl in part.report.drop_impls
+        if impl.line <= finding.line <= impl.end_line
+    }
+    if not untested:
+        return frozenset()
+    paths = [part.report.path for part in parts if not part.report.skipped]
+    asked = {path: untested for path in paths if path in tests or is_test_path(path)}
+    return frozenset[str]().union(*details.named(asked).values())
 
 
 def _named_in_tests(linked: _Linked, names: frozenset[str]) -> None:
@@ -381,6 +416,11 @@ class _Answered:
             chosen = set(indices)
             found[path] = [h for h in self.parts[path].hazards or () if h.function in chosen]
         return found
+
+    def named(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
+        return {
+            path: set(self.parts[path].names.intersection(names)) for path, names in wanted.items()
+        }
 
 
 def _by_path(paths: Sequence[str], refs: Iterable[FnRef]) -> dict[str, list[int]]:

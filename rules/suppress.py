@@ -18,7 +18,8 @@ from rules.model import pickled_as_call
 from rules.rust.context import ITEM_TYPES
 from rules.rust.parsing import column
 
-_ALLOW = re.compile(rb"//[/!]?\s*dropsafe:allow\(([^)\n]*)\)")
+ALLOW_MARK = b"dropsafe:allow"
+_ALLOW = re.compile(rb"//[/!]?\s*" + ALLOW_MARK + rb"\(([^)\n]*)\)")
 
 
 @pickled_as_call
@@ -46,7 +47,7 @@ class Allowances:
 
 def find_allowances(source: bytes, root: Node, known: Collection[str]) -> Allowances:
     allowances = Allowances()
-    if b"dropsafe:allow" not in source:
+    if ALLOW_MARK not in source:
         return allowances
     for match in _ALLOW.finditer(source):
         comment_line = source.count(b"\n", 0, match.start()) + 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules.engine import SourceFile, analyze_files
+from rules.engine import SourceFile, analyze_files, analyze_part, link
 
 LIB = b"""
 pub struct Pool;
@@ -37,6 +37,35 @@ def _untested(files: list[SourceFile]) -> list[str]:
 def test_a_type_named_by_a_changed_test_file_is_tested():
     messages = _untested([SourceFile("src/pool.rs", LIB), SourceFile("tests/pool.rs", TEST)])
     assert messages == ["`impl Drop for Lease` has no test that names `Lease`"]
+
+
+MENTIONS = b"""
+// Lease is covered elsewhere
+#[test]
+fn pool_and_lease() {
+    let pool = mylib::Pool;
+    let note = "Lease";
+}
+"""
+
+
+def test_a_test_file_names_a_type_only_in_code():
+    """A test file is set aside unparsed (test code is not reported), and read
+    for the names drop-untested asks about; a comment or a string naming the
+    type is no test of it."""
+    messages = _untested([SourceFile("src/pool.rs", LIB), SourceFile("tests/both.rs", MENTIONS)])
+    assert messages == ["`impl Drop for Lease` has no test that names `Lease`"]
+
+
+def test_the_app_pool_answers_names_as_the_cli_does():
+    """The App's workers send parts that carry every name (`analyze_part`)."""
+    parts = [
+        analyze_part(SourceFile(path, source))
+        for path, source in (("src/pool.rs", LIB), ("tests/both.rs", MENTIONS))
+    ]
+    (report, _) = link(parts)
+    untested = [f.message for f in report.findings if f.rule == "drop-untested"]
+    assert untested == ["`impl Drop for Lease` has no test that names `Lease`"]
 
 
 def test_without_the_test_file_both_are_untested():

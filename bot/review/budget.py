@@ -25,7 +25,6 @@ from pebble import ProcessPool
 
 from rules.config import Settings
 from rules.engine import FilePart, FileReport, SourceFile, analyze_part, link
-from rules.rust.context import is_test_path
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ REVIEW_BUDGET = 120.0
 WORKERS = 2
 
 T = TypeVar("T")
-Analyze = Callable[[SourceFile, Settings, frozenset[str]], FilePart]
+Analyze = Callable[[SourceFile, Settings], FilePart]
 
 
 @dataclass
@@ -71,14 +70,7 @@ class EnginePool:
         """The files' reports, as `analyze_files` gives them; a file whose analysis ran out
         of time is a report with `skipped` saying so."""
         deadline = time.monotonic() + self.review_budget
-        tests = [n for n, f in enumerate(files) if is_test_path(f.path)]
-        found = await self._parts(files, tests, settings, frozenset(), deadline)
-        parts = dict(zip(tests, found, strict=True))
-        names = frozenset[str]().union(*(part.names for part in parts.values()))
-        others = [n for n in range(len(files)) if n not in parts]
-        found = await self._parts(files, others, settings, names, deadline)
-        parts.update(zip(others, found, strict=True))
-        ordered = [parts[n] for n in range(len(files))]
+        ordered = await self._parts(files, settings, deadline)
         try:
             return await self._run(
                 link, (ordered, settings, manifests), self.review_budget, deadline
@@ -88,15 +80,10 @@ class EnginePool:
             return [part.report for part in ordered]
 
     async def _parts(
-        self,
-        files: Sequence[SourceFile],
-        indexes: Sequence[int],
-        settings: Settings,
-        names: frozenset[str],
-        deadline: float,
+        self, files: Sequence[SourceFile], settings: Settings, deadline: float
     ) -> list[FilePart]:
         async def one(file: SourceFile) -> FilePart:
-            args = (file, settings, names)
+            args = (file, settings)
             try:
                 return await self._run(self.analyze_file, args, self.file_budget, deadline)
             except TimeoutError:
@@ -107,7 +94,7 @@ class EnginePool:
             log.warning("file not analysed", extra={"path": file.path, "why": why})
             return FilePart(FileReport(file.path, (), skipped=why), file.touched)
 
-        return list(await asyncio.gather(*(one(files[n]) for n in indexes)))
+        return list(await asyncio.gather(*(one(file) for file in files)))
 
     async def _run(
         self, function: Callable[..., T], args: tuple[object, ...], budget: float, deadline: float

@@ -100,14 +100,12 @@ class DropScope:
 class FileContext:
     """One file's source, tree and lazily computed facts about it."""
 
-    def __init__(self, path: str, source: bytes, test_names: frozenset[str] = frozenset()) -> None:
+    def __init__(self, path: str, source: bytes) -> None:
         self.path = path
         self.source = source
         self.tree: Tree = parse(source)
         self.root = self.tree.root_node
         self.test_file = is_test_path(path)
-        # names that test files elsewhere in the change mention (drop-untested)
-        self.test_names = test_names
         self._memo: dict[Callable[[FileContext], Any], Any] = {}
         self._mentioned: dict[bytes, bool] = {}
 
@@ -232,13 +230,15 @@ class FileContext:
                 seen.add(node.start_byte)
                 yield node
 
-    def named_in_test_code(self, names: Collection[str]) -> set[str]:
-        """Those of `names` that test code of this file spells as a name node
+    def named_in_test_code(self, names: Collection[str], whole_file: bool = False) -> set[str]:
+        """Those of `names` that test code of this file (all of it with
+        `whole_file`: a module compiled only for tests) spells as a name node
         (not in a string or a comment). One pass over the test code's words,
         however many names are asked about."""
         wanted = {name.encode() for name in names}
         found: set[str] = set()
-        starts, ends = ([0], [len(self.source)]) if self.test_file else self._test_ranges
+        whole = self.test_file or whole_file
+        starts, ends = ([0], [len(self.source)]) if whole else self._test_ranges
         for start, end in zip(starts, ends, strict=True):
             for word in _WORD.finditer(self.source, start, end):
                 if word.group() not in wanted or word.group().decode() in found:
@@ -372,6 +372,14 @@ class FileContext:
 
 _WORD = re.compile(rb"[A-Za-z0-9_]+")
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def words_among(source: bytes, names: Collection[str]) -> set[str]:
+    """Those of `names` that occur in `source` as whole words, in code,
+    comments or strings alike: what `named_in_test_code` may find, without
+    a tree."""
+    wanted = {name.encode() for name in names}
+    return {word.decode() for word in wanted.intersection(_WORD.findall(source))}
 
 
 def _is_word_byte(source: bytes, index: int) -> bool:

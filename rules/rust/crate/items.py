@@ -419,7 +419,7 @@ def _macro_items(ctx: FileContext, invocation: Node) -> FileFunctions | None:
         + inside
         + source[tree.end_byte - 1 :].translate(_BLANK)
     )
-    part_ctx = FileContext(ctx.path, masked, ctx.test_names)
+    part_ctx = FileContext(ctx.path, masked)
     part = FileFunctions(part_ctx, expand=False)
     part_ctx.remember(FileFunctions, part)
     return part

@@ -152,3 +152,12 @@ def test_test_code_is_reported_when_the_settings_ask():
     }
     assert not default & test_files
     assert opted_in >= test_files
+
+
+def test_a_drop_impl_in_a_test_body_is_test_code():
+    # the Drop impls of a #[test] fn and of a cfg(test) module's helper: left out unless asked
+    in_tests = {("src/process.rs", "drop-unwrap", 81), ("src/tests.rs", "drop-panic", 10)}
+    default = {(f.path, f.rule, f.line) for f in reported("bodydrop")}
+    opted_in = {(f.path, f.rule, f.line) for f in reported("bodydrop", Settings(tests=True))}
+    assert not default & in_tests
+    assert opted_in >= in_tests

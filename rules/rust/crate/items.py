@@ -172,8 +172,9 @@ class _Frame:
 
 class FileFunctions:
     """The item walk of one file, before calls are read: functions sorted by
-    position (non-overlapping: nested `fn`s belong to their outer one), so a
-    node finds its function by bisection.
+    position, so a node finds its function by bisection. A `fn` nested in
+    another belongs to the outer one, except a `fn drop` of an `impl Drop`
+    written in a body (`_drops_in_bodies`), which is a function of its own.
 
     Items written inside an item-level macro invocation (`pin_project! {
     impl PinnedDrop for X { .. } }`, `some_macro! { impl Drop for Y { .. } }`)
@@ -198,18 +199,50 @@ class FileFunctions:
         # model says which ones Drop reaches; `asked` notes that a rule looked
         self.wanted: frozenset[int] = frozenset()
         self.asked = False
+        # each function's enclosing one (-1: none), once a Drop impl in a body nests them
+        self._outer: list[int] | None = None
         self._walk()
+        self._sort()
+        if self._drops_in_bodies():
+            self._sort()
+            self._outer = _enclosing(self.nodes)
+
+    def _sort(self) -> None:
         order = sorted(range(len(self.nodes)), key=lambda n: self.nodes[n].start_byte)
         self.nodes = [self.nodes[n] for n in order]
         self.functions = [self.functions[n] for n in order]
         self._starts = [node.start_byte for node in self.nodes]
 
     def index_of(self, node: Node) -> int | None:
-        """The index of the function holding `node`, if any."""
+        """The index of the innermost function holding `node`, if any."""
         index = bisect.bisect_right(self._starts, node.start_byte) - 1
-        if index >= 0 and node.end_byte <= self.nodes[index].end_byte:
-            return index
+        while index >= 0:
+            if node.end_byte <= self.nodes[index].end_byte:
+                return index
+            if self._outer is None:
+                return None
+            index = self._outer[index]
         return None
+
+    def _drops_in_bodies(self) -> bool:
+        """Index the `impl Drop` blocks written inside a function's body (a
+        guard type declared where it is used, a test's own Drop type), which
+        the walk over items does not enter: the file context found every impl
+        Drop by its name already. Each `fn drop` takes the module and test
+        classification of the function around it; the calls and hazards inside
+        it are its own, not the enclosing function's. Whether any was added."""
+        known = {drop.start_byte for _, drop in self.drops}
+        added = False
+        for impl in self.ctx.drop_impls:
+            drop = impl.drop_fn
+            outer = self.index_of(drop) if drop is not None else None
+            if drop is None or drop.start_byte in known or outer is None:
+                continue  # an item the walk saw, or outside any function (a `const` block)
+            host = self.functions[outer]
+            self._function(drop, _Frame(impl.impl, host.module, host.test, impl.type_name, "Drop"))
+            self.drops.append((impl.type_name, drop))
+            added = True
+        return added
 
     def _walk(self) -> None:
         ctx = self.ctx
@@ -371,6 +404,19 @@ class FileFunctions:
                 elif (shape, segments, excused) not in seen:
                     seen.add((shape, segments, excused))
                     yield Call(shape, segments, line, 0, excused)
+
+
+def _enclosing(nodes: Sequence[Node]) -> list[int]:
+    """For nodes sorted by start (any two nest or are disjoint), the index of
+    the innermost one holding each (-1: none)."""
+    outer: list[int] = []
+    open_: list[int] = []
+    for node in nodes:
+        while open_ and nodes[open_[-1]].end_byte <= node.start_byte:
+            open_.pop()
+        outer.append(open_[-1] if open_ else -1)
+        open_.append(len(outer) - 1)
+    return outer
 
 
 def _local_callable(source: bytes, name: Node, function: Node) -> bool:

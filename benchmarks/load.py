@@ -62,9 +62,10 @@ def source_of(pr: int, push: int) -> str:
 
 
 @contextmanager
-def fake_in_thread(latency: float) -> Iterator[FakeGitHub]:
+def fake_in_thread(latency: float) -> Iterator[tuple[FakeGitHub, asyncio.AbstractEventLoop]]:
     """The fake GitHub on its own event loop and thread, so the load it serves the workers
-    does not slow the loop that sends deliveries and times their answers."""
+    does not slow the loop that sends deliveries and times their answers; and that loop
+    (`call_soon_threadsafe` to act on the fake from another thread)."""
     ready = threading.Event()
     stop: asyncio.Event | None = None
     holder: dict[str, Any] = {}
@@ -81,7 +82,7 @@ def fake_in_thread(latency: float) -> Iterator[FakeGitHub]:
     thread.start()
     ready.wait(30)
     try:
-        yield holder["fake"]
+        yield holder["fake"], holder["loop"]
     finally:
         holder["loop"].call_soon_threadsafe(stop.set)  # type: ignore[union-attr]
         thread.join(30)
@@ -174,7 +175,7 @@ async def main(args: argparse.Namespace) -> int:
     with (
         tempfile.TemporaryDirectory() as work,
         running_redis(Path(work)) as redis_url,
-        fake_in_thread(args.latency) as fake,
+        fake_in_thread(args.latency) as (fake, _),
     ):
         for pr in range(1, args.prs + 1):
             last = pushes - 1

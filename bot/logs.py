@@ -40,10 +40,12 @@ SECRET_VALUE = re.compile(
     r"|\bgh[pousr]_[\w-]{20,}"
     r"|\bgithub_pat_[A-Za-z0-9_]{20,}"
     r"|\beyJ[\w-]+\.[\w-]+\.[\w-]+"
-    r"|(?<=[Tt]oken )[\w.-]{16,}|(?<=[Bb]earer )[\w.-]{16,}",
+    r"|(?<=[Tt]oken )[\w.-]{16,}|(?<=[Bb]earer )[\w.-]{16,}"
+    r"|(?<=[?&]token=)[^&#\s'\"]+",
     re.DOTALL,
 )
-"""Credentials by their shape: PEM private keys, GitHub tokens, JWTs, Authorization values."""
+"""Credentials by their shape: PEM private keys, GitHub tokens, JWTs, Authorization values,
+and a URL's `token=` (codeload's archive links carry one)."""
 MASK = "[redacted]"
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {

@@ -23,6 +23,8 @@ that one review of a PR runs at a time. Per pull request K (`owner/repo#number`)
 - `running:K`, `done:K`: the head (and scope) being reviewed and the last one reviewed, so
   the second event of a push (`synchronize` and `check_suite` both come) costs nothing.
 - `delivery:<id>`: deliveries already accepted (24 hours), so a redelivery is skipped.
+- `payload:<id>`: an accepted delivery's payload, until its event job has run (at most 24
+  hours): the job's arguments name it, so no log line saq writes about a job carries it.
 
 Each step that must be atomic is one Lua script. With Redis's append-only file on
 (`appendonly yes`), an acknowledged delivery survives a Redis restart.
@@ -60,12 +62,21 @@ OVERTAKEN_POLL = 0.5  # seconds between a running review's looks for a newer run
 
 @dataclass(frozen=True)
 class Timings:
-    """How fast a dead worker is noticed and how long a job may run; tests shorten them."""
+    """How fast a dead worker is noticed and how long a job may run; tests shorten them.
 
-    heartbeat: float = 5.0  # seconds between a running review's signs of life
-    stuck_after: int = 30  # a review silent this long is re-run elsewhere (saq's heartbeat)
-    sweep: int = 10  # how often a worker looks for such reviews
-    lock_ttl: float = 30.0  # a review lock not renewed this long is free
+    A SIGKILLed worker's job runs again elsewhere about `stuck_after + sweep + 2` seconds
+    later (the 2: the sweeper's wait for a live worker to acknowledge the abort), and its
+    PR's lock is free by then. The price of a short bound: a running job writes to Redis
+    every `heartbeat` (a few commands a second per job, nothing for Redis), and a worker
+    stalled longer than `stuck_after` (a paused VM, a starved CPU) is taken for dead: its
+    job runs again elsewhere while the stalled copy is aborted, which repeats work but never
+    a write to GitHub (`bot.review.once`).
+    """
+
+    heartbeat: float = 1.0  # seconds between a running job's signs of life
+    stuck_after: int = 5  # a job silent this long is re-run elsewhere (saq's heartbeat)
+    sweep: int = 1  # how often the workers (one at a time) look for such jobs
+    lock_ttl: float = 5.0  # a review lock not renewed this long is free
     review_timeout: int = 30 * 60  # one attempt of a review job, all its waits included
     event_timeout: int = 120  # one attempt of an event job (routing, a permission check)
     retries: int = 5  # attempts of a job that fails or whose worker dies
@@ -238,10 +249,8 @@ class RedisJobs:
         return found
 
     @contextlib.asynccontextmanager
-    async def lock(
-        self, key: PullKey, gen: int, beat: Callable[[], Awaitable[Any]]
-    ) -> AsyncIterator[bool]:
-        """Hold `key`'s review lock, renewed with `beat()` (the job's heartbeat) meanwhile.
+    async def lock(self, key: PullKey, gen: int) -> AsyncIterator[bool]:
+        """Hold `key`'s review lock, renewed every `Timings.heartbeat` meanwhile.
 
         Yields False without the lock when run `gen` was overtaken while it waited (the run
         holding the lock winds down as soon as it sees the newer run: `until_overtaken`).
@@ -255,14 +264,12 @@ class RedisJobs:
             if await self.overtaken(key, gen):
                 yield False
                 return
-            await beat()
             await asyncio.sleep(min(0.2, self.timings.heartbeat))
 
         async def keep() -> None:
             while True:
                 await asyncio.sleep(self.timings.heartbeat)
                 await self._renew(keys=[lock_key], args=[token, ttl_ms])
-                await beat()
 
         keeper = asyncio.create_task(keep())
         try:
@@ -310,19 +317,36 @@ class RedisJobs:
 
     async def enqueue_event(self, event: sansio.Event) -> None:
         """Hand a verified delivery to the workers; its delivery id is the job's key, so a
-        second copy of it while the first waits is one job."""
+        second copy of it while the first waits is one job.
+
+        The payload waits under a key of its own (`payload:<delivery id>`, kept as long as
+        delivery ids are), not in the job: saq writes a job's arguments into its log lines
+        (a failing job's whole record), and a payload is what a person wrote on GitHub.
+        """
+        payload_key = f"{PREFIX}payload:{event.delivery_id}"
+        await self.redis.set(payload_key, json.dumps(event.data), ex=DELIVERY_MEMORY)
         await self.queue.enqueue(
             "handle_event",
             key=f"event:{event.delivery_id}",
             event=event.event,
             delivery_id=event.delivery_id,
-            payload=event.data,
+            payload_key=payload_key,
             timeout=self.timings.event_timeout,
+            heartbeat=self.timings.stuck_after,
             retries=self.timings.retries,
             retry_delay=1.0,
             retry_backoff=60.0,
             ttl=-1,
         )
+
+    async def payload(self, payload_key: str) -> Any:
+        """The payload `enqueue_event` stored; None once it expired (a day after)."""
+        stored = await self.redis.get(payload_key)
+        return None if stored is None else json.loads(stored)
+
+    async def handled(self, payload_key: str) -> None:
+        """The event's job succeeded: its payload is no longer needed."""
+        await self.redis.delete(payload_key)
 
     async def reachable(self) -> bool:
         """Redis answers (for a health check)."""

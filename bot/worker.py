@@ -15,11 +15,11 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import dotenv
 from gidgethub import sansio
+from redis.exceptions import RedisError
 from saq import Worker
 from saq.types import Context, PartialTimersDict
 
@@ -46,13 +46,18 @@ GRACE_PERIOD = 20
 """Seconds a stopping worker lets running jobs finish (platforms send SIGKILL after ~30)."""
 
 
-async def handle_event(ctx: JobContext, *, event: str, delivery_id: str, payload: Any) -> None:
+async def handle_event(ctx: JobContext, *, event: str, delivery_id: str, payload_key: str) -> None:
     """One delivery: route it as `serve` does in-process (its handlers submit reviews)."""
     DELIVERY_ID.set(delivery_id)
     app: WorkerApp = ctx["app"]
-    await dispatch(
-        app.github, sansio.Event(payload, event=event, delivery_id=delivery_id), app.jobs
-    )
+    payload = await app.jobs.payload(payload_key)
+    if payload is None:
+        log.warning("delivery expired before a worker took it", extra={"event": event})
+        return
+    async with beating(ctx):
+        delivery = sansio.Event(payload, event=event, delivery_id=delivery_id)
+        await dispatch(app.github, delivery, app.jobs)
+    await app.jobs.handled(payload_key)
 
 
 async def review_pull(ctx: JobContext, *, owner: str, repo: str, number: int, gen: int) -> None:
@@ -63,10 +68,7 @@ async def review_pull(ctx: JobContext, *, owner: str, repo: str, number: int, ge
         log.info("nothing to review", extra={"repository": f"{owner}/{repo}", "pull": number})
         return
 
-    async def beat() -> None:
-        await ctx["job"].update()
-
-    async with app.jobs.lock(key, gen, beat) as held:
+    async with beating(ctx), app.jobs.lock(key, gen) as held:
         if not held:
             # A newer run holds the PR: it completes whatever this run left open.
             log.info("review overtaken while waiting", extra={"pull": pull_name(key)})
@@ -88,6 +90,28 @@ async def review_pull(ctx: JobContext, *, owner: str, repo: str, number: int, ge
                 )
                 await app.jobs.submit(taken.job.put_off(), delay=later.delay)
         await app.jobs.end(key, gen)
+
+
+@asynccontextmanager
+async def beating(ctx: JobContext) -> AsyncIterator[None]:
+    """The job's heartbeat while the block runs: saq's sweeper takes a job silent for
+    `Timings.stuck_after` seconds for one whose worker died, and runs it again elsewhere."""
+    job, every = ctx["job"], ctx["app"].jobs.timings.heartbeat
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await job.update()
+            except RedisError as error:  # the next beat may get through
+                log.warning("job heartbeat failed", extra={"why": str(error)})
+
+    beats = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beats.cancel()
+        await asyncio.gather(beats, return_exceptions=True)
 
 
 class WorkerApp:

@@ -103,12 +103,12 @@ FAST_TIMINGS = Timings(heartbeat=0.2, stuck_after=2, sweep=1, lock_ttl=2.0, revi
 
 @contextlib.asynccontextmanager
 async def running_workers(
-    fake: FakeGitHub, url: str, count: int = 1, **options: Any
+    fake: FakeGitHub, url: str, count: int = 1, timings: Timings = FAST_TIMINGS, **options: Any
 ) -> AsyncIterator[list[asyncio.Task[None]]]:
     """`count` workers (`bot.worker.work`) in this process; stopped (cancelled) on exit."""
     settings = Settings.from_env({**fake.app_env(), "REDIS_URL": url})
     options = {"retry": FAST_RETRY, "grace_period": 0, **options}
-    tasks = [asyncio.create_task(work(settings, FAST_TIMINGS, **options)) for _ in range(count)]
+    tasks = [asyncio.create_task(work(settings, timings, **options)) for _ in range(count)]
     try:
         yield tasks
     finally:
@@ -132,9 +132,15 @@ def push_deliveries(head: str, number: int = NUMBER) -> list[tuple[str, dict[str
     return [("pull_request", sync), ("check_suite", suite)]
 
 
-def start_worker_process(fake: FakeGitHub, url: str, log: Path) -> subprocess.Popen[bytes]:
-    """`tests/worker_process.py`: a worker in a process of its own, logging to `log`."""
+def start_worker_process(
+    fake: FakeGitHub, url: str, log: Path, *, production_timings: bool = False
+) -> subprocess.Popen[bytes]:
+    """`tests/worker_process.py`: a worker in a process of its own, logging to `log`, with the
+    tests' short timings or (`production_timings`) `Timings()`."""
     env = {**os.environ, **fake.app_env(), "REDIS_URL": url}
     script = Path(__file__).resolve().parent / "worker_process.py"
+    flags = ["--production-timings"] if production_timings else []
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, str(script)], env=env, stderr=out, stdout=out)
+        return subprocess.Popen(
+            [sys.executable, str(script), *flags], env=env, stderr=out, stdout=out
+        )

@@ -7,20 +7,23 @@ retry from inside the job); every line the `bot` loggers write goes through the 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
-from app_harness import NUMBER, OWNER, REPO, running_app
-from fakegithub import FakeGitHub
+from app_harness import NUMBER, OWNER, REPO, running_app, seed_pull
+from fakegithub import FakeGitHub, pr_comment_payload
+from redis_harness import running_workers
 from test_review_app import opened, seed
 
-from bot.logs import MASK, handler
+from bot.logs import FORMATS, MASK, handler, mask
 
 
 @pytest.fixture
@@ -111,4 +114,50 @@ def test_an_unknown_log_format_stops_serve_with_one_line() -> None:
     assert done.returncode != 0
     assert done.stderr.strip() == (
         "dropsafe: bad setting: LOG_FORMAT must be one of text, json, not 'yaml'"
+    )
+
+
+@pytest.mark.parametrize("log_format", FORMATS)
+async def test_a_failing_job_on_redis_logs_neither_its_payload_nor_a_token(
+    fake_github: FakeGitHub, redis_url: str, log_format: str
+) -> None:
+    """saq logs a job that fails with its whole record (every argument): the delivery's
+    payload stays out of it, and so do the App's credentials, whatever the logger."""
+    seed_pull(fake_github)
+    private = secrets.token_hex(12)  # on the comment's second line: no command reads it
+    made = fake_github.add_issue_comment(OWNER, REPO, NUMBER, f"/dropsafe help\n{private}")
+    repo = fake_github.repository(OWNER, REPO)
+    assert repo is not None
+    refused = {"message": "Resource not accessible by integration"}
+    fake_github.fail_next("POST", "/repos/{o}/{r}/issues/{n}/comments", 403, 99, body=refused)
+    written = io.StringIO()
+    root = logging.getLogger()
+    level, capture = root.level, handler(log_format, written)
+    root.addHandler(capture)
+    root.setLevel(logging.INFO)
+    try:
+        async with running_app(fake_github, redis_url=redis_url) as bot:
+            answer = await bot.deliver("issue_comment", pr_comment_payload(made, repo))
+            assert answer.status == 202
+            async with running_workers(fake_github, redis_url):
+                async with asyncio.timeout(60):
+                    while "Error processing job" not in written.getvalue():
+                        await asyncio.sleep(0.05)
+    finally:
+        root.removeHandler(capture)
+        root.setLevel(level)
+    text = written.getvalue()
+    assert "Resource not accessible by integration" in text  # the failure, with its traceback
+    tokens = [r.response["token"] for r in fake_github.calls("POST", "/app/installations/*")]
+    key_body = fake_github.credentials.private_key.splitlines()[1]
+    assert tokens
+    for secret in (private, *tokens, key_body, fake_github.credentials.webhook_secret):
+        assert secret not in text
+
+
+def test_a_token_in_a_download_url_is_masked() -> None:
+    """codeload's archive links carry a token in their query (an aiohttp error quotes it)."""
+    url = "https://codeload.github.com/o/r/legacy.tar.gz/abc?token=AABQ3XKZJ7LUFN2W6MNAY&x=1"
+    assert mask(f"ClientResponseError: 404, url='{url}'") == (
+        f"ClientResponseError: 404, url='{url.split('token=')[0]}token={MASK}&x=1'"
     )

@@ -68,8 +68,8 @@ class Holder:
     def lines(self, wanted: Mapping[str, Collection[int]]) -> dict[str, dict[int, str]]:
         return self.analysis.lines(wanted)
 
-    def named(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
-        return self.analysis.named(wanted)
+    def named(self, paths: Collection[str], names: Collection[str]) -> set[str]:
+        return self.analysis.named(paths, names)
 
     def __enter__(self) -> Holder:
         return self
@@ -117,8 +117,12 @@ class Pool(Holder):
     def lines(self, wanted: Mapping[str, Collection[int]]) -> dict[str, dict[int, str]]:
         return self._per_file("lines", wanted)
 
-    def named(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
-        return self._per_file("named", wanted)
+    def named(self, paths: Collection[str], names: Collection[str]) -> set[str]:
+        split: dict[int, list[str]] = {}
+        for path in paths:
+            split.setdefault(self._owner[path], []).append(path)
+        asked = {worker: ("named", (mine, names)) for worker, mine in split.items()}
+        return set[str]().union(*self._ask(asked).values())
 
     def _per_file(self, command: str, wanted: Mapping[str, T]) -> dict[str, Any]:
         """Ask each worker about its own files, and merge the answers."""
@@ -171,7 +175,7 @@ def _answer(pipe: Connection, holder: Holder) -> None:
         "calls": holder.calls,
         "hazards": holder.hazards,
         "lines": holder.lines,
-        "named": holder.named,
+        "named": lambda payload: holder.named(*payload),
     }
     while True:
         command, payload = pipe.recv()

@@ -113,9 +113,9 @@ class Details(Protocol):
         """What the Drop rules find in those functions."""
         ...
 
-    def named(self, wanted: Mapping[str, Collection[str]]) -> Mapping[str, set[str]]:
-        """Which of the names each file spells as a name (in code, not in a
-        comment or string), the whole file taken as test code."""
+    def named(self, paths: Collection[str], names: Collection[str]) -> set[str]:
+        """Those of `names` that one of the files (each taken as test code as
+        a whole) spells as a name: in code, not in a comment or a string."""
         ...
 
 
@@ -238,16 +238,18 @@ class Analysis:
                 found[path] = source_lines(parsed.ctx.source, numbers)
         return found
 
-    def named(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {}
-        for path, names in wanted.items():
+    def named(self, paths: Collection[str], names: Collection[str]) -> set[str]:
+        """(see `Details.named`) A name found in one file is not looked for
+        in the next, and a file set aside is parsed only when a name still
+        looked for occurs in its bytes."""
+        found: set[str] = set()
+        for path in paths:
             parsed, source = self._files.get(path), self._aside.get(path)
-            if parsed is not None:
-                found[path] = parsed.ctx.named_in_test_code(names, whole_file=True)
-            elif source is not None:
-                candidates = words_among(source, names)  # parsed only if worth it
-                context = FileContext(path, source) if candidates else None
-                found[path] = context.named_in_test_code(candidates) if context else set()
+            text = parsed.ctx.source if parsed else source
+            candidates = words_among(text, set(names) - found) if text else set()
+            if candidates:
+                ctx = parsed.ctx if parsed else FileContext(path, text or b"")
+                found |= ctx.named_in_test_code(candidates, whole_file=True)
         return found
 
     def names(self, path: str) -> frozenset[str]:
@@ -382,8 +384,7 @@ def _named_in_test_files(
     if not untested:
         return frozenset()
     paths = [part.report.path for part in parts if not part.report.skipped]
-    asked = {path: untested for path in paths if path in tests or is_test_path(path)}
-    return frozenset[str]().union(*details.named(asked).values())
+    return frozenset(details.named([p for p in paths if p in tests or is_test_path(p)], untested))
 
 
 def _named_in_tests(linked: _Linked, names: frozenset[str]) -> None:
@@ -417,10 +418,8 @@ class _Answered:
             found[path] = [h for h in self.parts[path].hazards or () if h.function in chosen]
         return found
 
-    def named(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
-        return {
-            path: set(self.parts[path].names.intersection(names)) for path, names in wanted.items()
-        }
+    def named(self, paths: Collection[str], names: Collection[str]) -> set[str]:
+        return set().union(*(self.parts[path].names.intersection(names) for path in paths))
 
 
 def _by_path(paths: Sequence[str], refs: Iterable[FnRef]) -> dict[str, list[int]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar, cast
@@ -166,27 +166,30 @@ class FileContext:
         together cheaper than parsing itself. Names in comments and strings are
         not nodes of these types, so they drop out.
         """
-        found: list[Node] = []
-        source = self.source
-        spans = within if within is not None else ((0, len(source)),)
-        for name in names:
-            word = name.encode()
-            for low, high in spans:
-                start = source.find(word, low, high)
-                while start >= 0:
-                    end = start + len(word)
-                    if not (_is_word_byte(source, start - 1) or _is_word_byte(source, end)):
-                        node = self._spanning(start, end)
-                        if (
-                            node is not None
-                            and node.type in types
-                            and node.start_byte == start
-                            and node.end_byte == end
-                        ):
-                            found.append(node)
-                    start = source.find(word, end, high)
+        spans = within if within is not None else ((0, len(self.source)),)
+        found = [node for name in names for node in self._spelled(name.encode(), spans, types)]
         found.sort(key=lambda node: node.start_byte)
         return found
+
+    def _spelled(
+        self, word: bytes, spans: Iterable[tuple[int, int]], types: Collection[str]
+    ) -> Iterator[Node]:
+        """The nodes of `types` spelled `word` inside `spans`, in order."""
+        source = self.source
+        for low, high in spans:
+            start = source.find(word, low, high)
+            while start >= 0:
+                end = start + len(word)
+                if not (_is_word_byte(source, start - 1) or _is_word_byte(source, end)):
+                    node = self._spanning(start, end)
+                    if (
+                        node is not None
+                        and node.type in types
+                        and node.start_byte == start
+                        and node.end_byte == end
+                    ):
+                        yield node
+                start = source.find(word, end, high)
 
     # -- test code ----------------------------------------------------------
 
@@ -233,24 +236,15 @@ class FileContext:
     def named_in_test_code(self, names: Collection[str], whole_file: bool = False) -> set[str]:
         """Those of `names` that test code of this file (all of it with
         `whole_file`: a module compiled only for tests) spells as a name node
-        (not in a string or a comment). One pass over the test code's words,
-        however many names are asked about."""
-        wanted = {name.encode() for name in names}
-        found: set[str] = set()
+        (not in a string or a comment); each search stops at the first."""
         whole = self.test_file or whole_file
         starts, ends = ([0], [len(self.source)]) if whole else self._test_ranges
-        for start, end in zip(starts, ends, strict=True):
-            for word in _WORD.finditer(self.source, start, end):
-                if word.group() not in wanted or word.group().decode() in found:
-                    continue
-                node = self._spanning(word.start(), word.end())
-                if (
-                    node is not None
-                    and node.type in _NAMING
-                    and (node.start_byte, node.end_byte) == word.span()
-                ):
-                    found.add(word.group().decode())
-        return found
+        spans = list(zip(starts, ends, strict=True))
+        return {
+            name
+            for name in names
+            if next(self._spelled(name.encode(), spans, _NAMING), None) is not None
+        }
 
     def is_test(self, node: Node) -> bool:
         """Test code per DESIGN.md: test files, `#[cfg(test)]` items, `#[..test]` fns."""

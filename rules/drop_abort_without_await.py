@@ -87,6 +87,7 @@ def _awaited_later(ctx: FileContext, call: Node, receiver: Node, function: Node)
 
 
 RULE = Rule(
+    only_in_drop=True,
     id="drop-abort-without-await",
     label="the task stops later, not here",
     help="wait for the aborted task to end (safe-Drop pattern), or add an `async fn close(self)`",

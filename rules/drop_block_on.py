@@ -224,6 +224,7 @@ def _other(branch: Branch) -> Branch:
 
 
 RULE = Rule(
+    only_in_drop=True,
     id="drop-block-on",
     label="panics when dropped inside a runtime",
     help="wrap it in `block_in_place`, or block on a thread of its own (safe-Drop pattern)",

@@ -108,6 +108,7 @@ def _killed_before(ctx: FileContext, call: Node, receiver: Node, function: Node)
 
 
 RULE = Rule(
+    only_in_drop=True,
     id="drop-blocking-call",
     label="blocks whoever drops the value",
     help="move the blocking work into an explicit `close()`, or off the dropping thread",

@@ -22,6 +22,7 @@ def check(ctx: FileContext) -> Iterator[Hit]:
 
 
 RULE = Rule(
+    only_in_drop=True,
     id="drop-detached-spawn",
     label="spawned and detached: nobody waits for it",
     help="run the cleanup to completion (safe-Drop pattern), or add an `async fn close(self)`",

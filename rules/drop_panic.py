@@ -106,6 +106,7 @@ def _only_panics(ctx: FileContext, function: Node) -> bool:
 
 
 RULE = Rule(
+    only_in_drop=True,
     id="drop-panic",
     label="panics in `Drop`",
     help="log the failure instead of panicking",

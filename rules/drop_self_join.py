@@ -136,6 +136,7 @@ def _impls_of(ctx: FileContext, owner: str) -> Iterator[Node]:
 
 
 RULE = Rule(
+    only_in_drop=True,
     id="drop-self-join",
     label="may join the current thread",
     help="skip the join when `thread::current().id()` is the worker's own id",

@@ -51,6 +51,7 @@ def _unwraps_lock(call: Node) -> bool:
 
 
 RULE = Rule(
+    only_in_drop=True,
     id="drop-unwrap",
     label="can panic while unwinding",
     help="handle the error (`if let Err(e) = ..` and log it) instead of panicking",

@@ -160,6 +160,9 @@ class Analysis:
         present: dict[bytes, bool] = {}
         for rule in RULES:
             severity = _effective_severity(rule, settings)
+            if severity is not None and rule.only_in_drop:
+                drop_rules.append((rule, severity))  # its needles are looked for in `_hazards`
+                continue
             if severity is None or not _mentions_any(file.source, rule.needles, present):
                 continue
             functions.asked = False
@@ -206,8 +209,11 @@ class Analysis:
             if ctx is not parsed.ctx:  # a macro's items: same bytes where it matters
                 collector = _Collector(ctx, parsed.touched, parsed.collector.allowances)
             functions.wanted = wanted
+            present: dict[bytes, bool] = {}
             try:
                 for rule, severity in parsed.drop_rules:
+                    if not _mentions_any(ctx.source, rule.needles, present):
+                        continue
                     for hit in rule.check(ctx):
                         hazard = self._hazard(collector, rule, severity, hit)
                         if hazard is not None:

@@ -191,7 +191,10 @@ class Rule:
     none of them occurs in a file's bytes the rule is not run on it. A Drop
     rule `supersedes` the rule that reports the same code outside Drop
     (`drop-unwrap` over `unwrap-in-production`): where both fire on one place
-    that Drop reaches, only the Drop rule's finding is kept.
+    that Drop reaches, only the Drop rule's finding is kept. A rule whose
+    every hit comes from `rules.rust.syntax.in_drop` says so (`only_in_drop`):
+    the engine then leaves it out of a file's first pass (no needle search,
+    no run) and runs it only where the crate model says Drop reaches.
 
     No rule reports test, bench or example code unless the settings ask for
     it (`tests = true`); drop-untested reads tests, but reports production code.
@@ -208,3 +211,4 @@ class Rule:
     supersedes: str | None = None
     label: str = ""
     help: str = ""
+    only_in_drop: bool = False

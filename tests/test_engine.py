@@ -3,6 +3,7 @@ calls, settings and bad input. Rule specifics live in the rule fixtures."""
 
 import pickle
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,8 @@ from rules.engine import (
 )
 from rules.model import pickled_as_call
 from rules.rust.context import FileContext
+
+FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 
 GUARD = b"""\
 struct Guard(Option<u8>);
@@ -273,3 +276,13 @@ def test_oversized_file_is_skipped_with_a_reason():
 def test_empty_file():
     report = analyze(SourceFile("src/empty.rs", b""))
     assert (report.findings, report.skipped, report.drop_impls) == ((), None, ())
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r.only_in_drop], ids=lambda r: r.id)
+def test_a_rule_said_to_find_only_in_drop_finds_nothing_before_reach(rule):
+    """`only_in_drop` lets the engine skip a rule in a file's first pass; that
+    is only right if, with no function yet known to be reached, the rule finds
+    nothing, even in the file written to make it fire."""
+    for fixture in FIXTURES.glob("*.rs"):
+        ctx = FileContext(f"src/{fixture.name}", fixture.read_bytes())
+        assert list(rule.check(ctx)) == [], fixture.name

@@ -4,7 +4,8 @@ Exit status (DESIGN.md): 0 no finding at the fail level, 1 some (or, with
 `--fail-on-skip`, a skipped file), 2 a usage error or unreadable input, always
 with one line on stderr saying which. Everything the scan leaves out (skipped
 files, config problems) is a warning on stderr too, so a quiet run never hides
-work it did not do.
+work it did not do. A reader that stops early (`| head`) ends the command
+quietly, as it ends ripgrep, with the status Python's own recipe gives (1).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from rules.model import at_least
 from rules.scope import Mode
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_STDOUT_CLOSED = 1  # what Python exits with on EPIPE (its "Note on SIGPIPE")
 
 
 class UsageError(Exception):
@@ -49,10 +51,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         status: int = args.run(args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows here, not at exit
     except UsageError as exc:
         print(f"dropsafe: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        return _stdout_closed()
     return status
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (`dropsafe check | head`): stop without a
+    traceback. What is still buffered would fail again when Python flushes
+    stdout at exit, so stdout becomes /dev/null first (the recipe of Python's
+    "Note on SIGPIPE", whose exit status this keeps)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_STDOUT_CLOSED
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -629,3 +629,27 @@ def test_console_script_survives_a_file_name_that_is_not_utf8(tmp_path: Path) ->
         for r in json.loads(done.stdout)["runs"][0]["results"]
     }
     assert uris == {"caf%E9.rs"}
+
+
+@pytest.fixture(scope="module")
+def many_notices(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A file whose 6,000 notices (no failing finding: exit 0) make over 500 KB
+    in every format, far more than a pipe buffers."""
+    root = tmp_path_factory.mktemp("notices")
+    (root / "many.rs").write_text("fn f() {\n" + "    slot.take().unwrap();\n" * 6000 + "}\n")
+    return root
+
+
+@pytest.mark.parametrize("form", ["text", "json", "sarif", "github"])
+def test_a_reader_that_stops_early_ends_the_command_quietly(many_notices: Path, form) -> None:
+    argv = [str(Path(sys.executable).with_name("dropsafe")), "check", "--format", form, "many.rs"]
+    whole = subprocess.run(argv, cwd=many_notices, capture_output=True)
+    assert (whole.returncode, whole.stderr) == (0, b"")
+    assert len(whole.stdout) > 500_000
+    # `dropsafe check ... | head -c 100`: read 100 bytes, close the pipe
+    child = subprocess.Popen(argv, cwd=many_notices, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    assert child.stdout.read(100) == whole.stdout[:100]
+    child.stdout.close()
+    assert child.stderr.read() == b""  # no traceback, no "Exception ignored"
+    assert child.wait(timeout=60) == cli.EXIT_STDOUT_CLOSED

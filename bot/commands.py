@@ -8,13 +8,14 @@ nothing about an outside collaborator's access, so the permission endpoint decid
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 import gidgethub
 from gidgethub import routing, sansio
 from gidgethub.abc import GitHubAPI
 
-from bot.github import GITHUB_ERRORS, describe
+from bot.github import GITHUB_ERRORS, describe, write_once
 from bot.jobs import JOB_PAYLOAD, Reviews, job_from_event
 from bot.payload import Shape
 
@@ -35,6 +36,7 @@ COMMAND = "/dropsafe"
 WRITERS = frozenset({"admin", "write"})
 WRITER_ROLES = frozenset({"admin", "maintain", "write"})
 ACCEPTED_REACTION = "rocket"
+REPLY_MARKER = "<!-- dropsafe:v1 reply-to={comment_id} -->"
 
 HELP = """\
 **dropsafe** reviews the Rust lines a pull request touches for Drop-safety and resource-cleanup \
@@ -70,7 +72,7 @@ async def comment_created(
     extra = {"delivery_id": event.delivery_id, "command": " ".join(words), **where}
     if words not in (["rescan"], ["rescan", "full"]):
         prefix = "" if words in ([], ["help"]) else f"Unknown command `{' '.join(words)}`.\n\n"
-        await _reply(gh, where, prefix + HELP)
+        await _reply(gh, where, comment, prefix + HELP)
         log.info("help sent", extra=extra)
         return
     user = comment["user"]["login"]
@@ -78,6 +80,7 @@ async def comment_created(
         await _reply(
             gh,
             where,
+            comment,
             f"@{user} only people with write access to this repository can ask for a rescan.",
         )
         log.info("command refused", extra={**extra, "user": user})
@@ -117,5 +120,36 @@ async def can_write(gh: GitHubAPI, where: dict[str, Any], user: str) -> bool:
     return level.get("permission") in WRITERS or level.get("role_name") in WRITER_ROLES
 
 
-async def _reply(gh: GitHubAPI, where: dict[str, Any], body: str) -> None:
-    await gh.post("/repos/{owner}/{repo}/issues/{number}/comments", where, data={"body": body})
+async def _reply(gh: GitHubAPI, where: dict[str, Any], command: dict[str, Any], body: str) -> None:
+    """Answer the `command` comment once, however often its delivery is handled (a job retried,
+    a delivery sent again, an answer lost): the reply carries a marker naming the command,
+    looked for among the PR's comments by a bot before the reply is posted (and again
+    when GitHub's answer to the post is lost)."""
+    marker = REPLY_MARKER.format(comment_id=command["id"])
+    comments = "/repos/{owner}/{repo}/issues/{number}/comments"
+
+    async def send() -> dict[str, Any]:
+        posted: dict[str, Any] = await gh.post(
+            comments, where, data={"body": f"{body}\n\n{marker}"}
+        )
+        return posted
+
+    async def find() -> dict[str, Any] | None:
+        since = (
+            {"since": _minute_before(command["created_at"])} if command.get("created_at") else {}
+        )
+        async for found in gh.getiter(comments + "{?since}", {**where, **since}):
+            if (found.get("user") or {}).get("type") == "Bot" and marker in (
+                found.get("body") or ""
+            ):
+                return dict(found)
+        return None
+
+    await write_once(gh, send, find, look_first=True)
+
+
+def _minute_before(timestamp: str) -> str:
+    """An ISO 8601 time a minute earlier: the reply is newer than the command, and GitHub's
+    `since` compares to the second, so this margin cannot leave the reply out."""
+    when = datetime.fromisoformat(timestamp.replace("Z", "+00:00")) - timedelta(minutes=1)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -306,10 +306,19 @@ async def write_once(
     gh: gidgethub.abc.GitHubAPI,
     send: Callable[[], Awaitable[T]],
     find: Callable[[], Awaitable[T | None]],
+    *,
+    look_first: bool = False,
 ) -> T:
     """`send()` a write that must happen once; when its answer is lost (`OutcomeUnknown`),
     `find()` looks for what it would have done, and only when that is not there is the write
-    sent again, with backoff, within the client's `RetryPolicy.attempts`."""
+    sent again, with backoff, within the client's `RetryPolicy.attempts`.
+
+    `look_first`: `find()` before the first send too, for a write whose name (its marker)
+    is the same in every attempt of the work, so that running the work again (a job retried,
+    a delivery sent again) does not write it a second time."""
+    if look_first and (found := await find()) is not None:
+        log.info("github write found done, not sent again")
+        return found
     policy = gh.retry if isinstance(gh, GitHubClient) else RetryPolicy()
     attempt = 0
     while True:

@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from app_harness import (
+    FAST_RETRY,
     NUMBER,
     OWNER,
     REPO,
@@ -17,6 +20,7 @@ from app_harness import (
     seed_pull,
 )
 from fakegithub import FakeGitHub, load_webhook, pr_comment_payload
+from redis_harness import fresh, queue_idle, running_workers
 
 from bot.commands import ACCEPTED_REACTION, HELP, parse
 
@@ -56,7 +60,17 @@ def reactions(fake: FakeGitHub, comment_id: int) -> list[str]:
 
 
 def replies(fake: FakeGitHub) -> list[str]:
-    return [c.body for c in fake.issue_comments]
+    """The App's replies, without the marker each carries (checked here: it names a command
+    comment of the PR)."""
+    repo = fake.repository(OWNER, REPO)
+    assert repo is not None
+    texts = []
+    for reply in fake.issue_comments:
+        text, marker = reply.body.rsplit("\n\n", 1)
+        command = int(marker.removeprefix("<!-- dropsafe:v1 reply-to=").removesuffix(" -->"))
+        assert repo.issue_comments[command].issue_number == reply.issue_number
+        texts.append(text)
+    return texts
 
 
 @pytest.mark.parametrize("user", ["writer", "maintainer", "admin"])
@@ -208,3 +222,54 @@ async def test_a_rate_limited_permission_check_refuses_nobody(
     )
     await comment(bot, "/dropsafe rescan")
     assert runner.jobs == [] and replies(bot.fake) == []
+
+
+@pytest.mark.parametrize("queue", ["in-process", "redis"])
+@pytest.mark.parametrize(
+    ("body", "user", "starts"),
+    [("/dropsafe help", "reader", "**dropsafe**"), ("/dropsafe rescan", "reader", "@reader")],
+    ids=["help", "refused"],
+)
+async def test_a_reply_is_posted_once_when_its_handling_runs_twice(
+    fake_github: FakeGitHub, redis_server: str, queue: str, body: str, user: str, starts: str
+) -> None:
+    """GitHub applies the reply but its answer is lost (a 502), and the look for the reply
+    fails too, so handling the delivery fails and runs again: GitHub's redelivery (same
+    delivery id) in `serve` alone, saq's retry of the event job with Redis. The reply is
+    looked for before it is posted: one reply."""
+    seed_pull(fake_github)
+    fake_github.set_role(OWNER, REPO, user, "read")
+    comments = "/repos/{o}/{r}/issues/{n}/comments"
+    fake_github.fail_next("POST", comments, 502, applied=True)
+    fake_github.fail_next("GET", comments, 500, times=FAST_RETRY.attempts)
+    made = fake_github.add_issue_comment(OWNER, REPO, NUMBER, body, user)
+    repo = fake_github.repository(OWNER, REPO)
+    assert repo is not None
+    payload = pr_comment_payload(made, repo)
+    redis_url = await fresh(redis_server) if queue == "redis" else None
+    async with contextlib.AsyncExitStack() as stack:
+        bot = await stack.enter_async_context(running_app(fake_github, redis_url=redis_url))
+        assert (await bot.deliver("issue_comment", payload, delivery_id="c-1")).status == 202
+        if redis_url:
+            await stack.enter_async_context(running_workers(fake_github, redis_url))
+            await queue_idle(redis_url)
+        else:
+            await bot.idle()
+            again = await bot.deliver("issue_comment", payload, delivery_id="c-1")
+            assert again.status == 202  # the first handling failed: not skipped as handled
+            await bot.idle()
+    [reply] = replies(fake_github)
+    assert reply.startswith(starts)
+    assert [r.status for r in fake_github.calls("POST", comments)] == [502]
+    assert [r.status for r in fake_github.calls("GET", comments)][-1] == 200  # looked again
+
+
+async def test_the_reaction_is_added_once_when_its_answer_is_lost(
+    bot: AppUnderTest, runner: RecordingRunner
+) -> None:
+    """Reacting is safe to repeat: GitHub answers 200 with the reaction the App already added."""
+    bot.fake.fail_next("POST", "*/reactions", 502, applied=True)
+    comment_id = await comment(bot, "/dropsafe rescan")
+    assert reactions(bot.fake, comment_id) == [ACCEPTED_REACTION]
+    assert [r.status for r in bot.fake.calls("POST", "*/reactions")] == [502, 200]
+    assert len(runner.jobs) == 1

@@ -518,6 +518,23 @@ async def test_issue_comment_is_recorded_with_location(
     ]
 
 
+async def test_issue_comments_are_listed_oldest_first_since_a_time(
+    fake: FakeGitHub, http: aiohttp.ClientSession
+) -> None:
+    old = fake.add_issue_comment(OWNER, REPO, NUMBER, "earlier")
+    old.created_at = "2020-01-01T00:00:00Z"
+    await send(http, "POST", f"{REPOS}/issues/{NUMBER}/comments", {"body": "reply"})
+    path = f"{REPOS}/issues/{NUMBER}/comments"
+    status, every, _ = await send(http, "GET", path)
+    assert status == 200
+    assert [(c["body"], c["user"]["type"]) for c in every] == [
+        ("earlier", "User"),
+        ("reply", "Bot"),
+    ]
+    _, recent, _ = await send(http, "GET", f"{path}?since=2020-01-01T00:00:01Z")
+    assert [c["body"] for c in recent] == ["reply"]
+
+
 @pytest.mark.parametrize(
     ("role", "permission"),
     [

@@ -256,6 +256,23 @@ async def list_review_comments(ctx: Context, call: Call) -> Reply:
     return paginate(call, comments)
 
 
+async def list_issue_comments(ctx: Context, call: Call) -> Reply:
+    """The issue's (a PR's) comments, oldest first; `since`: only those updated at or after."""
+    repo = repo_of(ctx, call)
+    number = int(call.params["issue_number"])
+    if number not in repo.pulls:
+        raise not_found()
+    since = call.query.get("since")
+    after = datetime.fromisoformat(since) if since else None
+    comments = [
+        ctx.render.issue_comment(repo, c)
+        for c in sorted(repo.issue_comments.values(), key=lambda c: c.id)
+        if c.issue_number == number
+        and (after is None or datetime.fromisoformat(c.created_at) >= after)
+    ]
+    return paginate(call, comments)
+
+
 async def get_permission(ctx: Context, call: Call) -> Reply:
     repo = repo_of(ctx, call)
     return Reply(200, ctx.render.permission(repo, call.params["username"]))
@@ -469,5 +486,6 @@ HANDLERS: dict[str, Handler] = {
     "checks/list-for-ref": list_check_runs_for_ref,
     "pulls/create-review": create_review,
     "issues/create-comment": create_issue_comment,
+    "issues/list-comments": list_issue_comments,
     "reactions/create-for-issue-comment": create_reaction,
 }

@@ -73,6 +73,8 @@ def pr_comment_payload(
         body=comment.body,
         html_url=f"{web}#issuecomment-{comment.id}",
         issue_url=issue["url"],
+        created_at=comment.created_at,
+        updated_at=comment.created_at,
     )
     payload["comment"]["user"].update(login=comment.user, type=user_type)
     payload["sender"] = copy.deepcopy(payload["comment"]["user"])

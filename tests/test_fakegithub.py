@@ -806,6 +806,7 @@ async def test_every_response_validates_against_the_spec(
         ("GET", f"{REPOS}/pulls/{NUMBER}/reviews", None, {}),
         ("GET", f"{REPOS}/pulls/{NUMBER}/comments", None, {}),
         ("POST", f"{REPOS}/issues/{NUMBER}/comments", {"body": "hello"}, {}),
+        ("GET", f"{REPOS}/issues/{NUMBER}/comments?since=2020-01-01T00:00:00Z", None, {}),
         ("POST", f"{REPOS}/issues/comments/{command.id}/reactions", {"content": "+1"}, {}),
         ("POST", f"{REPOS}/issues/comments/{command.id}/reactions", {"content": "+1"}, {}),
         ("GET", f"{REPOS}/collaborators/octocat/permission", None, {}),

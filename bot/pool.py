@@ -84,16 +84,19 @@ class Holder:
 
 
 class Pool(Holder):
-    """`count` worker processes, each a `Holder` of the files dealt to it."""
+    """`count` workers, each a `Holder` of the files dealt to it: this process
+    is the first (its parts cross no pipe), worker processes the others."""
 
     def __init__(
         self, settings: Settings, count: int, deal: Callable[[Sequence[Any], int], list[list[Any]]]
     ) -> None:
+        super().__init__(settings)
         self._deal = deal
+        self._count = count
         self._owner: dict[str, int] = {}
-        self._pipes: list[Connection] = []
+        self._pipes: list[Connection] = []  # worker n > 0 at index n - 1
         self._workers: list[multiprocessing.process.BaseProcess] = []
-        for _ in range(count):
+        for _ in range(count - 1):
             mine, theirs = multiprocessing.Pipe()
             worker = multiprocessing.Process(target=_serve, args=(theirs, settings), daemon=True)
             worker.start()
@@ -102,7 +105,7 @@ class Pool(Holder):
             self._workers.append(worker)
 
     def add(self, targets: Sequence[Any]) -> list[FilePart]:
-        chunks = self._deal(targets, len(self._pipes))
+        chunks = self._deal(targets, self._count)
         for worker, chunk in enumerate(chunks):
             self._owner.update((target.path, worker) for target in chunk)
         answers = self._ask({worker: ("add", chunk) for worker, chunk in enumerate(chunks)})
@@ -136,15 +139,22 @@ class Pool(Holder):
             merged.update(answer)
         return merged
 
-    def _ask(self, messages: Mapping[int, tuple[str, object]]) -> dict[int, Any]:
+    def _ask(self, messages: Mapping[int, tuple[str, Any]]) -> dict[int, Any]:
+        """Send the worker processes their questions, answer this process's
+        own meanwhile, then collect theirs."""
         for worker, message in messages.items():
-            self._pipes[worker].send(message)
+            if worker:
+                self._pipes[worker - 1].send(message)
         answers = {}
+        if 0 in messages:
+            command, payload = messages[0]
+            answers[0] = _handlers(super())[command](payload)
         for worker in messages:
-            ok, value = self._pipes[worker].recv()
-            if not ok:
-                raise value
-            answers[worker] = value
+            if worker:
+                ok, value = self._pipes[worker - 1].recv()
+                if not ok:
+                    raise value
+                answers[worker] = value
         return answers
 
     def __exit__(
@@ -168,15 +178,21 @@ def _serve(pipe: Connection, settings: Settings) -> None:
         _answer(pipe, Holder(settings))
 
 
-def _answer(pipe: Connection, holder: Holder) -> None:
-    """A worker's loop: answer the parent's questions about its files."""
-    handlers: dict[str, Callable[[Any], object]] = {
+def _handlers(holder: Any) -> dict[str, Callable[[Any], object]]:
+    """What a worker does for each command (`holder` a `Holder`, or a `Pool`'s
+    own part of the work seen as one)."""
+    return {
         "add": holder.add,
         "calls": holder.calls,
         "hazards": holder.hazards,
         "lines": holder.lines,
         "named": lambda payload: holder.named(*payload),
     }
+
+
+def _answer(pipe: Connection, holder: Holder) -> None:
+    """A worker's loop: answer the parent's questions about its files."""
+    handlers = _handlers(holder)
     while True:
         command, payload = pipe.recv()
         if command == "stop":

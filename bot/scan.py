@@ -11,10 +11,12 @@ data, not of sources or trees; the parent links the parts into crates.
 
 from __future__ import annotations
 
+import heapq
 import os
 import posixpath
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from bot.formats.text import shown_lines
@@ -22,6 +24,7 @@ from bot.pool import Holder, Pool, fewer_collections
 from rules.config import Settings
 from rules.engine import MAX_SOURCE_BYTES, FileReport, link
 from rules.model import Finding
+from rules.rust.context import is_test_path
 from rules.scope import FileChange, Mode
 
 SKIPPED_DIRS = frozenset({"target"})
@@ -120,7 +123,9 @@ def scan(
     pooled = workers > 1 and len(targets) > 1 and _total_bytes(targets) >= POOL_MIN_BYTES
     with (
         fewer_collections(),
-        Pool(settings, workers, _balanced_chunks) if pooled else Holder(settings) as holder,
+        Pool(settings, workers, partial(balanced_chunks, tests=settings.tests))
+        if pooled
+        else Holder(settings) as holder,
     ):
         parts = sorted(holder.add(targets), key=lambda part: part.report.path)
         reports = link(parts, settings, find_manifests(targets), details=holder)
@@ -185,7 +190,25 @@ def _total_bytes(targets: Iterable[Target]) -> int:
     return total
 
 
-def _balanced_chunks(targets: Sequence[Target], count: int) -> list[list[Target]]:
-    """`count` chunks of about equal bytes: dealt out largest file first, like cards."""
-    ordered = sorted(targets, key=_size, reverse=True)
-    return [ordered[n::count] for n in range(min(count, len(ordered)))]
+def balanced_chunks(
+    targets: Sequence[Target], count: int, tests: bool = False
+) -> list[list[Target]]:
+    """`count` chunks of about equal work, each file (largest first) to the
+    chunk with the least so far. Work is bytes, except that a test file costs
+    nothing when test code is left out: the engine only keeps it aside
+    (`rules.engine.Analysis.add`)."""
+    chunks: list[list[Target]] = [[] for _ in range(min(count, len(targets)))]
+    loads = [(0, n) for n in range(len(chunks))]
+    for size, target in sorted(((_work(t, tests), t) for t in targets), key=_first, reverse=True):
+        load, n = heapq.heappop(loads)
+        chunks[n].append(target)
+        heapq.heappush(loads, (load + size, n))
+    return chunks
+
+
+def _work(target: Target, tests: bool) -> int:
+    return _size(target) if tests or not is_test_path(target.path) else 0
+
+
+def _first(pair: tuple[int, Target]) -> int:
+    return pair[0]

@@ -18,7 +18,7 @@ import pytest
 
 from bot import cli
 from bot.pool import GC_THRESHOLD, Holder
-from bot.scan import collect_files, scan
+from bot.scan import balanced_chunks, collect_files, scan
 from rules.catalogue import RULES, rule_by_id
 from rules.engine import MAX_SOURCE_BYTES
 
@@ -653,3 +653,22 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(many_notices: Path, 
     child.stdout.close()
     assert child.stderr.read() == b""  # no traceback, no "Exception ignored"
     assert child.wait(timeout=60) == cli.EXIT_STDOUT_CLOSED
+
+
+def test_workers_get_even_work_and_test_files_weigh_nothing(tmp_path: Path) -> None:
+    """Set-aside test files cost a worker nothing, so they must not count
+    against its share; the rest is dealt largest first to the least loaded."""
+    for path, size in {"src/a.rs": 9000, "src/b.rs": 5000, "src/c.rs": 4000}.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(b"/" * size)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests/t.rs").write_bytes(b"/" * 20000)
+    targets = collect_files(["."], cwd=str(tmp_path))
+
+    def loads(tests: bool) -> list[int]:
+        chunks = balanced_chunks(targets, 2, tests)
+        sizes = [[(tmp_path / t.path).stat().st_size for t in chunk] for chunk in chunks]
+        return sorted(sum(s for s in chunk if tests or s != 20000) for chunk in sizes)
+
+    assert loads(tests=False) == [9000, 9000]
+    assert loads(tests=True) == [18000, 20000]

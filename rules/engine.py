@@ -19,7 +19,7 @@ from rules.model import ChainStep, Finding, Hit, Rule, Severity, capped, pickled
 from rules.rust.context import FileContext, is_test_path, words_among
 from rules.rust.crate import Call, CrateModel, FileItems, FnRef, Reached, summary_functions
 from rules.rust.excuses import EXCUSES, key_of
-from rules.rust.parsing import column, node_texts
+from rules.rust.parsing import node_texts
 from rules.rust.syntax import macro_name
 from rules.suppress import ALLOW_MARK, Allowances, find_allowances
 
@@ -27,7 +27,6 @@ from rules.suppress import ALLOW_MARK, Allowances, find_allowances
 # code nobody reviews by hand; skipping it (with a notice) bounds a review.
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
 UNKNOWN_ALLOW = "unknown-allow-id"
-_CODE_LIMIT = 200
 _NAMES = frozenset({"identifier", "type_identifier"})
 Span = tuple[int, int, int, int]  # line, column, end line, end column (1-based)
 _TEST_MODULE_FILES = frozenset({"tests.rs", "test.rs"})
@@ -564,7 +563,6 @@ class _Collector:
         self.touched = touched
         self.allowances = allowances
         self.findings: dict[tuple[str, int, int], Finding] = {}
-        self._codes: dict[tuple[int, int], str] = {}
         self.suppressed = 0
         self.out_of_scope = 0
 
@@ -627,8 +625,8 @@ class _Collector:
         self.findings.setdefault((UNKNOWN_ALLOW, line, column), finding)
 
     def _span(self, node: Node) -> Span:
-        source = self.ctx.source
-        start, end = column(source, node.start_byte), column(source, node.end_byte)
+        lines = self.ctx.lines
+        start, end = lines.column(node.start_byte), lines.column(node.end_byte)
         return node.start_point[0] + 1, start, node.end_point[0] + 1, end
 
     def _node_span(self, node: Node) -> Span | None:
@@ -647,37 +645,25 @@ class _Collector:
         inside = [n for n in self.touched if first <= n <= last]
         if not inside:
             return None
-        line_start = node.start_byte
-        for _ in range(min(inside) - first):
-            line_start = self.ctx.source.index(b"\n", line_start) + 1
-        return self._trimmed(min(inside), line_start, None)
+        return self._trimmed(min(inside), self.ctx.lines.line_start(min(inside)), None)
 
     def _trimmed(self, line: int, start: int, stop: int | None) -> Span:
         """One line's span from byte `start` to `stop` (at most the line's end),
         without surrounding whitespace; a blank line is a point at `start`."""
-        source = self.ctx.source
-        end = source.find(b"\n", start)
-        end = len(source) if end < 0 else end
-        if stop is not None:
-            end = min(end, stop)
-        text = source[start:end]
+        lines = self.ctx.lines
+        end = lines.end(start) if stop is None else min(lines.end(start), stop)
+        text = self.ctx.source[start:end]
         first = start + len(text) - len(text.lstrip())
         last = start + len(text.rstrip())
         if last <= first:
-            return line, column(source, start), line, column(source, start)
-        return line, column(source, first), line, column(source, last)
+            return line, lines.column(start), line, lines.column(start)
+        return line, lines.column(first), line, lines.column(last)
 
     def _line_code(self, node: Node, whole: bool) -> str:
-        """The anchor's source line, whitespace collapsed (the whole node's first
-        line for whole-item findings): stable when code above it moves."""
-        source = self.ctx.source
-        start = node.start_byte if whole else source.rfind(b"\n", 0, node.start_byte) + 1
-        end = source.find(b"\n", node.start_byte)
-        span = (start, end if end >= 0 else len(source))
-        if span not in self._codes:  # findings on one (long) line share it
-            text = source[span[0] : span[1]].decode("utf-8", "replace")
-            self._codes[span] = " ".join(text.split())[:_CODE_LIMIT]
-        return self._codes[span]
+        """The anchor's source line, whitespace collapsed (from the whole node's
+        start for whole-item findings): stable when code above it moves."""
+        lines = self.ctx.lines
+        return lines.code(node.start_byte if whole else lines.start(node.start_byte))
 
 
 def _drop_impl_info(ctx: FileContext, touched: frozenset[int] | None) -> Iterable[DropImplInfo]:

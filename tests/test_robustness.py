@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from rules.catalogue import RULE_IDS
 from rules.diff import DiffError, diff_contents, parse_diff, parse_patch
 from rules.engine import UNKNOWN_ALLOW, SourceFile, analyze_files
-from rules.rust import context
+from rules.rust import context, parsing
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "rules").glob("*.rs"))
 TOKENS = [
@@ -236,3 +236,31 @@ def test_deep_tree_answers_match_the_tree_walk(
     usual = [analyze_files([SourceFile(path, source)]) for path in paths]
     monkeypatch.setattr(context, "is_deep", lambda root: True)
     assert [analyze_files([SourceFile(path, source)]) for path in paths] == usual
+
+
+# -- lines and columns ------------------------------------------------------------
+
+# ASCII, newlines, whitespace (Unicode's too), and UTF-8 whole, cut and invalid
+UTF8_PIECES = [b"a", b" ", b"\t", b"\n", b"\xc3\xa9", b"\xe2\x80\x83", b"\xf0\x9f\x98\x80"]
+UTF8_PIECES += [b"\xc3", b"\xe2\x80", b"\xf0\x9f", b"\x80", b"\xbf", b"\xe0\x80", b"\xed\xa0"]
+UTF8_PIECES += [b"\xff"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(UTF8_PIECES), max_size=60).map(b"".join))
+def test_lines_answer_what_decoding_each_line_answers(source: bytes) -> None:
+    """`Lines` counts columns from checkpoints and decodes only part of a long
+    line; with checkpoints every 3 bytes and 4-character codes (so both
+    shortcuts run on short input) it answers what decoding answers."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parsing, "_STRIDE", 3)
+        patch.setattr(parsing, "CODE_LIMIT", 4)
+        lines = parsing.Lines(source)
+        for byte in range(len(source) + 1):
+            start = source.rfind(b"\n", 0, byte) + 1
+            end = source.find(b"\n", byte) % (len(source) + 1)  # -1: the source's end
+            assert (lines.start(byte), lines.end(byte)) == (start, end)
+            assert lines.number(byte) == source.count(b"\n", 0, byte) + 1
+            assert lines.column(byte) == len(source[start:byte].decode("utf-8", "replace")) + 1
+            text = source[byte:end].decode("utf-8", "replace")
+            assert lines.code(byte) == " ".join(text.split())[:4]

@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 
 from tree_sitter import Node, Tree
 
-from rules.rust.parsing import Ancestry, Nesting, field_text, is_deep, parse, type_name
+from rules.rust.parsing import Ancestry, Lines, Nesting, field_text, is_deep, parse, type_name
 from rules.rust.parsing import text as node_text
 
 T = TypeVar("T")
@@ -143,6 +143,11 @@ class FileContext:
     # -- text -------------------------------------------------------------
 
     text = staticmethod(node_text)
+
+    @cached_property
+    def lines(self) -> Lines:
+        """The source's line starts, columns and line code (see `Lines`)."""
+        return Lines(self.source)
 
     def mentions(self, word: bytes) -> bool:
         """`word in self.source`, searched once per file: checks that run per

@@ -7,9 +7,11 @@ fresh QueryCursor each time (cursors carry per-run state).
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
+from array import array
 from collections.abc import Collection, Iterable, Iterator
-from functools import cache
+from functools import cache, cached_property
 
 import tree_sitter_rust
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
@@ -18,6 +20,9 @@ LANGUAGE = Language(tree_sitter_rust.language())
 _PARSER = Parser(LANGUAGE)
 _UNDECODED = re.compile("[\udc80-\udcff]")  # surrogateescape's stand-ins for bad bytes
 _PART = 4096  # see `node_texts`
+_NEWLINE = re.compile(b"\n")
+_STRIDE = 1024  # bytes between the checkpoints of `Lines.column`
+CODE_LIMIT = 200  # characters of `Lines.code`
 _DEEP = 200  # see `is_deep`
 
 
@@ -84,10 +89,110 @@ def field_text(node: Node, field: str) -> str:
     return text(node.child_by_field_name(field))
 
 
-def column(source: bytes, byte: int) -> int:
-    """The 1-based column of `byte` in characters, as editors and GitHub count them."""
-    line_start = source.rfind(b"\n", 0, byte) + 1
-    return len(source[line_start:byte].decode("utf-8", "replace")) + 1
+class Lines:
+    """One source's lines: where the line holding a byte starts and ends, a
+    byte's column, a line's code, each in time that does not grow with the
+    line's length.
+
+    Searching back for the newline and decoding the line's prefix for each
+    finding is quadratic on one long line holding thousands of findings (a
+    generated chain of calls). So the line starts are found once (then
+    bisected); an ASCII source counts columns by subtraction; any other
+    counts characters from the nearest of checkpoints placed every `_STRIDE`
+    bytes where UTF-8 decoding may be cut without changing what it gives."""
+
+    def __init__(self, source: bytes) -> None:
+        self.source = source
+        self._ascii = source.isascii()
+        self._marks: list[int] = []  # checkpoints: byte offsets, ascending
+        self._counts: list[int] = []  # characters before each checkpoint
+        self._codes: dict[int, str] = {}
+
+    @cached_property
+    def _starts(self) -> array[int]:
+        """The offset of each line's first byte (a file of newlines makes
+        millions: an array keeps them at 8 bytes each)."""
+        return array("q", itertools.chain([0], (m.end() for m in _NEWLINE.finditer(self.source))))
+
+    def number(self, byte: int) -> int:
+        """The 1-based line of `byte` (a newline belongs to the line it ends)."""
+        return bisect.bisect_right(self._starts, byte)
+
+    def start(self, byte: int) -> int:
+        """The offset of the first byte of `byte`'s line."""
+        return self._starts[self.number(byte) - 1]
+
+    def end(self, byte: int) -> int:
+        """The offset of the newline that ends `byte`'s line (the source's
+        length on a last line without one)."""
+        following = self.number(byte)
+        return self._starts[following] - 1 if following < len(self._starts) else len(self.source)
+
+    def line_start(self, number: int) -> int:
+        """The offset of the first byte of 1-based line `number`."""
+        return self._starts[number - 1]
+
+    def count(self) -> int:
+        """How many lines there are (text after the last newline is one, even empty)."""
+        return len(self._starts)
+
+    def column(self, byte: int) -> int:
+        """The 1-based column of `byte` in characters, as editors and GitHub
+        count them: one more than the characters its line's bytes before it
+        decode to (undecodable bytes as U+FFFD)."""
+        start = self.start(byte)
+        if self._ascii:
+            return byte - start + 1
+        return self._characters(byte) - self._characters(start) + 1
+
+    def code(self, start: int) -> str:
+        """The text from `start` to the end of its line, whitespace collapsed,
+        at most `CODE_LIMIT` characters: what a fingerprint compares, stable
+        when code above it moves. Only as much of the line is decoded as
+        those characters need."""
+        if start not in self._codes:
+            end = self.end(start)
+            window = 4 * CODE_LIMIT
+            while True:
+                stop = min(end, start + window)
+                while not _splittable(self.source, stop):
+                    stop += 1  # cut where decoding the part gives a prefix of the whole
+                text = " ".join(self.source[start:stop].decode("utf-8", "replace").split())
+                if stop >= end or len(text) >= CODE_LIMIT:
+                    break
+                window *= 2
+            self._codes[start] = text[:CODE_LIMIT]
+        return self._codes[start]
+
+    def _characters(self, byte: int) -> int:
+        """`len(source[:byte].decode("utf-8", "replace"))`, from the checkpoint before `byte`."""
+        if not self._marks:
+            self._place_marks()
+        k = bisect.bisect_right(self._marks, byte) - 1
+        mark = self._marks[k]
+        return self._counts[k] + len(self.source[mark:byte].decode("utf-8", "replace"))
+
+    def _place_marks(self) -> None:
+        source, marks, counts = self.source, [0], [0]
+        while marks[-1] < len(source):
+            end = min(marks[-1] + _STRIDE, len(source))
+            while not _splittable(source, end):
+                end += 1
+            counts.append(counts[-1] + len(source[marks[-1] : end].decode("utf-8", "replace")))
+            marks.append(end)
+        self._marks, self._counts = marks, counts
+
+
+def _splittable(source: bytes, at: int) -> bool:
+    """Decoding `source[:at]` and `source[at:]` apart (errors replaced) gives
+    what decoding `source` whole gives: the decoder holds no unfinished
+    character at `at`. It can hold one only when a lead byte
+    (0xC0 or more) stands in the 3 bytes before `at` and `at` is a
+    continuation byte (0x80-0xBF) that might finish it; any other byte ends
+    it the same way the end of input does (one U+FFFD either way)."""
+    if at >= len(source) or not 0x80 <= source[at] < 0xC0:
+        return True
+    return max(source[max(0, at - 3) : at], default=0) < 0xC0
 
 
 def unparenthesized(node: Node | None) -> Node | None:

@@ -20,7 +20,7 @@ from tree_sitter import Node
 from rules.model import pickled_as_call
 from rules.rust.context import DROP_TRAITS, Excused, FileContext, is_drop_trait
 from rules.rust.locals import binding_of
-from rules.rust.parsing import captures, column, field_text, type_name
+from rules.rust.parsing import captures, field_text, type_name
 
 Module = tuple[str, ...]  # inline module names inside one file, outermost first
 # the callees that may land in the crate, by kind (see `Call`); for
@@ -399,7 +399,8 @@ class FileFunctions:
                 shape = "path" if kind in {"free", "path"} else kind
                 line = name.start_point[0] + 1
                 if in_drop:
-                    at, code = column(source, name.start_byte), _line_code(source, name.start_byte)
+                    lines, byte = ctx.lines, name.start_byte
+                    at, code = lines.column(byte), lines.code(lines.start(byte))
                     yield Call(shape, segments, line, at, excused, code)
                 elif (shape, segments, excused) not in seen:
                     seen.add((shape, segments, excused))
@@ -591,13 +592,6 @@ def _segments(ctx: FileContext, node: Node) -> tuple[str, ...]:
         return (text,) if text else ()
     text = _PATH_NOISE.sub("", ctx.text(node)).removeprefix("::")
     return tuple(part for part in text.split("::") if part)
-
-
-def _line_code(source: bytes, byte: int) -> str:
-    start = source.rfind(b"\n", 0, byte) + 1
-    end = source.find(b"\n", byte)
-    text = source[start : end if end >= 0 else len(source)].decode("utf-8", "replace")
-    return " ".join(text.split())[:200]
 
 
 def summary_functions(ctx: FileContext) -> FileFunctions:

@@ -8,7 +8,9 @@ instead of silently allowing nothing.
 
 from __future__ import annotations
 
+import bisect
 import re
+import sys
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -16,10 +18,11 @@ from tree_sitter import Node
 
 from rules.model import pickled_as_call
 from rules.rust.context import ITEM_TYPES
-from rules.rust.parsing import column
+from rules.rust.parsing import Lines
 
 ALLOW_MARK = b"dropsafe:allow"
 _ALLOW = re.compile(rb"//[/!]?\s*" + ALLOW_MARK + rb"\(([^)\n]*)\)")
+_NO_LINE = sys.maxsize  # sorts after every line: `allows` bisects (line, _NO_LINE)
 
 
 @pickled_as_call
@@ -37,72 +40,116 @@ class UnknownAllow:
 class Allowances:
     """Which (rule, line) pairs are silenced in one file; lines are 1-based."""
 
-    # rule id -> list of inclusive line ranges where it is allowed
+    # rule id -> the inclusive line ranges where it is allowed: sorted, disjoint
+    # and not adjacent (merged), so a finding's line is looked up by bisection
     ranges: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     unknown: list[UnknownAllow] = field(default_factory=list)
 
     def allows(self, rule_id: str, line: int) -> bool:
-        return any(start <= line <= end for start, end in self.ranges.get(rule_id, ()))
+        ranges = self.ranges.get(rule_id, ())
+        k = bisect.bisect_right(ranges, (line, _NO_LINE)) - 1
+        return k >= 0 and ranges[k][1] >= line
 
 
 def find_allowances(source: bytes, root: Node, known: Collection[str]) -> Allowances:
+    """The file's allow comments, each looked at once, what it needs (its
+    line, the next line of code, the item there) found in time that does not
+    grow with the file: a generated file may hold thousands."""
     allowances = Allowances()
     if ALLOW_MARK not in source:
         return allowances
+    lines = Lines(source)
+    next_code = _NextCodeLine(lines)
+    pending: list[tuple[str, int, int | None]] = []  # (rule id, line, next code line)
+    previous = 0  # the line of the previous allow comment
     for match in _ALLOW.finditer(source):
-        comment_line = source.count(b"\n", 0, match.start()) + 1
-        line_start = source.rfind(b"\n", 0, match.start()) + 1
-        at = column(source, match.start())
-        if source[line_start : match.start()].strip():
-            last = comment_line  # a trailing comment speaks for its own line only
-        else:
-            target = _next_code_line(source, match.end())
-            last = _item_end_line(root, target) or target
+        line = lines.number(match.start())
+        # A trailing comment speaks for its own line only (after another
+        # comment on the line, it is trailing too).
+        start = match.start()
+        trailing = line == previous or bool(source[lines.start(start) : start].strip())
+        previous = line
+        at = lines.column(start)
+        target = None if trailing else next_code(line)
         for raw in match.group(1).decode("utf-8", "replace").split(","):
             rule_id = raw.strip()
             if not rule_id:
                 continue
             if rule_id not in known:
-                allowances.unknown.append(UnknownAllow(rule_id, comment_line, at))
+                allowances.unknown.append(UnknownAllow(rule_id, line, at))
                 continue
-            allowances.ranges.setdefault(rule_id, []).append((comment_line, last))
+            pending.append((rule_id, line, target))
+    ends = _item_end_lines(root, {target for _, _, target in pending if target is not None})
+    found: dict[str, list[tuple[int, int]]] = {}
+    for rule_id, line, target in pending:
+        last = line if target is None else ends.get(target, target)
+        found.setdefault(rule_id, []).append((line, last))
+    allowances.ranges = {rule_id: _merged(ranges) for rule_id, ranges in found.items()}
     return allowances
 
 
-def _next_code_line(source: bytes, offset: int) -> int:
-    """The 1-based line after `offset` that is not a comment line: an allow
-    still applies when other comments (`// SAFETY: ..`) stand between."""
-    line = source.count(b"\n", 0, offset) + 1
-    position = source.find(b"\n", offset)
-    while position >= 0:
-        line += 1
-        end = source.find(b"\n", position + 1)
-        text = source[position + 1 : end if end >= 0 else len(source)].strip()
-        if not text.startswith(b"//"):
-            break
-        position = end
-    return line
+class _NextCodeLine:
+    """The first line after a given one that is not a comment line: an allow
+    still applies when other comments (`// SAFETY: ..`) stand between. The
+    last answer is kept, so a run of comment lines is read once, not once
+    per allow comment in it."""
+
+    def __init__(self, lines: Lines) -> None:
+        self.lines = lines
+        self._asked = self._answer = 0  # lines asked+1 .. answer-1 are comment lines
+
+    def __call__(self, line: int) -> int:
+        if not self._asked <= line < self._answer:
+            answer = line
+            while answer < self.lines.count():
+                answer += 1
+                start = self.lines.line_start(answer)
+                if not self.lines.source[start : self.lines.end(start)].strip().startswith(b"//"):
+                    break
+            self._asked, self._answer = line, answer
+        return self._answer
 
 
-def _item_end_line(root: Node, line: int) -> int | None:
-    """When `line` starts an item (possibly behind its attributes), the
-    item's last line (1-based); else None."""
-    node = _first_node_on_row(root, line - 1)
-    while node is not None and node.type == "attribute_item":
-        node = node.next_named_sibling
-    if node is not None and node.type in ITEM_TYPES:
-        return node.end_point[0] + 1
-    return None
+def _item_end_lines(root: Node, lines: Collection[int]) -> dict[int, int]:
+    """For each of `lines` (1-based) that starts an item (possibly behind its
+    attributes), the item's last line.
+
+    The node a line starts is the outermost named node starting on it, found
+    by descending through the nodes that span it; all the lines share one
+    descent, each node's children read once (children's end rows ascend, so
+    each line's first child ending on or after it is found by merging)."""
+    ends: dict[int, int] = {}
+    work = [(root, sorted(line - 1 for line in lines))]
+    while work:
+        node, rows = work.pop()
+        children = node.named_children
+        k = 0
+        for index, child in enumerate(children):
+            within = []
+            while k < len(rows) and rows[k] <= child.end_point[0]:
+                row = rows[k]
+                if child.start_point[0] < row:
+                    within.append(row)
+                elif child.start_point[0] == row:
+                    item = index
+                    while item < len(children) and children[item].type == "attribute_item":
+                        item += 1
+                    if item < len(children) and children[item].type in ITEM_TYPES:
+                        ends[row + 1] = children[item].end_point[0] + 1
+                k += 1
+            if within:
+                work.append((child, within))
+            if k == len(rows):
+                break
+    return ends
 
 
-def _first_node_on_row(root: Node, row: int) -> Node | None:
-    """The outermost named node that starts on `row`, found by descending
-    (iteratively) through the nodes that span it."""
-    node = root
-    while True:
-        child = next((c for c in node.named_children if c.end_point[0] >= row), None)
-        if child is None or child.start_point[0] > row:
-            return None
-        if child.start_point[0] == row:
-            return child
-        node = child
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The union of inclusive line ranges, as sorted ranges that neither overlap nor touch."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged

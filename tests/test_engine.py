@@ -189,6 +189,31 @@ fn c() {
     assert "unwrap-in-productoin" in unknown.message
 
 
+def test_stacked_and_trailing_allow_comments_end_where_they_should():
+    source = b"""\
+fn a() {
+    // dropsafe:allow(unwrap-in-production)
+    // SAFETY: the slot was filled above
+    // dropsafe:allow(panic-in-production)
+    x.unwrap(); panic!();
+    y.unwrap(); // dropsafe:allow(unwrap-in-production)
+    z.unwrap(); panic!();
+w.unwrap(); panic!(); // dropsafe:allow(panic-in-production) // dropsafe:allow(unwrap-in-production)
+    v.unwrap(); panic!();
+}
+"""
+    report = analyze(SourceFile("src/lib.rs", source))
+    # line 5: both allowed from above; lines 6 and 8 by trailing comments (on
+    # line 8 the second one too); what is allowed on line 6 does not reach line 7
+    assert found(report) == [
+        ("unwrap-in-production", 7),
+        ("panic-in-production", 7),
+        ("unwrap-in-production", 9),
+        ("panic-in-production", 9),
+    ]
+    assert report.suppressed == 5
+
+
 def test_settings_turn_rules_off_and_change_severity():
     settings, errors = load_settings(
         '[rules]\nunwrap-in-production = "off"\ndrop-untested = "off"\ndrop-panic = "warning"\n',

@@ -84,7 +84,8 @@ _SCOPES = frozenset({"function_item", "const_item", "static_item"})
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    for _, match in matches(TEMP_DIR_CALLS, ctx.root):
+    calls = matches(TEMP_DIR_CALLS, ctx.root) if ctx.mentions(b"temp_dir") else []
+    for _, match in calls:
         function = match["function"][0]
         if ctx.resolve(ctx.text(function)) not in STD_TEMP_DIR:
             continue

@@ -25,6 +25,8 @@ FIELD_TYPES = "(field_declaration name: (field_identifier) @name type: (_) @type
 TUPLE_STRUCTS = """
 (struct_item name: (type_identifier) @name body: (ordered_field_declaration_list) @fields)
 """
+_DECLARING = ("struct", "union")
+_STRUCT_ITEMS = frozenset({"struct_item", "union_item"})
 _TRANSPARENT = frozenset(
     {"parenthesized_expression", "try_expression", "reference_expression", "await_expression"}
 )
@@ -53,10 +55,18 @@ def field_types(ctx: FileContext) -> dict[str, str]:
 
 def _declared_field_types(ctx: FileContext) -> dict[str, str]:
     types: dict[str, str] = {}
-    if b"struct" in ctx.source:
-        for _, match in matches(FIELD_TYPES, ctx.root):
+    for struct in ctx.memo(_struct_items):
+        for _, match in matches(FIELD_TYPES, struct):
             types.setdefault(ctx.text(match["name"][0]), ctx.text(match["type"][0]))
     return types
+
+
+def _struct_items(ctx: FileContext) -> list[Node]:
+    """Every `struct` and `union` item, found from its keyword: a query over
+    the whole tree would visit every expression of the file to find them."""
+    keywords = ctx.occurrences(_DECLARING, types=_DECLARING)
+    items = (ctx.parent(keyword) for keyword in keywords)
+    return [item for item in items if item is not None and item.type in _STRUCT_ITEMS]
 
 
 def tuple_field_type(ctx: FileContext, access: Node) -> str | None:
@@ -77,7 +87,9 @@ def tuple_field_type(ctx: FileContext, access: Node) -> str | None:
 def _tuple_struct_fields(ctx: FileContext) -> dict[str, list[str]]:
     """Tuple struct name -> its field types, in order."""
     found: dict[str, list[str]] = {}
-    for _, match in matches(TUPLE_STRUCTS, ctx.root):
+    structs = ctx.memo(_struct_items)
+    matched = (match for item in structs for _, match in matches(TUPLE_STRUCTS, item))
+    for match in matched:
         fields = match["fields"][0]
         types = [ctx.text(t) for t in fields.children_by_field_name("type")]
         found.setdefault(ctx.text(match["name"][0]), types)

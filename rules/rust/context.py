@@ -17,7 +17,16 @@ from typing import Any, TypeVar, cast
 
 from tree_sitter import Node, Tree
 
-from rules.rust.parsing import Ancestry, Lines, Nesting, field_text, is_deep, parse, type_name
+from rules.rust.parsing import (
+    Ancestry,
+    Lines,
+    Nesting,
+    ancestors,
+    field_text,
+    is_deep,
+    parse,
+    type_name,
+)
 from rules.rust.parsing import text as node_text
 
 T = TypeVar("T")
@@ -346,13 +355,18 @@ class FileContext:
     def item_path(self, node: Node) -> str:
         """Enclosing items, outermost first (`impl Drop for G > fn drop`): part
         of the line-independent fingerprint the App dedups comments with."""
-        parts = [self._item_label(item) for item in self._items.holding(node) if item != node]
+        if self._ancestry is None:  # a shallow tree: its ancestors are a short descent
+            holding: Iterable[Node] = (a for a in ancestors(node, self.root) if a.type in _LABELLED)
+        else:
+            holding = self._items.holding(node)
+        parts = [self._item_label(item) for item in holding if item != node]
         return " > ".join(reversed(parts))
 
     @cached_property
     def _items(self) -> Nesting:
-        """The items `item_path` names, found by their keywords: asking each
-        finding's node for its ancestors costs the depth of the tree each time."""
+        """The items `item_path` names in a deep tree, found by their keywords:
+        asking each finding's node for its ancestors there costs the depth of
+        the tree each time."""
         keywords = self.occurrences(_ITEM_WORDS, _ITEM_WORDS)
         items = (self.parent(keyword) for keyword in keywords)
         return Nesting(item for item in items if item is not None and item.type in _LABELLED)

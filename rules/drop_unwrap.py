@@ -38,7 +38,7 @@ def check(ctx: FileContext) -> Iterator[Hit]:
             yield Hit(method, message, scope=scope, at_most="warning")
             continue
         message = f"`{ctx.text(method)}` in `Drop`: a panic while unwinding aborts the process"
-        at_most: Severity | None = "notice" if unwraps_option(call) else None
+        at_most: Severity | None = "notice" if unwraps_option(ctx, call) else None
         yield Hit(method, message, scope=scope, at_most=at_most)
 
 
@@ -68,7 +68,8 @@ RULE = Rule(
             every function of the same file that `drop` reaches through calls.
 
             Unwrapping a plain `Option` (`x.take().unwrap()`, `v.pop().unwrap()`,
-            `cell.get().expect(..)`) is a notice: it asserts the code's own invariant, as
+            `cell.get().expect(..)`, a call to a function the file declares returning
+            `Option`) is a notice: it asserts the code's own invariant, as
             `assert!` does. `m.lock().unwrap()` (also `.read()`/`.write()`) is a warning:
             it panics only when another thread panicked while holding the lock, yet in
             `Drop` that second panic aborts the process

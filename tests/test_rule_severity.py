@@ -69,6 +69,29 @@ impl Drop for Receiver {
     assert severities(source, "drop-panic") == {9: "notice", 10: "error"}
 
 
+def test_unwrapping_what_a_function_declared_returning_option_gives_is_a_notice():
+    # h2's `Queue::pop`: `N::take_next(..)` is a trait's `fn take_next(..) -> Option<Key>`
+    source = b"""
+trait Next { fn take_next(stream: &mut Stream) -> Option<Key>; }
+struct Queue { head: Key }
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.head = N::take_next(&mut self.stream).unwrap();
+        let key = self.next_key().unwrap();
+        let path = self.path().unwrap();
+        let other = self.elsewhere().unwrap();
+    }
+}
+
+impl Queue {
+    fn next_key(&self) -> Option<Key> { None }
+    fn path(&self) -> Result<String, Error> { todo!() }
+}
+"""
+    assert severities(source, "drop-unwrap") == {7: "notice", 8: "notice", 9: "error", 10: "error"}
+
+
 def test_an_executors_block_on_in_drop_is_a_warning_a_runtimes_an_error():
     source = b"""
 impl Drop for File {

@@ -90,24 +90,46 @@ def cannot_fail(ctx: FileContext, unwrap_call: Node, impl_type: str | None = Non
     return owner is not None and _field_invariant(ctx, option, owner)
 
 
-def unwraps_option(unwrap_call: Node) -> bool:
+def unwraps_option(ctx: FileContext, unwrap_call: Node) -> bool:
     """`<recv>.unwrap()` where `recv` is plainly an `Option`: the value of
     `take()`, `get(..)`, `pop()`, `as_ref()` and the like, possibly through
-    `map`/`and_then`/`filter`. Unwrapping it asserts the code's own invariant,
-    as `assert!` does; a `Result` is an operation that failed."""
+    `map`/`and_then`/`filter`, or of a call to a function the file declares
+    returning `Option<..>` (every `fn` of that name: `N::take_next(..)`,
+    `self.next_key()`). Unwrapping it asserts the code's own invariant, as
+    `assert!` does; a `Result` is an operation that failed."""
     function = unwrap_call.child_by_field_name("function")
     receiver = unparenthesized(function.child_by_field_name("value") if function else None)
     while receiver is not None and receiver.type == "call_expression":
         callee = receiver.child_by_field_name("function")
+        if callee is not None and callee.type == "scoped_identifier":
+            return _declared_option(ctx, field_text(callee, "name"))
         if callee is None or callee.type != "field_expression":
             return False
         method = field_text(callee, "field")
         if method in _OPTION_METHODS:
             return True
         if method not in _OPTION_ADAPTERS:
-            return False
+            return _declared_option(ctx, method)
         receiver = unparenthesized(callee.child_by_field_name("value"))
     return False
+
+
+def _declared_option(ctx: FileContext, name: str) -> bool:
+    """The file declares `fn name` (a trait's signature counts), and every
+    such declaration returns `Option<..>`."""
+    declarations = [
+        parent
+        for node in ctx.occurrences((name,), {"identifier"})
+        if (parent := ctx.parent(node)) is not None
+        and parent.type in {"function_item", "function_signature_item"}
+        and parent.child_by_field_name("name") == node
+    ]
+    return bool(declarations) and all(
+        (returned := fn.child_by_field_name("return_type")) is not None
+        and returned.type == "generic_type"
+        and type_name(returned) == "Option"
+        for fn in declarations
+    )
 
 
 def _option_of(receiver: Node) -> tuple[Node, str]:

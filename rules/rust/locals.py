@@ -18,11 +18,15 @@ from rules.rust.parsing import lineage, walk
 @dataclass(frozen=True, slots=True)
 class Binding:
     """What introduced a variable: the bound value (None for parameters), its
-    declared type, and the closure when it is a closure parameter."""
+    declared type, the closure when it is a closure parameter, and the
+    pattern that takes the value (or the parameter) apart: `c` in `let c =
+    ..`, `Some(c)` in `if let Some(c) = ..` or a `match` arm (None for a
+    `for`, whose pattern takes each item of the value)."""
 
     value: Node | None
     type: Node | None = None
     closure: Node | None = None
+    pattern: Node | None = None
 
 
 def binding_of(identifier: Node, root: Node) -> Binding | None:
@@ -45,22 +49,22 @@ def _binder(parent: Node, child: Node, name: bytes) -> Binding | None:
     if kind == "block":
         sibling = child.prev_named_sibling
         while sibling is not None:
-            if sibling.type == "let_declaration" and binds(
-                sibling.child_by_field_name("pattern"), name
-            ):
-                return Binding(
-                    sibling.child_by_field_name("value"), sibling.child_by_field_name("type")
-                )
+            if sibling.type == "let_declaration":
+                pattern = sibling.child_by_field_name("pattern")
+                if binds(pattern, name):
+                    value, declared = (sibling.child_by_field_name(f) for f in ("value", "type"))
+                    return Binding(value, declared, pattern=pattern)
             sibling = sibling.prev_named_sibling
     elif kind == "closure_expression":
         for param in _children(parent.child_by_field_name("parameters")):
-            typed = param.type == "parameter"
-            if binds(param.child_by_field_name("pattern") if typed else param, name):
-                return Binding(None, param.child_by_field_name("type"), parent)
+            pattern = param.child_by_field_name("pattern") if param.type == "parameter" else param
+            if binds(pattern, name):
+                return Binding(None, param.child_by_field_name("type"), parent, pattern)
     elif kind == "function_item":
         for param in _children(parent.child_by_field_name("parameters")):
-            if param.type == "parameter" and binds(param.child_by_field_name("pattern"), name):
-                return Binding(None, param.child_by_field_name("type"))
+            pattern = param.child_by_field_name("pattern") if param.type == "parameter" else None
+            if binds(pattern, name):
+                return Binding(None, param.child_by_field_name("type"), pattern=pattern)
     elif kind == "for_expression" and child == parent.child_by_field_name("body"):
         if binds(parent.child_by_field_name("pattern"), name):
             return Binding(parent.child_by_field_name("value"))
@@ -70,12 +74,15 @@ def _binder(parent: Node, child: Node, name: bytes) -> Binding | None:
             condition is not None
             and condition.type == "let_condition"
             and child not in (condition, parent.child_by_field_name("alternative"))
-            and binds(condition.child_by_field_name("pattern"), name)
         ):
-            return Binding(condition.child_by_field_name("value"))
+            pattern = condition.child_by_field_name("pattern")
+            if binds(pattern, name):
+                return Binding(condition.child_by_field_name("value"), pattern=pattern)
     elif kind == "match_arm" and binds(parent.child_by_field_name("pattern"), name):
         match = parent.parent.parent if parent.parent is not None else None
-        return Binding(match.child_by_field_name("value") if match is not None else None)
+        arm = parent.child_by_field_name("pattern")
+        pattern = arm.named_children[0] if arm is not None and arm.named_children else None
+        return Binding(match.child_by_field_name("value") if match else None, pattern=pattern)
     return None
 
 

@@ -10,8 +10,9 @@ each from plain data the previous one produced, so that syntax is read once:
    parsed: functions (free, methods by `impl` type and trait, trait default
    methods), `mod` declarations (`#[path]`,
    `#[cfg(test)]`), inline modules, `use` declarations (renames, globs,
-   `self`/`super`/`crate`), types with their field types, `impl Drop` and
-   `impl PinnedDrop`. Picklable: a process-pool worker returns it.
+   `self`/`super`/`crate`), types with their field types, trait impls,
+   `impl Drop` and `impl PinnedDrop` (also those written in a function's
+   body). Picklable: a process-pool worker returns it.
 2. **Crates** (`crates.read_packages`): packages and their targets from the
    `Cargo.toml` texts given (workspace members, several workspaces side by
    side); a file with no manifest is a crate of its own.
@@ -19,8 +20,10 @@ each from plain data the previous one produced, so that syntax is read once:
    `mod x;` to the files they name, `cfg(test)` carried along; tests/,
    benches/, examples/ targets and dev-only support packages are test code.
 4. **Scopes and resolution** (`resolve`): each module's declared and imported
-   names; a call resolves to one function or to nothing (ambiguous and unknown
-   both mean no edge).
+   names, types known by their path; a call resolves to one function or to
+   nothing (ambiguous and unknown both mean no edge). A method call resolves
+   from what its function says of the receiver (`self`, fields of fields, a
+   typed local or parameter: `items.Receiver`, read with the calls).
 5. **Reach** (`reach`): breadth first from every `fn drop`, bounded in depth,
    cycles cut, one search per rule excuse. A function's calls are read from
    its tree only when reach gets there (`gather_calls`), and the Drop rules

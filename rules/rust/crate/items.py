@@ -20,20 +20,34 @@ from tree_sitter import Node
 from rules.model import pickled_as_call
 from rules.rust.context import DROP_TRAITS, Excused, FileContext, is_drop_trait
 from rules.rust.locals import binding_of
-from rules.rust.parsing import captures, field_text, type_name
+from rules.rust.parsing import field_text, matches, type_name
 
 Module = tuple[str, ...]  # inline module names inside one file, outermost first
-# the callees that may land in the crate, by kind (see `Call`); for
-# `self.field.m(..)` the field is captured and the method found from it
+# the callees that may land in the crate, by kind (see `Call`); a method call
+# is captured by its receiver, whose type `_receiver` reads where it can
 _CALLS = """
-(call_expression function: [
-  (identifier) @free
-  (scoped_identifier) @path
-  (field_expression value: (self) field: (field_identifier) @self)
-  (field_expression
-    value: (field_expression value: (self) field: [(field_identifier) (integer_literal)] @field))
-])
+(call_expression function: (identifier) @free)
+(call_expression function: (scoped_identifier) @path arguments: (arguments) @arguments)
+(call_expression function: (field_expression
+  value: [
+    (self) (identifier) (field_expression)
+    (reference_expression) (parenthesized_expression) (unary_expression)
+  ] @receiver
+  field: (field_identifier) @method))
 """
+# how far `_receiver` follows fields (`self.a.b.c.m()`) and locals (`let b = a;`)
+MAX_FIELDS = 4
+_MAX_LOCALS = 3
+# calls that return their receiver's value, or one its methods see (`Arc::clone`)
+_SAME_VALUE = frozenset({"clone", "as_ref", "as_mut", "borrow", "borrow_mut", "deref"})
+# associated functions that return `Self` (`Default::default`; clippy's
+# `new_ret_no_self` holds `new` to it), possibly in a Result or an Option
+_CONSTRUCTORS = frozenset({"new", "default"})
+_UNWRAPS = frozenset({"unwrap", "expect"})
+_WORD = re.compile(r"\w+")
+SOME = "?"  # in `Receiver.fields`: the value inside the `Option` before it
+# what `if let Some(c) = self.client.take()` may unwrap: the field's Option itself
+_SAME_OPTION = frozenset({"take", "as_ref", "as_mut", "as_deref", "as_deref_mut", "clone"})
 _PATH_NOISE = re.compile(r"\s+|::<.*?>|<.*?>")
 # a single name: no spaces, generics or `::` to strip (`_segments`' fast path)
 _ONE_SEGMENT = frozenset({"identifier", "type_identifier", "crate", "super", "self"})
@@ -61,15 +75,33 @@ _PATH_ATTR = re.compile(r'^#\[\s*path\s*=\s*"([^"]*)"\s*\]$')
 
 @pickled_as_call
 @dataclass(frozen=True, slots=True)
+class Receiver:
+    """What a method is called on, as far as the calling function says:
+    `self` (`type` empty) or a value of the type `type` names in the caller's
+    module (`Self` included: a local `let c: Arc<Client>`, `Client::new(..)`,
+    a parameter `c: &Client`), then its fields `fields` in turn
+    (`self.inner.conn` is `Receiver((), ("inner", "conn"))`); `SOME` after
+    a field declared `Option<T>` is the `T` inside (`if let Some(c) =
+    self.client.take()`: `("client", SOME)`)."""
+
+    type: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+
+
+@pickled_as_call
+@dataclass(frozen=True, slots=True)
 class Call:
     """A call a function makes that may land in the crate.
 
-    `kind` is `path` (`f(..)`, `a::b::f(..)`, `Type::f(..)`, `Self::f(..)`;
-    `segments` is the path), `self` (`self.m(..)`: `(m,)`) or `field`
-    (`self.field.m(..)`: `(field, m)`). `excused` holds the keys of the Drop
-    rules' excuses under which this call site does not run in Drop (on a
-    thread of its own, only when not unwinding); `code` is the line's text,
-    kept for calls in `fn drop` only (a finding may anchor there)."""
+    `kind` is `path` (`f(..)`, `a::b::f(..)`, `Type::f(..)`, `Self::f(..)`,
+    `Trait::f(..)`; `segments` is the path) or `method` (`x.m(..)`:
+    `(m,)`). `receiver` is what a method is called on, and for a path call
+    what its first argument is (`Trait::m(self)`, `<T as Trait>::m(..)`,
+    whose `segments` are the trait's path and `m`), when known. `excused`
+    holds the keys of the Drop rules' excuses under which this call site
+    does not run in Drop (on a thread of its own, only when not unwinding);
+    `code` is the line's text, kept for calls in `fn drop` only (a finding
+    may anchor there)."""
 
     kind: str
     segments: tuple[str, ...]
@@ -77,6 +109,7 @@ class Call:
     column: int  # 0 except in `fn drop`
     excused: frozenset[str] = frozenset()
     code: str = ""
+    receiver: Receiver | None = None
 
 
 @pickled_as_call
@@ -130,12 +163,25 @@ class Use:
 class TypeDecl:
     """A struct, enum, union or trait; `fields` maps a struct's field names
     (`0`, `1` for tuple structs) to their declared type's path, wrappers a
-    method call sees through removed (`Arc<pool::Inner>` -> `pool::Inner`)."""
+    method call sees through removed (`Arc<pool::Inner>` -> `pool::Inner`);
+    for the fields `options` names, declared `Option<T>`, it is `T`'s."""
 
     module: Module
     name: str
     kind: str
     fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    options: tuple[str, ...] = ()
+
+
+@pickled_as_call
+@dataclass(frozen=True, slots=True)
+class ImplDecl:
+    """`impl trait for owner` in `module` (simple names, as `Function`'s):
+    a trait's default methods are the type's even when the impl writes none."""
+
+    module: Module
+    owner: str
+    trait: str
 
 
 @pickled_as_call
@@ -158,6 +204,7 @@ class FileItems:
     uses: tuple[Use, ...]
     types: tuple[TypeDecl, ...]
     drops: tuple[DropRoot, ...]
+    impls: tuple[ImplDecl, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +241,7 @@ class FileFunctions:
         self.inline: list[tuple[Module, bool]] = []
         self.uses: list[Use] = []
         self.types: list[TypeDecl] = []
+        self.impls: list[ImplDecl] = []  # trait impls
         self.drops: list[tuple[str, Node]] = []  # (type name, fn drop)
         # the functions Drop rules look at (`in_drop`): none until the crate
         # model says which ones Drop reaches; `asked` notes that a rule looked
@@ -267,6 +315,8 @@ class FileFunctions:
             trait = node.child_by_field_name("trait")
             owner, trait_name = type_name(target), type_name(trait) if trait else None
             stack.append(_Frame(body, frame.module, frame.test, owner, trait_name))
+            if trait_name is not None:
+                self.impls.append(ImplDecl(frame.module, owner, trait_name))
             if trait_name in DROP_TRAITS and is_drop_trait(ctx.resolve(ctx.text(trait))):
                 drop = _fn_named(body, "drop")
                 if drop is not None:
@@ -286,8 +336,9 @@ class FileFunctions:
                 self.inline.append(((*frame.module, name), test))
                 stack.append(_Frame(body, (*frame.module, name), test))
         elif kind in {"struct_item", "enum_item", "union_item"}:
-            fields = _fields(ctx, node) if kind == "struct_item" else ()
-            self.types.append(TypeDecl(frame.module, field_text(node, "name"), kind, fields))
+            fields, options = _fields(ctx, node) if kind == "struct_item" else ((), ())
+            name = field_text(node, "name")
+            self.types.append(TypeDecl(frame.module, name, kind, fields, options))
         elif kind == "macro_invocation" and self._expand:
             part = _macro_items(ctx, node)
             if part is not None:
@@ -335,6 +386,7 @@ class FileFunctions:
             uses=tuple(self.uses),
             types=tuple(self.types),
             drops=tuple(roots),
+            impls=tuple(self.impls),
         )
         for part, module, test in self.parts:
             own = _merged(own, part.items(), module, test)
@@ -382,29 +434,26 @@ class FileFunctions:
             for key, (excuse, needles) in excuses
             if any(source.find(needle, start, end) >= 0 for needle in needles)
         ]
-        seen: set[tuple[str, tuple[str, ...], frozenset[str]]] = set()
-        for kind, nodes in captures(_CALLS, function).items():
-            if kind in {"self", "field"} and owner is None:
+        seen: set[tuple[str, tuple[str, ...], Receiver | None, frozenset[str]]] = set()
+        for _, match in matches(_CALLS, function):
+            inside = next(iter(match.values()))[0]  # any node of the call will do
+            if self.index_of(inside) != index:
+                continue  # in a nested `fn` (counted as the outer one's) or elsewhere
+            shaped = _shape(ctx, match, function, owner is not None)
+            if shaped is None:
                 continue
-            for node in nodes:
-                if self.index_of(node) != index:
-                    continue  # in a nested `fn` (counted as the outer one's) or elsewhere
-                shaped = _shape(ctx, kind, node)
-                if shaped is None:
-                    continue
-                segments, name = shaped
-                if kind == "free" and _local_callable(source, name, function):
-                    continue  # `let f = || ..; f()` calls the closure, not a `fn f`
-                excused = frozenset(key for key, excuse in possible if excuse(ctx, name, function))
-                shape = "path" if kind in {"free", "path"} else kind
-                line = name.start_point[0] + 1
-                if in_drop:
-                    lines, byte = ctx.lines, name.start_byte
-                    at, code = lines.column(byte), lines.code(lines.start(byte))
-                    yield Call(shape, segments, line, at, excused, code)
-                elif (shape, segments, excused) not in seen:
-                    seen.add((shape, segments, excused))
-                    yield Call(shape, segments, line, 0, excused)
+            kind, segments, name, receiver = shaped
+            if "free" in match and _local_callable(ctx, name, function):
+                continue  # `let f = || ..; f()` calls the closure, not a `fn f`
+            excused = frozenset(key for key, excuse in possible if excuse(ctx, name, function))
+            line = name.start_point[0] + 1
+            if in_drop:
+                lines, byte = ctx.lines, name.start_byte
+                at, code = lines.column(byte), lines.code(lines.start(byte))
+                yield Call(kind, segments, line, at, excused, code, receiver)
+            elif (kind, segments, receiver, excused) not in seen:
+                seen.add((kind, segments, receiver, excused))
+                yield Call(kind, segments, line, 0, excused, receiver=receiver)
 
 
 def _enclosing(nodes: Sequence[Node]) -> list[int]:
@@ -420,36 +469,215 @@ def _enclosing(nodes: Sequence[Node]) -> list[int]:
     return outer
 
 
-def _local_callable(source: bytes, name: Node, function: Node) -> bool:
-    """`name` is bound in `function` (a closure in a `let`, a parameter): only
-    asked when the name occurs in the function more than once."""
+def _local_callable(ctx: FileContext, name: Node, function: Node) -> bool:
+    """`name` is bound in `function` (a closure in a `let`, a parameter)."""
+    return _named_twice(ctx, name, function) and binding_of(name, function) is not None
+
+
+def _named_twice(ctx: FileContext, name: Node, function: Node) -> bool:
+    """`name`'s word occurs in `function` more than once: else nothing in it
+    binds the name, and `binding_of` need not climb the tree to say so."""
     word = name.text or b""
-    if source.count(word, function.start_byte, function.end_byte) < 2:
-        return False
-    return binding_of(name, function) is not None
+    return ctx.source.count(word, function.start_byte, function.end_byte) >= 2
 
 
-def _shape(ctx: FileContext, kind: str, node: Node) -> tuple[tuple[str, ...], Node] | None:
-    """(segments, the called name's node) of a captured callee, or None for
-    calls that cannot land in the crate (constructors, `std::..`)."""
-    if kind == "free":
+Shaped = tuple[str, tuple[str, ...], Node, Receiver | None]  # Call's kind, segments, receiver
+
+
+def _shape(
+    ctx: FileContext, match: dict[str, list[Node]], function: Node, in_impl: bool
+) -> Shaped | None:
+    """(kind, segments, the called name's node, receiver) of a matched call,
+    or None for calls that cannot land in the crate (constructors, `std::..`,
+    a method on a value of unknown type)."""
+    if "free" in match:
+        node = match["free"][0]
         text = ctx.text(node)
-        return None if text[:1].isupper() else ((text,), node)
-    if kind == "path":
-        text = _PATH_NOISE.sub("", ctx.text(node)).removeprefix("::")
-        segments = tuple(text.split("::"))
-        if text.startswith("<") or not segments[-1] or segments[-1][:1].isupper():
+        return None if text[:1].isupper() else ("path", (text,), node, None)
+    if "path" in match:
+        return _path_call(ctx, match["path"][0], match["arguments"][0], function, in_impl)
+    name = match["method"][0]
+    receiver = _receiver(ctx, match["receiver"][0], function, in_impl)
+    return None if receiver is None else ("method", (ctx.text(name),), name, receiver)
+
+
+def _path_call(
+    ctx: FileContext, path: Node, arguments: Node, function: Node, in_impl: bool
+) -> Shaped | None:
+    """`a::b::f(..)`, `Trait::m(x, ..)` (with `x` as the receiver when its
+    type is known), `<T as Trait>::m(..)` (T the receiver), `<T>::m(..)`."""
+    called, qualifier = path.child_by_field_name("name"), path.child_by_field_name("path")
+    if called is None:
+        return None
+    name = ctx.text(called)
+    if not name or name[:1].isupper():
+        return None
+    if qualifier is not None and qualifier.type == "bracketed_type":
+        inner = qualifier.named_children[0] if qualifier.named_children else None
+        if inner is not None and inner.type == "qualified_type":
+            base, trait = inner.child_by_field_name("type"), inner.child_by_field_name("alias")
+            base_path, trait_path = _named_type(ctx, base), _named_type(ctx, trait)
+            if not base_path or not trait_path:
+                return None
+            return "path", (*trait_path, name), called, Receiver(base_path)
+        base_path = _named_type(ctx, inner)
+        return ("path", (*base_path, name), called, None) if base_path else None
+    segments = tuple(_PATH_NOISE.sub("", ctx.text(path)).removeprefix("::").split("::"))
+    if segments[0] in _EXTERNAL:
+        return None
+    receiver = None
+    if len(segments) > 1 and arguments.named_child_count:
+        receiver = _receiver(ctx, arguments.named_children[0], function, in_impl)
+    return "path", segments, called, receiver
+
+
+def _receiver(
+    ctx: FileContext, value: Node, function: Node, in_impl: bool, depth: int = 0
+) -> Receiver | None:
+    """What the expression `value` is, as a `Receiver`: `self` and its fields
+    (at most `MAX_FIELDS` deep), or a local or parameter whose type the
+    function says (`_local`); None for anything else (a call's result, a
+    temporary), whose type only a type checker knows."""
+    fields: list[str] = []
+    node = _inside(ctx, value)
+    while node.type == "field_expression":
+        field, inner = node.child_by_field_name("field"), node.child_by_field_name("value")
+        if field is None or inner is None or len(fields) == MAX_FIELDS:
             return None
-        if segments[0] in _EXTERNAL:
+        fields.append(ctx.text(field))
+        node = _inside(ctx, inner)
+    fields.reverse()
+    if node.type == "self":
+        return Receiver((), tuple(fields)) if in_impl else None
+    if node.type != "identifier" or depth >= _MAX_LOCALS or not _named_twice(ctx, node, function):
+        return None  # a name the function does not bind (a static) is not a local
+    base = _local(ctx, node, function, in_impl, depth + 1)
+    if base is None or len(base.fields) + len(fields) > MAX_FIELDS:
+        return None
+    return Receiver(base.type, (*base.fields, *fields))
+
+
+def _local(
+    ctx: FileContext, name: Node, function: Node, in_impl: bool, depth: int
+) -> Receiver | None:
+    """A variable bound by a `let` or as a parameter to one name (not taken
+    apart by a pattern): its declared type (not one of the function's type
+    parameters), else what its value is (`_value`)."""
+    binding = binding_of(name, function)
+    pattern = binding.pattern if binding is not None else None
+    if binding is None or pattern is None:
+        return None
+    if pattern.type == "tuple_struct_pattern":  # `Some(c)`, from an `Option` field
+        if binding.value is None or binding.type is not None or not _some(ctx, pattern):
             return None
-        called = node.child_by_field_name("name")
-        return (segments, called) if called is not None else None
-    if kind == "field":
-        access = node.parent
-        method = access.parent if access is not None else None
-        name = method.child_by_field_name("field") if method is not None else None
-        return ((ctx.text(node), ctx.text(name)), name) if name is not None else None
-    return (ctx.text(node),), node
+        return _unwrapped(ctx, binding.value, function, in_impl, depth)
+    if pattern.type != "identifier":
+        return None
+    if binding.type is not None:
+        path = type_path(ctx, binding.type)
+        if not path or (len(path) == 1 and _type_parameter(ctx, function, path[0])):
+            return None
+        return Receiver(path)
+    return _value(ctx, binding.value, function, in_impl, depth) if binding.value else None
+
+
+def _some(ctx: FileContext, pattern: Node) -> bool:
+    """`pattern` is `Some(name)`."""
+    parts = pattern.named_children
+    return len(parts) == 2 and ctx.text(parts[0]) == "Some" and parts[1].type == "identifier"
+
+
+def _unwrapped(
+    ctx: FileContext, value: Node, function: Node, in_impl: bool, depth: int
+) -> Receiver | None:
+    """What `Some(c)` takes from `value`: the inside of an `Option` field
+    (`self.client.take()`, `&self.client`, `self.client.as_ref()`)."""
+    node = _inside(ctx, value)
+    callee = node.child_by_field_name("function") if node.type == "call_expression" else None
+    if callee is not None and callee.type == "field_expression":
+        method, inner = callee.child_by_field_name("field"), callee.child_by_field_name("value")
+        if method is None or inner is None or ctx.text(method) not in _SAME_OPTION:
+            return None
+        node = inner
+    base = _receiver(ctx, node, function, in_impl, depth)
+    if base is None or not base.fields or len(base.fields) == MAX_FIELDS:
+        return None
+    return Receiver(base.type, (*base.fields, SOME))
+
+
+def _value(
+    ctx: FileContext, value: Node, function: Node, in_impl: bool, depth: int
+) -> Receiver | None:
+    """What a `let` binds: `Type::new(..)` or `Type::default()` (`?`,
+    `.unwrap()` or `.expect(..)` after it), `Type { .. }`, `Arc::new(x)`,
+    or the same value as another receiver (`self.client.clone()`,
+    `Arc::clone(&self.client)`, `&self.inner`, another local)."""
+    node = _inside(ctx, value)
+    if node.type == "try_expression" and node.named_children:
+        return _constructed(ctx, _inside(ctx, node.named_children[0]), function, in_impl, depth)
+    if node.type == "struct_expression":
+        path = _named_type(ctx, node.child_by_field_name("name"))
+        return Receiver(path) if path else None
+    if node.type == "call_expression":
+        callee = node.child_by_field_name("function")
+        if callee is not None and callee.type == "field_expression":
+            method, inner = callee.child_by_field_name("field"), callee.child_by_field_name("value")
+            if method is None or inner is None:
+                return None
+            if ctx.text(method) in _SAME_VALUE:
+                return _receiver(ctx, inner, function, in_impl, depth)
+            if ctx.text(method) in _UNWRAPS:
+                return _constructed(ctx, _inside(ctx, inner), function, in_impl, depth)
+            return None
+        return _constructed(ctx, node, function, in_impl, depth)
+    return _receiver(ctx, node, function, in_impl, depth)
+
+
+def _constructed(
+    ctx: FileContext, call: Node, function: Node, in_impl: bool, depth: int
+) -> Receiver | None:
+    """The type `Type::new(..)`/`Type::default()` makes; through `Arc::new(x)`
+    (a wrapper a method call sees through) and `Arc::clone(&x)`, what `x` is."""
+    callee = call.child_by_field_name("function") if call.type == "call_expression" else None
+    arguments = call.child_by_field_name("arguments")
+    if callee is None or callee.type != "scoped_identifier" or arguments is None:
+        return None
+    segments = tuple(_PATH_NOISE.sub("", ctx.text(callee)).removeprefix("::").split("::"))
+    if len(segments) < 2 or segments[-1] not in {*_CONSTRUCTORS, "clone"}:
+        return None
+    first = arguments.named_children[0] if arguments.named_child_count else None
+    if segments[-2] in _DEREF:
+        return _value(ctx, first, function, in_impl, depth) if first is not None else None
+    if segments[-1] == "clone" or segments[0] in _EXTERNAL:
+        return None
+    return Receiver(segments[:-1])
+
+
+def _inside(ctx: FileContext, node: Node) -> Node:
+    """`node` without the parentheses, `&`/`&mut` and `*` around it (a method
+    call sees through them)."""
+    while node.named_children and (
+        node.type in {"parenthesized_expression", "reference_expression"}
+        or (node.type == "unary_expression" and ctx.source[node.start_byte] == 0x2A)  # `*`
+    ):
+        node = node.named_children[-1]
+    return node
+
+
+def _type_parameter(ctx: FileContext, function: Node, name: str) -> bool:
+    """`name` is one of `function`'s type parameters (`fn f<C: Tr>(c: &C)`)."""
+    parameters = function.child_by_field_name("type_parameters")
+    return parameters is not None and name in _WORD.findall(ctx.text(parameters))
+
+
+def _named_type(ctx: FileContext, node: Node | None) -> tuple[str, ...]:
+    """The path a type names, generics dropped (`a::Client<T>` -> `a::Client`),
+    seeing through nothing: empty for references, tuples, `dyn`."""
+    if node is not None and node.type == "generic_type":
+        node = node.child_by_field_name("type")
+    if node is None or node.type not in {"type_identifier", "scoped_type_identifier", "identifier"}:
+        return ()
+    return tuple(_PATH_NOISE.sub("", ctx.text(node)).removeprefix("::").split("::"))
 
 
 def _macro_items(ctx: FileContext, invocation: Node) -> FileFunctions | None:
@@ -489,6 +717,7 @@ def _merged(file: FileItems, part: FileItems, module: Module, test: bool) -> Fil
             *file.drops,
             *(replace(d, function=d.function + offset, test=test or d.test) for d in part.drops),
         ),
+        impls=(*file.impls, *(replace(i, module=(*module, *i.module)) for i in part.impls)),
     )
 
 
@@ -518,20 +747,44 @@ def _path_attribute(ctx: FileContext, item: Node) -> str | None:
     return None
 
 
-def _fields(ctx: FileContext, struct: Node) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _fields(
+    ctx: FileContext, struct: Node
+) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]:
+    """A struct's `TypeDecl.fields` and `options`."""
     body = struct.child_by_field_name("body")
     if body is None:
-        return ()
-    found = []
+        return (), ()
+    found: list[tuple[str, Node]] = []
     if body.type == "field_declaration_list":
         for field in body.named_children:
-            name, declared = field.child_by_field_name("name"), field.child_by_field_name("type")
-            if field.type == "field_declaration" and name is not None and declared is not None:
-                found.append((ctx.text(name), type_path(ctx, declared)))
+            named, declared = field.child_by_field_name("name"), field.child_by_field_name("type")
+            if field.type == "field_declaration" and named is not None and declared is not None:
+                found.append((ctx.text(named), declared))
     elif body.type == "ordered_field_declaration_list":
-        declared_types = body.children_by_field_name("type")
-        found.extend((str(n), type_path(ctx, t)) for n, t in enumerate(declared_types))
-    return tuple((name, path) for name, path in found if path)
+        found.extend((str(n), t) for n, t in enumerate(body.children_by_field_name("type")))
+    fields: list[tuple[str, tuple[str, ...]]] = []
+    options: list[str] = []
+    for name, declared in found:
+        inside = _option_of(declared)
+        path = type_path(ctx, inside if inside is not None else declared)
+        if path:
+            fields.append((name, path))
+            if inside is not None:
+                options.append(name)
+    return tuple(fields), tuple(options)
+
+
+def _option_of(declared: Node) -> Node | None:
+    """`T` of a type written `Option<T>`."""
+    if declared.type != "generic_type":
+        return None
+    base, arguments = (
+        declared.child_by_field_name("type"),
+        declared.child_by_field_name("type_arguments"),
+    )
+    if base is None or base.text != b"Option" or arguments is None:
+        return None
+    return next(iter(arguments.named_children), None)
 
 
 def type_path(ctx: FileContext, node: Node) -> tuple[str, ...]:

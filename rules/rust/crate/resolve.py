@@ -1,12 +1,21 @@
 """Phase 4: scopes and conservative name resolution over the whole crate.
 
 Each module's scope holds what it declares (functions, child modules,
-types) and what its `use` declarations import (explicit names first, then
-globs, as rustc orders them). A call resolves to a function of the crate only
-when exactly one candidate remains: two globs offering the same name, two
-types sharing a name, a method several `impl`s define, a trait called by its
-path, a receiver whose type the crate does not declare: each is "unknown",
-and unknown means no edge, never a guess.
+types, traits) and what its `use` declarations import (explicit names first,
+then globs, as rustc orders them). A type is known by its path (`TypeKey`:
+crate, module, name), so two types named `Inner` in two modules each keep
+their methods: an `impl` block's type is looked up from the impl's module,
+and so is each field's declared type. A method call resolves from what the
+caller knows of its receiver (`items.Receiver`: `self`, its fields, a local
+or parameter of a named type) to that type's methods, then to the default
+methods of the traits it implements.
+
+A call resolves to a function of the crate only when exactly one candidate
+remains: two globs offering the same name, two types sharing a name where
+the impl's own cannot be told, a method several `impl`s define, a trait
+method called with no known receiver that an impl overrides, a receiver
+whose type the crate does not declare: each is "unknown", and unknown means
+no edge, never a guess.
 """
 
 from __future__ import annotations
@@ -18,11 +27,15 @@ from functools import cached_property
 from typing import Any
 
 from rules.rust.crate.crates import Crate, Placement
-from rules.rust.crate.items import Call, FileItems, Function, TypeDecl
+from rules.rust.crate.items import SOME, Call, FileItems, Function, Receiver, TypeDecl
 
 FnRef = tuple[int, int]  # (file index, function index)
 ModuleKey = tuple[int, tuple[str, ...]]  # (crate index, module path)
-# what a name stands for: ("fn", FnRef), ("module", ModuleKey), ("type", (crate, name))
+# a struct, enum, union or trait: (crate, module path, name); the module is
+# None for a type the crate model does not see declared (inside a macro),
+# known by its name alone
+TypeKey = tuple[int, tuple[str, ...] | None, str]
+# what a name stands for: ("fn", FnRef), ("module", ModuleKey), ("type" or "trait", TypeKey)
 Definition = tuple[str, Any]
 _USE_DEPTH = 8
 _SKIPPED_METHODS = frozenset({"clone"})
@@ -47,17 +60,22 @@ class Resolver:
         self.crates = crates
         self.placements = placements
         self.scopes: dict[ModuleKey, _Scope] = defaultdict(_Scope)
-        # (crate, type name, method name) -> methods; (crate, type) -> traits it implements
+        # impl methods by (crate, the impl's type's name, method name); the
+        # same by (trait name, method name) for trait impls; default methods
+        # by (trait, method name); trait impls by (crate, type's name)
         self.methods: dict[tuple[int, str, str], list[FnRef]] = defaultdict(list)
-        self.defaults: dict[tuple[int, str, str], list[FnRef]] = defaultdict(list)
-        self.traits_of: dict[tuple[int, str], set[str]] = defaultdict(set)
-        self.types: dict[tuple[int, str], list[TypeDecl]] = defaultdict(list)
+        self.trait_methods: dict[tuple[str, str], list[FnRef]] = defaultdict(list)
+        self.defaults: dict[tuple[TypeKey, str], list[FnRef]] = defaultdict(list)
+        self.impls: dict[tuple[int, str], list[tuple[ModuleKey, str]]] = defaultdict(list)
+        # the types (not traits) of each name in a crate, and each one's declarations
+        self.types: dict[tuple[int, str], list[TypeKey]] = defaultdict(list)
+        self.declared: dict[TypeKey, list[TypeDecl]] = defaultdict(list)
         self.lib_of: dict[str, int] = {}  # package name -> its library crate
         # each function's calls, filled in as reach asks for them (see `CrateModel`)
         self.calls: dict[FnRef, tuple[Call, ...]] = {}
         self._memo: dict[tuple[FnRef, int], FnRef | None] = {}
+        self._named: dict[tuple[ModuleKey, str], Definition | None] = {}
         self._placed = {(placement.crate, placement.module) for placement in placements}
-        self._type_module: dict[int, ModuleKey] = {}  # id(TypeDecl) -> its module
         for index, crate in enumerate(crates):
             package = crate.package
             if package is not None and package.lib == crate.root:
@@ -99,21 +117,25 @@ class Resolver:
             else:
                 scope.uses[use.alias].append(use.path)
         for declared in file.types:
-            key = key_of(declared.module)
-            self.scopes[key].types[declared.name].append(declared)
-            self._type_module[id(declared)] = key
+            home = key_of(declared.module)
+            self.scopes[home].types[declared.name].append(declared)
+            type_key: TypeKey = (crate, home[1], declared.name)
+            self.declared[type_key].append(declared)
             if declared.kind != "trait":
-                self.types[(crate, declared.name)].append(declared)
+                self.types[(crate, declared.name)].append(type_key)
+        for impl in file.impls:
+            self.impls[(crate, impl.owner)].append((key_of(impl.module), impl.trait))
         for fn_index, function in enumerate(file.functions):
             ref = (file_index, fn_index)
             if function.owner is None:
                 self.scopes[key_of(function.module)].functions[function.name].append(ref)
             elif function.in_trait:
-                self.defaults[(crate, function.owner, function.name)].append(ref)
+                trait = (crate, key_of(function.module)[1], function.owner)
+                self.defaults[(trait, function.name)].append(ref)
             else:
                 self.methods[(crate, function.owner, function.name)].append(ref)
                 if function.trait is not None:
-                    self.traits_of[(crate, function.owner)].add(function.trait)
+                    self.trait_methods[(function.trait, function.name)].append(ref)
 
     def _child_file_module(
         self, crate: int, base: tuple[str, ...], inline: tuple[str, ...], name: str
@@ -146,89 +168,159 @@ class Resolver:
 
     def _callee(self, ref: FnRef, call: Call) -> FnRef | None:
         function = self.function(ref)
-        module = self.module_of(ref)
-        crate = module[0]
-        if call.kind == "self":
-            if function.owner is None:
+        if call.kind == "method":
+            (name,) = call.segments
+            receiver = call.receiver
+            if receiver is None or name in _SKIPPED_METHODS:
                 return None
-            found = self._method(crate, function.owner, call.segments[0], function.in_trait)
-            return found if found is not None else self._sibling_method(ref, call.segments[0])
-        if call.kind == "field":
-            field_name, method = call.segments
-            if function.owner is None or function.in_trait or method in _SKIPPED_METHODS:
-                return None
-            return self._field_method(crate, function.owner, field_name, method)
-        return self._path(module, call.segments, function)
+            if function.in_trait and receiver == Receiver():
+                return _only(self.defaults.get((self._trait_of(ref), name), []))
+            owner = self._receiver_type(ref, receiver)
+            return self._method(owner, name) if owner is not None else None
+        return self._path(ref, call)
 
-    def _method(self, crate: int, owner: str, name: str, in_trait: bool = False) -> FnRef | None:
-        """`owner::name` or `self.name()` on a value of type `owner`."""
-        if in_trait:
-            return _only(self.defaults.get((crate, owner, name), []))
-        if len(self.types.get((crate, owner), [])) > 1:
-            return None  # two types of that name: whose impl is it?
-        found = self.methods.get((crate, owner, name), [])
-        if found:
-            return _only(found)
-        defaults = [
-            ref
-            for trait in self.traits_of.get((crate, owner), ())
-            for ref in self.defaults.get((crate, trait, name), [])
-        ]
-        return _only(defaults)
-
-    def _sibling_method(self, ref: FnRef, name: str) -> FnRef | None:
-        """`self.name()` where the crate has two types named like the caller's:
-        an inherent `impl` of that name in the caller's own module is the one
-        (mpsc's and oneshot's `Receiver` each call their own `close`)."""
-        function = self.function(ref)
-        if function.in_trait or function.owner is None:
-            return None
-        module = self.module_of(ref)
-        near = [
-            candidate
-            for candidate in self.methods.get((module[0], function.owner, name), [])
-            if self.module_of(candidate) == module
-        ]
-        return _only(near)
-
-    def _field_method(self, crate: int, owner: str, field_name: str, method: str) -> FnRef | None:
-        structs = self.types.get((crate, owner), [])
-        if len(structs) != 1:
-            return None
-        (struct,) = structs
-        declared = dict(struct.fields).get(field_name)
-        if declared is None:
-            return None
-        module = self._type_module.get(id(struct))
-        if module is None:
-            return None
-        target = self._lookup_path(module, declared, "type")
-        if target is None or target[0] != "type":
-            return None
-        type_crate, type_name = target[1]
-        return self._method(type_crate, type_name, method)
-
-    def _path(
-        self, module: ModuleKey, segments: tuple[str, ...], function: Function
-    ) -> FnRef | None:
+    def _path(self, ref: FnRef, call: Call) -> FnRef | None:
+        function, module, segments = self.function(ref), self.module_of(ref), call.segments
         if segments[0] == "Self":
             if function.owner is None or len(segments) != 2:
                 return None
-            return self._method(module[0], function.owner, segments[1], function.in_trait)
+            if function.in_trait:
+                return _only(self.defaults.get((self._trait_of(ref), segments[1]), []))
+            owner = self._self_type(ref)
+            return self._method(owner, segments[1]) if owner is not None else None
         if len(segments) == 1:
             found = self._lookup(module, segments[0], "value", 0)
             return found[1] if found is not None and found[0] == "fn" else None
-        owner = self._lookup_path(module, segments[:-1], "type")
-        if owner is None:
+        prefix = self._lookup_path(module, segments[:-1], "type")
+        if prefix is None:
             return None
-        kind, value = owner
+        kind, value = prefix
         if kind == "module":
             found = self._lookup(value, segments[-1], "value", 0)
             return found[1] if found is not None and found[0] == "fn" else None
         if kind == "type":
-            type_crate, type_name = value
-            return self._method(type_crate, type_name, segments[-1])
+            return self._method(value, segments[-1])
+        if kind == "trait":
+            return self._trait_call(ref, value, segments[-1], call.receiver)
         return None
+
+    def _trait_call(
+        self, ref: FnRef, trait: TypeKey, name: str, receiver: Receiver | None
+    ) -> FnRef | None:
+        """`Trait::name(x, ..)` or `<T as Trait>::name(..)`: the implementation
+        for the receiver's type when it is known; otherwise (a trait object,
+        a generic) the trait's default method, when no impl in the crate
+        overrides it: whatever the type, that default is what runs."""
+        owner = self._receiver_type(ref, receiver) if receiver is not None else None
+        if owner is not None:
+            return self._method(owner, name, trait)
+        default = _only(self.defaults.get((trait, name), []))
+        impls = self.trait_methods.get((trait[2], name), [])
+        overridden = any(self._implements(method, trait) for method in impls)
+        return None if overridden else default
+
+    def _method(self, owner: TypeKey, name: str, trait: TypeKey | None = None) -> FnRef | None:
+        """`name` called on a value of type `owner` (of `trait` only, when
+        given): the one method an `impl` of that type defines, else the one
+        default method of the traits it implements."""
+        crate, _, type_name = owner
+        shared = self._shared(owner)
+        found = []
+        for method in self.methods.get((crate, type_name, name), []):
+            impl = self._impl_type(self.module_of(method), type_name)
+            if impl is None and shared:
+                return None  # whose impl is it?
+            if impl not in (owner, None) or (trait and not self._implements(method, trait)):
+                continue
+            found.append(method)
+        if found:
+            return _only(found)
+        traits = self._traits_of(owner) if trait is None else {trait}
+        return _only([d for t in traits for d in self.defaults.get((t, name), [])])
+
+    def _shared(self, owner: TypeKey) -> bool:
+        """Other types of the crate are named like `owner`: an impl whose type
+        cannot be looked up may be theirs."""
+        named = len(self.types.get((owner[0], owner[2]), []))
+        return named > (0 if owner[1] is None else 1)
+
+    def _implements(self, method: FnRef, trait: TypeKey) -> bool:
+        """`method` is defined in an impl of `trait` (or of a trait of that
+        name the impl's module cannot name)."""
+        function = self.function(method)
+        if function.trait != trait[2]:
+            return False
+        found = self._named_in(self.module_of(method), function.trait)
+        return found is None or found == ("trait", trait)
+
+    def _traits_of(self, owner: TypeKey) -> set[TypeKey]:
+        """The traits of the crate `impl Trait for owner` blocks name."""
+        crate, _, type_name = owner
+        shared = self._shared(owner)
+        traits = set()
+        for module, trait_name in self.impls.get((crate, type_name), []):
+            impl = self._impl_type(module, type_name)
+            if impl == owner or (impl is None and not shared):
+                found = self._named_in(module, trait_name)
+                if found is not None and found[0] == "trait":
+                    traits.add(found[1])
+        return traits
+
+    def _impl_type(self, module: ModuleKey, type_name: str) -> TypeKey | None:
+        """The type `impl type_name` in `module` is for, if the module names one."""
+        found = self._named_in(module, type_name)
+        return found[1] if found is not None and found[0] == "type" else None
+
+    def _self_type(self, ref: FnRef) -> TypeKey | None:
+        """The type of `self` in method `ref`: its impl's type, looked up
+        from the impl's module; else the crate's one type of that name, or
+        one the crate does not see declared."""
+        function = self.function(ref)
+        if function.owner is None or function.in_trait:
+            return None
+        module = self.module_of(ref)
+        found = self._impl_type(module, function.owner)
+        if found is not None:
+            return found
+        named = self.types.get((module[0], function.owner), [])
+        if len(named) > 1:
+            return None
+        return named[0] if named else (module[0], None, function.owner)
+
+    def _trait_of(self, ref: FnRef) -> TypeKey:
+        """The trait whose default method `ref` is."""
+        crate, module = self.module_of(ref)
+        return crate, module, self.function(ref).owner or ""
+
+    def _receiver_type(self, ref: FnRef, receiver: Receiver) -> TypeKey | None:
+        """The type of what `receiver` describes in function `ref`: `self`'s
+        or a named type, then each field's declared type in turn."""
+        if not receiver.type or receiver.type == ("Self",):
+            owner = self._self_type(ref)
+        else:
+            found = self._lookup_path(self.module_of(ref), receiver.type, "type")
+            owner = found[1] if found is not None and found[0] == "type" else None
+        fields = receiver.fields
+        for position, name in enumerate(fields):
+            if owner is None:
+                return None
+            if name != SOME:
+                inside = fields[position + 1 : position + 2] == (SOME,)
+                owner = self._field_type(owner, name, inside)
+        return owner
+
+    def _field_type(self, owner: TypeKey, name: str, inside: bool) -> TypeKey | None:
+        """The type of field `name` of `owner`; of the `T` inside when the
+        field is declared `Option<T>` (only when `inside`: an Option's own
+        methods are not `T`'s)."""
+        declared = self.declared.get(owner, [])
+        if len(declared) != 1 or owner[1] is None:
+            return None
+        path = dict(declared[0].fields).get(name)
+        if path is None or (name in declared[0].options) != inside:
+            return None
+        found = self._lookup_path((owner[0], owner[1]), path, "type")
+        return found[1] if found is not None and found[0] == "type" else None
 
     # -- names ----------------------------------------------------------------
 
@@ -256,6 +348,14 @@ class Resolver:
                 if current is None and position == 0:
                     current = self._extern(here[0], segment)
         return current
+
+    def _named_in(self, module: ModuleKey, name: str) -> Definition | None:
+        """The type, trait or module `name` stands for in `module` (memoised:
+        every impl of a type asks)."""
+        key = (module, name)
+        if key not in self._named:
+            self._named[key] = self._lookup(module, name, "type", 0)
+        return self._named[key]
 
     def _lookup(self, module: ModuleKey, name: str, want: str, depth: int) -> Definition | None:
         """One name in one module's scope: declared, else imported by name,
@@ -294,7 +394,7 @@ class Resolver:
         if len(types) > 1:
             return ("ambiguous", None)
         if types:
-            return None if types[0].kind == "trait" else ("type", (module[0], name))
+            return ("trait" if types[0].kind == "trait" else "type", (*module, name))
         return None
 
     def _extern(self, crate: int, name: str) -> Definition | None:

@@ -216,7 +216,7 @@ class Resolver:
             return self._method(owner, name, trait)
         default = _only(self.defaults.get((trait, name), []))
         impls = self.trait_methods.get((trait[2], name), [])
-        overridden = any(self._implements(method, trait) for method in impls)
+        overridden = any(self._implements(method, trait) is not False for method in impls)
         return None if overridden else default
 
     def _method(self, owner: TypeKey, name: str, trait: TypeKey | None = None) -> FnRef | None:
@@ -230,9 +230,11 @@ class Resolver:
             impl = self._impl_type(self.module_of(method), type_name)
             if impl is None and shared:
                 return None  # whose impl is it?
-            if impl not in (owner, None) or (trait and not self._implements(method, trait)):
-                continue
-            found.append(method)
+            implements = self._implements(method, trait) if trait is not None else True
+            if implements is None:
+                return None  # an impl of a trait of that name: which trait?
+            if impl in (owner, None) and implements:
+                found.append(method)
         if found:
             return _only(found)
         traits = self._traits_of(owner) if trait is None else {trait}
@@ -244,14 +246,14 @@ class Resolver:
         named = len(self.types.get((owner[0], owner[2]), []))
         return named > (0 if owner[1] is None else 1)
 
-    def _implements(self, method: FnRef, trait: TypeKey) -> bool:
-        """`method` is defined in an impl of `trait` (or of a trait of that
-        name the impl's module cannot name)."""
+    def _implements(self, method: FnRef, trait: TypeKey) -> bool | None:
+        """`method` is defined in an impl of `trait`; None when the impl names
+        a trait of that name its module cannot look up (it may be another)."""
         function = self.function(method)
         if function.trait != trait[2]:
             return False
         found = self._named_in(self.module_of(method), function.trait)
-        return found is None or found == ("trait", trait)
+        return None if found is None else found == ("trait", trait)
 
     def _traits_of(self, owner: TypeKey) -> set[TypeKey]:
         """The traits of the crate `impl Trait for owner` blocks name."""

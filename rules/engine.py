@@ -6,6 +6,7 @@ Pure: no files, no network, no clock. The CLI and the App build `SourceFile`s
 
 from __future__ import annotations
 
+import heapq
 import posixpath
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -378,14 +379,11 @@ def _named_in_test_files(
 ) -> frozenset[str]:
     """The types of drop-untested findings that a test file (`tests`, or a
     test, bench or example path) names: a test elsewhere covers them."""
-    untested = {
-        impl.type_name
-        for part in parts
-        for finding in part.report.findings
-        if finding.rule == _UNTESTED
-        for impl in part.report.drop_impls
-        if impl.line <= finding.line <= impl.end_line
-    }
+    untested: set[str] = set()
+    for part in parts:
+        lines = [finding.line for finding in part.report.findings if finding.rule == _UNTESTED]
+        for types in _types_spanning(part.report.drop_impls, lines).values():
+            untested |= types
     if not untested:
         return frozenset()
     paths = [part.report.path for part in parts if not part.report.skipped]
@@ -395,13 +393,29 @@ def _named_in_test_files(
 def _named_in_tests(linked: _Linked, names: frozenset[str]) -> None:
     """Drop drop-untested findings about an `impl Drop` whose type a test
     module elsewhere in the crate names (known only once the crate is)."""
-    impls = linked.part.report.drop_impls
-    for key, finding in list(linked.findings.items()):
-        if finding.rule != _UNTESTED:
-            continue
-        named = {i.type_name for i in impls if i.line <= finding.line <= i.end_line}
-        if named & names:
+    untested = {key: f for key, f in linked.findings.items() if f.rule == _UNTESTED}
+    types = _types_spanning(linked.part.report.drop_impls, [f.line for f in untested.values()])
+    for key, finding in untested.items():
+        if types[finding.line] & names:
             del linked.findings[key]
+
+
+def _types_spanning(impls: Iterable[DropImplInfo], lines: Iterable[int]) -> dict[int, set[str]]:
+    """For each of `lines`, the types of the `impls` whose lines span it, in
+    one sweep over both in order: looking through every impl for each
+    finding is quadratic in a file of thousands of `impl Drop`."""
+    spans = sorted((impl.line, impl.end_line, impl.type_name) for impl in impls)
+    found: dict[int, set[str]] = {}
+    begun: list[tuple[int, str]] = []  # (end line, type) of the impls begun, a heap
+    k = 0
+    for line in sorted(set(lines)):
+        while k < len(spans) and spans[k][0] <= line:
+            heapq.heappush(begun, spans[k][1:])
+            k += 1
+        while begun and begun[0][0] < line:
+            heapq.heappop(begun)  # ended: every impl left in the heap spans `line`
+        found[line] = {name for _, name in begun}
+    return found
 
 
 class _Answered:

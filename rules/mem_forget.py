@@ -79,10 +79,9 @@ def _released_by_own_drop(ctx: FileContext, callee: Node) -> bool:
         return False
     owner = type_name(target)
     return any(
-        owner_impl.type_name == owner
-        and owner_impl.drop_fn is not None
+        owner_impl.drop_fn is not None
         and _RELEASES.search(ctx.text(owner_impl.drop_fn)) is not None
-        for owner_impl in ctx.drop_impls
+        for owner_impl in ctx.drop_impls_of(owner)
     )
 
 

@@ -350,6 +350,18 @@ class FileContext:
             found.append(DropImpl(type_name(target), impl, drop_fn))
         return found
 
+    def drop_impls_of(self, name: str | None) -> list[DropImpl]:
+        """The `drop_impls` of the type `name`, in file order: rules ask per
+        hit, and a file may hold thousands of impls."""
+        return self._drop_impls_by_type.get(name, []) if name is not None else []
+
+    @cached_property
+    def _drop_impls_by_type(self) -> dict[str, list[DropImpl]]:
+        found: dict[str, list[DropImpl]] = {}
+        for impl in self.drop_impls:
+            found.setdefault(impl.type_name, []).append(impl)
+        return found
+
     # -- items --------------------------------------------------------------
 
     def item_path(self, node: Node) -> str:

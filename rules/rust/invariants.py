@@ -86,8 +86,8 @@ def cannot_fail(ctx: FileContext, unwrap_call: Node, impl_type: str | None = Non
         return True
     if view == "take" and option.type == "identifier" and _bound_to_some(ctx, option):
         return True
-    owner = next((d for d in ctx.drop_impls if d.type_name == impl_type), None)
-    return owner is not None and _field_invariant(ctx, option, owner)
+    owners = ctx.drop_impls_of(impl_type)
+    return bool(owners) and _field_invariant(ctx, option, owners[0])
 
 
 def unwraps_option(ctx: FileContext, unwrap_call: Node) -> bool:

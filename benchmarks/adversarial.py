@@ -4,7 +4,8 @@
 
 For each shape of tests/adversarial.py (deep method chains, nested spawns,
 closures and blocks, unclosed parentheses in a test file, 100,000-character
-lines, thousands of `impl Drop` blocks) and for ordinary code, analyses a file
+lines, thousands of `impl Drop` blocks, the same on one line, thousands of
+allow comments, random bytes) and for ordinary code, analyses a file
 built at the shape's size and at twice that size, and prints seconds per MB at
 both sizes and the growth factor of the time when the input doubles: about 2
 is linear, about 4 is quadratic. `--scale` multiplies every size (0.1 for a

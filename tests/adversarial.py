@@ -8,6 +8,7 @@ The property tests (tests/test_robustness.py) run them small; the benchmark
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -79,6 +80,37 @@ def drop_impls(n: int) -> bytes:
     return "".join(parts).encode()
 
 
+def allow_comments(n: int) -> bytes:
+    """`n` functions, each behind allow comments, another comment and an
+    attribute: the allow comments' own reading (lines, items they cover)."""
+    return b"".join(
+        b"// dropsafe:allow(unwrap-in-production)\n// SAFETY: the slot is set\n#[inline]\n"
+        b"fn f%d() { y.unwrap(); z.unwrap(); }\n" % i
+        for i in range(n)
+    )
+
+
+def one_line_drops(n: int) -> bytes:
+    """`n` small `impl Drop` blocks on one line: thousands of findings (whole
+    impl ones too) share the line their columns and code are read from."""
+    return (
+        b" ".join(
+            b"struct S%d(Option<u8>); impl Drop for S%d { fn drop(&mut self) { self.close();"
+            b" self.0.take().unwrap(); } }" % (i, i)
+            for i in range(n)
+        )
+        + b"\n"
+    )
+
+
+def random_bytes(n: int) -> bytes:
+    """`n` random bytes, error recovery all over. Always the start of one
+    seeded stream, so doubling `n` adds bytes of the same kind: parse time
+    depends on the bytes (an unclosed `/*` or `"` early makes the rest cheap;
+    this seed has none), and a fresh stream per size reads as noise."""
+    return random.Random(0).randbytes(n)
+
+
 def normal(n: int) -> bytes:
     """Ordinary library code: `n` modules with a few types, impls, async fns,
     locks, an `impl Drop` now and then, and a test module."""
@@ -143,5 +175,8 @@ SHAPES = (
     Shape("unclosed ( in tests/", "tests/parens.rs", unclosed_parens, 300_000),
     Shape("100,000-char lines", "src/long.rs", long_lines, 10),
     Shape("many impl Drop", "src/drops.rs", drop_impls, 6_000),
+    Shape("impl Drop on one line", "src/oneline.rs", one_line_drops, 6_000),
+    Shape("allow comments", "src/allowed.rs", allow_comments, 10_000),
+    Shape("random bytes", "src/random.rs", random_bytes, 200_000),
 )
 NORMAL = Shape("normal code", "src/normal.rs", normal, 2_000)

@@ -3,8 +3,9 @@
 Random bytes, broken UTF-8, NUL bytes, token soup, real fixtures cut and
 spliced, and the adversarial shapes of tests/adversarial.py (deep chains,
 nested spawns, closures and blocks, unclosed brackets, long lines, many
-`impl Drop`): the engine returns well-formed findings on lines of the file,
-the diff parser returns changes within the new file or raises `DiffError`.
+`impl Drop`, allow comments, random bytes): the engine returns well-formed
+findings on lines of the file, the diff parser returns changes within the new
+file or raises `DiffError`.
 Sizes and example counts are bounded so the suite stays fast; the sizes that
 used to take seconds are timed in benchmarks/adversarial.py.
 """
@@ -17,7 +18,15 @@ import io
 from pathlib import Path
 
 import pytest
-from adversarial import SHAPES, Shape, drop_impls, long_lines
+from adversarial import (
+    SHAPES,
+    Shape,
+    allow_comments,
+    drop_impls,
+    long_lines,
+    one_line_drops,
+    random_bytes,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -93,12 +102,17 @@ def spliced_fixtures(draw: st.DrawFn) -> bytes:
     return source[:start] + middle + source[end:]
 
 
+# Shapes that grow wide, not deep: at these sizes they show what thousands would.
+WIDE = {long_lines: 1, drop_impls: 300, one_line_drops: 300, allow_comments: 300}
+WIDE[random_bytes] = 3000
+
+
 @st.composite
 def shaped(draw: st.DrawFn) -> bytes:
     """An adversarial shape, small, possibly with garbage around it (the
     100,000-character lines are too long for many examples: see below)."""
     shape: Shape = draw(st.sampled_from([s for s in SHAPES if s.build is not long_lines]))
-    source = shape.build(draw(st.integers(1, 20 if shape.build is drop_impls else 300)))
+    source = shape.build(draw(st.integers(1, 20 if shape.build in WIDE else 300)))
     return draw(st.binary(max_size=20)) + source + draw(st.one_of(token_soup, st.just(b"")))
 
 
@@ -139,7 +153,7 @@ def test_engine_keeps_to_the_touched_lines(source: bytes, data: st.DataObject) -
 def test_adversarial_shapes_at_full_depth(shape: Shape) -> None:
     """5,000 levels of nesting, 8,000 chained calls: no RecursionError, and the
     finding inside is still found."""
-    n = 1 if shape.build is long_lines else 300 if shape.build is drop_impls else shape.n
+    n = WIDE.get(shape.build, shape.n)
     source = shape.build(n)
     assert_well_formed(source, shape.path, None)
     if b"x.unwrap();" in source:

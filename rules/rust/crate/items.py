@@ -665,9 +665,15 @@ def _inside(ctx: FileContext, node: Node) -> Node:
 
 
 def _type_parameter(ctx: FileContext, function: Node, name: str) -> bool:
-    """`name` is one of `function`'s type parameters (`fn f<C: Tr>(c: &C)`)."""
-    parameters = function.child_by_field_name("type_parameters")
-    return parameters is not None and name in _WORD.findall(ctx.text(parameters))
+    """`name` is a type parameter of `function` (`fn f<C: Tr>(c: &C)`) or of
+    the `impl` or `trait` around it (`impl<C: Tr> Pool<C>`)."""
+    body = ctx.parent(function)
+    around = ctx.parent(body) if body is not None and body.type == "declaration_list" else None
+    for item in (function, around):
+        parameters = item.child_by_field_name("type_parameters") if item is not None else None
+        if parameters is not None and name in _WORD.findall(ctx.text(parameters)):
+            return True
+    return False
 
 
 def _named_type(ctx: FileContext, node: Node | None) -> tuple[str, ...]:

@@ -210,6 +210,18 @@ def test_json_carries_the_chain_and_rules_outside_the_catalogue() -> None:
     }
 
 
+def test_json_is_compact_with_one_finding_a_line() -> None:
+    """Sixty thousand findings must stay a few MB, and greppable."""
+    findings = (UNWRAP, replace(UNWRAP, line=4, end_line=4, message="two\nlines"), FORGET)
+    lines = render(json_format, result(*findings)).splitlines()
+    assert lines[0] == '{"version":2,"findings":['
+    assert [json.loads(line.removesuffix(",")) for line in lines[1:-1]] == [
+        finding.to_json() for finding in findings
+    ]
+    assert lines[-1].startswith('],"files":2,')
+    assert json.loads("\n".join(lines))["findings"] == [f.to_json() for f in findings]
+
+
 def test_json_without_findings_is_valid() -> None:
     assert json.loads(render(json_format, result()))["findings"] == []
 

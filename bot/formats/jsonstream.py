@@ -1,10 +1,12 @@
 """JSON documents whose one big array is written item by item.
 
 A scan can hold tens of thousands of findings. `json.dumps` of the whole
-document would build it all as one string (and, indented, most of it
-whitespace); here the document around the array is dumped once, with a
-placeholder where the array goes, and the items follow one compact line each,
-so memory stays that of one item and the output stays greppable.
+document would build it all as one string; here the document around the
+array is dumped once, with a placeholder where the array goes, and the items
+follow as they are made, so memory stays that of one item. The document is
+compact (an indent is bytes on every line for nobody: `jq .` shows it
+indented), but each item starts a line of its own, so the output stays
+greppable and a diff of two reports is a diff of findings.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ ITEMS = "\x00dropsafe:items\x00"  # a string no report can contain as a whole JS
 
 
 def dump(document: object, items: Iterable[object]) -> Iterator[str]:
-    """`document` as indented JSON with the value `ITEMS` replaced by the array of `items`."""
-    head, tail = json.dumps(document, indent=2, ensure_ascii=False).split(json.dumps(ITEMS))
-    line = head[head.rfind("\n") + 1 :]
-    indent = " " * (len(line) - len(line.lstrip(" ")))
+    """`document` as compact JSON with the value `ITEMS` replaced by the array
+    of `items`, one item a line."""
+    head, tail = compact(document).split(json.dumps(ITEMS))
     yield head + "["
     separator = "\n"
     for item in items:
-        yield f"{separator}{indent}  {json.dumps(item, ensure_ascii=False, separators=(',', ':'))}"
+        yield separator + compact(item)
         separator = ",\n"
-    yield ("]" if separator == "\n" else f"\n{indent}]") + tail + "\n"
+    yield "\n]" + tail + "\n"
+
+
+def compact(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

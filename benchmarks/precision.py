@@ -88,6 +88,20 @@ CRATES = (
     "once_cell-1.17.0",
     "tracing-0.1.37",
     "tokio-native-tls-0.3.0",
+    "git2-0.16.0",
+    "openssl-0.10.45",
+    "tiny_http-0.12.0",
+    "curl-0.4.44",
+    "calloop-0.10.4",
+    "dbus-0.9.6",
+    "subprocess-0.2.4",
+    "tokio-postgres-0.7.7",
+    "jobserver-0.1.24",
+    "ureq-2.6.2",
+    "zmq-0.9.2",
+    "mio-extras-2.0.5",
+    "memmap2-0.5.7",
+    "zbus-1.9.2",
 )
 # rules whose findings the set does not judge (too many notices to read by hand)
 UNJUDGED_RULES = frozenset({"unwrap-in-production", "panic-in-production", "drop-untested"})

@@ -154,6 +154,13 @@ def load_labels() -> list[Label]:
     ]
 
 
+def debian_package(crate: str) -> str:
+    """`scoped_threadpool-0.1.9` -> `librust-scoped-threadpool-dev`: Debian's name
+    for the package that unpacks that crate's source."""
+    name = crate.rsplit("-", 1)[0]
+    return f"librust-{name.replace('_', '-').lower()}-dev"
+
+
 def code_at(registry: Path, crate: str, path: str, line: int) -> str:
     lines = (registry / crate / path).read_text(errors="replace").split("\n")
     return " ".join(lines[line - 1].split()) if 0 < line <= len(lines) else ""
@@ -254,7 +261,8 @@ def main() -> int:
     missing = [c for c in CRATES if not (args.registry / c).is_dir()]
     if missing:
         print(f"missing crate sources under {args.registry}: {', '.join(missing)}", file=sys.stderr)
-        print("install them with apt-get install librust-<crate>-dev", file=sys.stderr)
+        packages = " ".join(debian_package(crate) for crate in missing)
+        print(f"install them with: apt-get install -y {packages}", file=sys.stderr)
         return 2
     labels = load_labels()
     findings = [f for f in run_engine(args.registry, list(CRATES)) if f.rule not in UNJUDGED_RULES]

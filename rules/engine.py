@@ -359,6 +359,8 @@ def link(
             if how is None:
                 continue
             _place_hazard(linked[n], by_path, hazard, how)
+            if not model.roots_outside(index):
+                continue  # every Drop's call leading there is in this file: no more places
             for other in model.reached_from_each(hazard.excuse).get(ref, ()):
                 _place_at_call(by_path, hazard, other)  # every Drop's call leading there
     return [entry.report() for entry in linked]

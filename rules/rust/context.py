@@ -117,6 +117,7 @@ class FileContext:
         self.test_file = is_test_path(path)
         self._memo: dict[Callable[[FileContext], Any], Any] = {}
         self._mentioned: dict[bytes, bool] = {}
+        self._paths_asked = 0  # item_path calls (see `_items`)
 
     def memo(self, compute: Callable[[FileContext], T]) -> T:
         """`compute(self)`, once per file: facts several rules share (lock
@@ -367,7 +368,8 @@ class FileContext:
     def item_path(self, node: Node) -> str:
         """Enclosing items, outermost first (`impl Drop for G > fn drop`): part
         of the line-independent fingerprint the App dedups comments with."""
-        if self._ancestry is None:  # a shallow tree: its ancestors are a short descent
+        self._paths_asked += 1
+        if self._paths_asked <= _CLIMBS and self._ancestry is None:
             holding: Iterable[Node] = (a for a in ancestors(node, self.root) if a.type in _LABELLED)
         else:
             holding = self._items.holding(node)
@@ -376,9 +378,10 @@ class FileContext:
 
     @cached_property
     def _items(self) -> Nesting:
-        """The items `item_path` names in a deep tree, found by their keywords:
-        asking each finding's node for its ancestors there costs the depth of
-        the tree each time."""
+        """The items `item_path` names, found by their keywords, for a deep
+        tree (where climbing costs the depth each time) or a file with many
+        findings (where one search for the keywords costs less than a climb
+        per finding); a few findings climb the tree instead (`_CLIMBS`)."""
         keywords = self.occurrences(_ITEM_WORDS, _ITEM_WORDS)
         items = (self.parent(keyword) for keyword in keywords)
         return Nesting(item for item in items if item is not None and item.type in _LABELLED)
@@ -395,6 +398,7 @@ class FileContext:
         return f"impl {self.text(trait)} for {name}" if trait is not None else f"impl {name}"
 
 
+_CLIMBS = 32  # item paths found by climbing a shallow tree before the keyword search pays
 _WORD = re.compile(rb"[A-Za-z0-9_]+")
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 

@@ -75,6 +75,8 @@ class CrateModel:
             if tests or not (root.test or self.is_test_file(index))
         ]
 
+        self._root_files = {file_index for file_index, _ in self.roots}
+
         def ask(refs: list[FnRef]) -> None:
             if refs:
                 self.resolver.calls.update(fetch(refs))
@@ -93,6 +95,14 @@ class CrateModel:
         if excuse not in self._reached:
             self._reached[excuse] = reach(self.resolver, self.roots, excuse)
         return self._reached[excuse]
+
+    def roots_outside(self, file_index: int) -> bool:
+        """Whether some `fn drop` of another file than `file_index` is a root:
+        only what those reach is ever placed at their call as well (see
+        `reached_from_each`), so a crate whose Drop impls all sit in the
+        hazard's file needs no search per root."""
+        files = self._root_files
+        return len(files) > 1 or (bool(files) and file_index not in files)
 
     def reached_from_each(self, excuse: str | None = None) -> dict[FnRef, list[Reached]]:
         """For each function, how each Drop reaches it (`reached` keeps only

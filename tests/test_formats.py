@@ -119,6 +119,22 @@ def test_text_tabs_show_as_four_spaces_and_the_carets_line_up() -> None:
     assert out[4].startswith("  |         ^^^^^^ ")
 
 
+def test_text_long_line_shows_a_window_around_the_span_like_rustc() -> None:
+    """A generated 40,000-character line can hold thousands of findings:
+    each shows 140 characters of it, from 40 before the span."""
+    line = "a(); " * 4000 + "x.take().unwrap();" + " b();" * 4000
+    column = line.index("unwrap") + 1
+    finding = replace(UNWRAP, column=column, end_column=column + len("unwrap()"))
+    out = text.diagnostic(finding, {(finding.path, 3): line}).splitlines()
+    assert out[1] == f" --> src/guard.rs:3:{column}"
+    assert out[3] == f"3 | ...{line[column - 41 : column + 99]}..."
+    assert out[4] == "  | " + " " * 43 + "^" * 8 + " " + rule_by_id("drop-unwrap").label
+    # a span running past the window is underlined to its edge; a short line is whole
+    wide = replace(finding, end_column=column + 500)
+    assert text.diagnostic(wide, {(finding.path, 3): line}).splitlines()[4].count("^") == 100
+    assert text.diagnostic(finding, {(finding.path, 3): "x"}).splitlines()[3] == "3 | x"
+
+
 def test_text_point_finding_gets_one_caret_even_past_the_end_of_the_line() -> None:
     point = replace(UNWRAP, column=5, end_column=5)
     out = text.diagnostic(point, {(point.path, 3): "ab"}).splitlines()

@@ -10,7 +10,8 @@
       = note: `dropsafe explain drop-unwrap` has the full page and the fix pattern
 
 Every line of the span is shown (a long one: its first and last lines around a
-`...`), a multi-line span bracketed in the margin as rustc does. Tabs show as
+`...`), a multi-line span bracketed in the margin as rustc does; a line over
+140 characters shows 140 of them around the span, `...` where it is cut. Tabs show as
 four spaces, as in rustc, so the marks line up; undecodable bytes were already
 replaced when the lines were read. Colours are rustc's, and only when
 `Style` says so (the CLI decides: `--color`, a terminal, `NO_COLOR`).
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from bot.formats.rules import describe
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 
 # At most this many lines of a span are shown: the first HEAD and the last ones.
 MAX_SPAN_LINES, HEAD = 6, 3
+# A longer line shows MAX_WIDTH characters of itself from WINDOW_LEFT before
+# the span, rustc's default width (140 columns) and its ellipsis
+MAX_WIDTH, WINDOW_LEFT, ELLIPSIS = 140, 40, "..."
 TAB = 4  # rustc shows a tab as four spaces
 LEVEL_COLOURS = {"error": "31", "warning": "33", "notice": "32"}
 BLUE = "34"
@@ -78,15 +82,17 @@ def diagnostic(
     style = style or Style()
     info = describe(finding)
     colour = LEVEL_COLOURS[finding.severity]
+    location = f"{finding.path}:{finding.line}:{finding.column}"
     shown = {
         n: lines[(finding.path, n)] for n in shown_lines(finding) if (finding.path, n) in lines
     }
+    finding, shown = _windowed(finding, shown)
     width = len(str(max(shown, default=finding.line)))
     gutter = " " * width
     heading = style.paint(f"{finding.severity}[{finding.rule}]", colour)
     out = [
         f"{heading}{style.bold(': ' + finding.message)}",
-        f"{gutter}{style.paint('-->', BLUE)} {finding.path}:{finding.line}:{finding.column}",
+        f"{gutter}{style.paint('-->', BLUE)} {location}",
     ]
     if shown:
         bar = style.paint(gutter + " |", BLUE)
@@ -112,6 +118,34 @@ def diagnostic(
     for kind, text in notes:
         out.append(f"{gutter} {style.paint('=', BLUE)} {style.bold(kind + ':')} {text}")
     return "\n".join(out) + "\n"
+
+
+def _windowed(finding: Finding, shown: dict[int, str]) -> tuple[Finding, dict[int, str]]:
+    """The shown lines with any longer than `MAX_WIDTH` characters cut to a
+    window around the span's end on it, `...` on each cut side, as rustc
+    trims long lines; and the finding with its columns moved to match.
+
+    Printing a 100,000-character line whole under each of the thousands of
+    findings it can hold would make gigabytes of text out of it."""
+    first, last = finding.line, max(finding.end_line, finding.line)
+    column, end_column = finding.column, finding.end_column
+    for n, line in shown.items():
+        if len(line) <= MAX_WIDTH:
+            continue
+        anchor = column if n == first else end_column if n == last else 1
+        start = max(0, min(anchor - 1 - WINDOW_LEFT, len(line) - MAX_WIDTH))
+        window = line[start : start + MAX_WIDTH]
+        head = ELLIPSIS if start else ""
+        tail = ELLIPSIS if start + MAX_WIDTH < len(line) else ""
+        shown[n] = head + window + tail
+        moved = len(head) - start
+        if n == first:
+            column += moved
+            if last == first:
+                end_column = min(end_column + moved, len(head) + len(window) + 1)
+        elif n == last:
+            end_column = min(end_column + moved, len(head) + len(window) + 1)
+    return replace(finding, column=max(column, 1), end_column=max(end_column, 1)), shown
 
 
 def _marks(finding: Finding, lines: Mapping[int, str], label: str) -> dict[int, tuple[str, str]]:

@@ -115,7 +115,9 @@ class RetryPolicy:
     a wait longer than `max_wait` is not worth holding a worker for: the answer is returned
     (the job asks to be re-queued instead, see `retry_delay`). `timeout` bounds each try.
     A job that GitHub failed before it could start is put off `job_backoff` seconds (or as
-    long as a rate limit says), `job_attempts` tries in all (`deferral`).
+    long as a rate limit says), and so is one a rate limit stopped midway: `job_attempts`
+    tries in all, none starting over `job_deadline` seconds after the first was put off
+    (`deferral`).
     """
 
     attempts: int = 5
@@ -127,6 +129,7 @@ class RetryPolicy:
     deadline: float = 120.0
     job_backoff: float = 30.0
     job_attempts: int = 5
+    job_deadline: float = 3 * 60 * 60.0
 
     def delay(
         self,
@@ -342,26 +345,33 @@ async def write_once(
             await asyncio.sleep(delay)
 
 
-def retry_delay(error: BaseException, policy: RetryPolicy) -> float | None:
-    """How long a job should wait before running again after `error`, or None when running
-    again cannot help (a 404, a missing permission, a broken answer): a rate limit waits as
-    GitHub says, a server error or an unreachable GitHub `policy.job_backoff`."""
-    if isinstance(error, gidgethub.HTTPException):
-        status = int(error.status_code)
-        body = str(error).encode()
-        wait = policy.wait(1, status, error.headers or {}, body, time.time())
+def retry_delay(error: BaseException, policy: RetryPolicy, attempt: int = 1) -> float | None:
+    """How long a job should wait before its try `attempt + 1` after `error`, or None when
+    running again cannot help (a 404, a missing permission, a broken answer): a rate limit
+    waits as GitHub says (a secondary one without `retry-after` from a minute, doubling), a
+    server error or an unreachable GitHub `policy.job_backoff`."""
+    answer = _error_answer(error)
+    if answer is not None:
+        status, headers = answer
+        wait = policy.wait(attempt, status, headers, str(error).encode(), time.time())
         return None if wait is None else max(wait, policy.job_backoff if status >= 500 else 0.0)
     if isinstance(error, (OutcomeUnknown, aiohttp.ClientError, asyncio.TimeoutError)):
         return policy.job_backoff
     return None
 
 
-def deferral(error: BaseException, policy: RetryPolicy, deferred: int) -> float | None:
-    """Seconds to put off a job that `error` stopped before it could start, or None when
-    another try cannot help or the job was already put off `policy.job_attempts - 1` times."""
+def deferral(
+    error: BaseException, policy: RetryPolicy, deferred: int, since: float = 0.0
+) -> float | None:
+    """Seconds to put off a job that `error` stopped, or None when another try cannot help,
+    the job was already put off `policy.job_attempts - 1` times, or its next try would start
+    over `policy.job_deadline` seconds after it was first put off (at `since`)."""
     if deferred + 1 >= policy.job_attempts:
         return None
-    return retry_delay(error, policy)
+    delay = retry_delay(error, policy, deferred + 1)
+    if delay is None or (since and time.time() + delay - since > policy.job_deadline):
+        return None
+    return delay
 
 
 def _log_rate_limit(method: str, url: str, status: int, headers: Mapping[str, str]) -> None:
@@ -487,15 +497,25 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def rate_limited(error: gidgethub.HTTPException) -> bool:
+def _error_answer(error: BaseException) -> tuple[int, Mapping[str, str]] | None:
+    """The status and headers of the error answer GitHub gave (gidgethub keeps no headers
+    of a GraphQL answer), or None when no answer came."""
+    if isinstance(error, gidgethub.HTTPException):
+        return int(error.status_code), error.headers or {}
+    if isinstance(error, gidgethub.BadGraphQLRequest):
+        return int(error.status_code), {}
+    return None
+
+
+def rate_limited(error: BaseException) -> bool:
     """A primary (remaining 0) or secondary rate limit: GitHub says 403 or 429 for both."""
-    if int(error.status_code) not in (403, 429):
+    answer = _error_answer(error)
+    if answer is None:
         return False
-    remaining = (error.headers or {}).get("x-ratelimit-remaining")
-    return (
-        isinstance(error, gidgethub.RateLimitExceeded)
-        or remaining == "0"
-        or "rate limit" in str(error).lower()
+    status, headers = answer
+    return status == 429 or (
+        status == 403
+        and (headers.get("x-ratelimit-remaining") == "0" or "rate limit" in str(error).lower())
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -42,19 +43,34 @@ class DeliveryIdFilter(logging.Filter):
         return True
 
 
+@dataclass(frozen=True)
+class Leftover:
+    """A check run an earlier attempt of the same review opened and did not finish: its worker
+    was killed, or a rate limit put the review off. The next attempt reuses it for the same
+    head (appending only the annotations it lacks; only posting the review when its verdict
+    is in), or completes it when the PR has moved on."""
+
+    head_sha: str
+    run_url: str
+    annotations: int = 0  # how many the run holds (annotations are appended, never replaced)
+    completed: bool = False  # the verdict is in: the review is what is left to post
+
+
 class RetryLater(Exception):
     """Raised from inside a review when it should run again later instead of failing now (a
-    rate limit with a known reset, GitHub unreachable before the check run exists).
+    rate limit, GitHub unreachable before the check run exists).
 
     The queue re-runs the job after `delay` seconds without holding a worker meanwhile, like
     arq's `Retry(defer=...)`; `reason` says why, for logs and, when retries run out, for the
-    check run's summary.
+    check run's summary; `leftover` is the check run the review opened, which the next try
+    carries on.
     """
 
-    def __init__(self, delay: float, reason: str = "") -> None:
+    def __init__(self, delay: float, reason: str = "", leftover: Leftover | None = None) -> None:
         super().__init__(reason or f"retry in {delay:.0f} s")
         self.delay = max(0.0, float(delay))
         self.reason = reason or str(self)
+        self.leftover = leftover
 
 
 SUPERSEDED = "superseded by a newer run for this pull request"
@@ -83,10 +99,38 @@ class ReviewJob:
     delivery_id: str = ""
     force: bool = False  # a person asked (rescan, Re-run): review even a head already reviewed
     deferred: int = 0  # times a RetryLater put this job off; bounds its tries (`bot.github`)
+    deferred_since: float = 0.0  # when it was first put off (epoch seconds); bounds its time
+    leftover: Leftover | None = None  # the check run an earlier try left open
 
-    def put_off(self) -> ReviewJob:
-        """This job for its next try after a RetryLater."""
-        return replace(self, deferred=self.deferred + 1)
+    def put_off(self, leftover: Leftover | None = None) -> ReviewJob:
+        """This job for its next try after a RetryLater that left `leftover` open."""
+        return replace(
+            self,
+            deferred=self.deferred + 1,
+            deferred_since=self.deferred_since or time.time(),
+            leftover=leftover or self.leftover,
+        )
+
+    def after(self, older: ReviewJob) -> ReviewJob:
+        """This request merged with an `older` one that has not run yet: the scopes and the
+        force add up, the older one's open check run and tries carry over (the next run
+        reuses the run or completes it; a rate limit's tries are not reset by a push).
+        `bot.redisqueue`'s submit script merges requests on Redis by the same rule."""
+        tries = older if older.deferred > self.deferred else self
+        return replace(
+            self,
+            full=self.full or older.full,
+            force=self.force or older.force,
+            leftover=self.leftover or older.leftover,
+            deferred=tries.deferred,
+            deferred_since=tries.deferred_since,
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReviewJob:
+        """The job `dataclasses.asdict` gave `data` for (a request stored in Redis)."""
+        leftover = data.get("leftover")
+        return cls(**{**data, "leftover": Leftover(**leftover) if leftover else None})
 
     @property
     def key(self) -> PullKey:
@@ -94,15 +138,6 @@ class ReviewJob:
 
 
 Runner = Callable[[ReviewJob], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Leftover:
-    """A check run an earlier attempt of the same job created and could not complete (its
-    worker was killed): the next attempt reuses it for the same head, or completes it."""
-
-    head_sha: str
-    run_url: str
 
 
 class ReviewTrack(Protocol):
@@ -159,17 +194,21 @@ class JobQueue:
         *,
         workers: int = 4,
         moved_on: Callable[[PullKey], Awaitable[bool]] | None = None,
+        abandon: Runner | None = None,
     ) -> None:
         """`moved_on(key)`: whether the running review of PR `key` is of a head that is no
-        longer the PR's (None: always, so a new job always cancels the running one)."""
+        longer the PR's (None: always, so a new job always cancels the running one).
+        `abandon(job)`: completes the check run a job dropped at shutdown left open."""
         self._run = run
         self._moved_on = moved_on
+        self._abandon = abandon
         self._size = workers
         self._ready: asyncio.Queue[PullKey] = asyncio.Queue()
         self._waiting: dict[PullKey, ReviewJob] = {}
         self._running: dict[PullKey, tuple[ReviewJob, asyncio.Task[None]]] = {}
         self._background: set[asyncio.Task[None]] = set()
-        self._deferred: set[asyncio.Task[None]] = set()  # reviews waiting out a RetryLater
+        # Reviews waiting out a RetryLater, each until its timer puts it back in the queue.
+        self._deferred: dict[PullKey, tuple[ReviewJob, asyncio.TimerHandle]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()  # set on every change of the state; waiters re-check
 
@@ -180,30 +219,47 @@ class JobQueue:
         """Stop the workers and cancel what is running or waiting (server shutdown).
 
         Running reviews are told why (`SHUTDOWN`) so they complete their check runs; waiting
-        ones have none yet, and are logged so their deliveries can be sent again.
+        and deferred ones are logged so their deliveries can be sent again, and a check run
+        one of them carries (a review put off by a rate limit) is completed (`abandon`).
         """
         tasks = [
             *self._workers,
             *(task for _, task in self._running.values()),
             *self._background,
-            *self._deferred,
         ]
         for task in tasks:
             task.cancel(SHUTDOWN)
         await asyncio.gather(*tasks, return_exceptions=True)
-        for job in self._waiting.values():
-            log.warning("review dropped at shutdown", extra=job_fields(job))
+        dropped = [*self._waiting.values()]
+        for job, timer in self._deferred.values():
+            timer.cancel()
+            dropped.append(job)
         self._waiting.clear()
+        self._deferred.clear()
         self._workers = []
+        for job in dropped:
+            log.warning("review dropped at shutdown", extra=job_fields(job))
+            if job.leftover is not None and self._abandon is not None:
+                await self._guarded(self._abandon(job), job.delivery_id, job_fields(job))
 
     async def submit(self, job: ReviewJob) -> None:
-        """Queue `job`; it supersedes any job for the same PR that is waiting or running."""
+        """Queue `job`; it supersedes any job for the same PR that is waiting or running, and
+        merges into one put off (it waits with it: a rate limit holds for every head)."""
+        self._enqueue(job)
+
+    def _enqueue(self, job: ReviewJob) -> None:
+        deferred = self._deferred.get(job.key)
+        if deferred is not None:
+            older, timer = deferred
+            self._deferred[job.key] = (job.after(older), timer)
+            log.info("review coalesced into a deferred one", extra=job_fields(job))
+            return
         superseded = self._waiting.get(job.key)
         running_job, running = self._running.get(job.key, (None, None))
         if superseded is None and running_job is not None and _repeats(job, running_job):
             log.info("review already running", extra=job_fields(job))
             return
-        self._waiting[job.key] = job
+        self._waiting[job.key] = job if superseded is None else job.after(superseded)
         if running is not None:
             # The worker re-queues the key when the running run has ended.
             self.spawn(self._supersede(job, running), delivery_id=job.delivery_id)
@@ -282,17 +338,22 @@ class JobQueue:
             log.warning(
                 "review deferred", extra=job_fields(job, retry_in=later.delay, why=later.reason)
             )
-            task = asyncio.create_task(self._resubmit(job, later.delay))
-            self._deferred.add(task)
-            task.add_done_callback(self._deferred_done)
+            self._put_off(job.put_off(later.leftover), later.delay)
 
-    async def _resubmit(self, job: ReviewJob, delay: float) -> None:
-        await asyncio.sleep(delay)
-        await self.submit(job.put_off())
-
-    def _deferred_done(self, task: asyncio.Task[None]) -> None:
-        self._deferred.discard(task)
+    def _put_off(self, job: ReviewJob, delay: float) -> None:
+        """Run `job` again in `delay` seconds, holding no worker meanwhile; a newer request
+        that came while it ran runs now instead, carrying on its check run."""
+        newer = self._waiting.get(job.key)
+        if newer is not None:
+            self._waiting[job.key] = newer.after(job)
+            return
+        timer = asyncio.get_running_loop().call_later(delay, self._wake, job.key)
+        self._deferred[job.key] = (job, timer)
         self._notify()
+
+    def _wake(self, key: PullKey) -> None:
+        job, _ = self._deferred.pop(key)
+        self._enqueue(job)
 
     @staticmethod
     async def _guarded(
@@ -310,8 +371,13 @@ class JobQueue:
 
 
 def _repeats(job: ReviewJob, running: ReviewJob) -> bool:
-    """Same head and scope; a job without a head (a rescan) asks for a fresh read of the PR."""
-    return job.head_sha is not None and (job.head_sha, job.full) == (running.head_sha, running.full)
+    """Same head and scope; a job without a head (a rescan) asks for a fresh read of the PR,
+    and one that carries a check run must run to finish it."""
+    return (
+        job.head_sha is not None
+        and job.leftover is None
+        and (job.head_sha, job.full) == (running.head_sha, running.full)
+    )
 
 
 def job_fields(job: ReviewJob, **more: object) -> dict[str, object]:

@@ -96,6 +96,7 @@ def _tag(head_sha: str, full: bool) -> str:
 
 
 # KEYS want, gen, running; ARGV request (JSON), the running tag this request repeats ('' none)
+# Requests merge as `ReviewJob.after` says.
 _SUBMIT = """
 local want = redis.call('GET', KEYS[1])
 if not want and ARGV[2] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then
@@ -106,6 +107,11 @@ if want then
   local old = cjson.decode(want)
   request.full = request.full or old.full
   request.force = request.force or old.force
+  if request.leftover == cjson.null then request.leftover = old.leftover end
+  if old.deferred > request.deferred then
+    request.deferred = old.deferred
+    request.deferred_since = old.deferred_since
+  end
 end
 redis.call('SET', KEYS[1], cjson.encode(request), 'EX', ARGV[3])
 return tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -174,8 +180,11 @@ class RedisJobs:
         return f"{PREFIX}{kind}:{pull_name(key)}"
 
     async def submit(self, job: ReviewJob, *, delay: float = 0.0) -> None:
-        """Ask for a review of `job`'s PR; it merges into a waiting request, if any."""
-        repeats = _tag(job.head_sha, job.full) if job.head_sha and not job.force else ""
+        """Ask for a review of `job`'s PR; it merges into a waiting request, if any (which
+        runs when that one was to: a newer push waits out a rate limit with it)."""
+        repeats = ""  # a job put off carries on its review: never dropped as a repeat
+        if job.head_sha and not job.force and not job.deferred:
+            repeats = _tag(job.head_sha, job.full)
         gen = await self._submit(
             keys=[self._key("want", job.key), self._key("gen", job.key), self._running(job.key)],
             args=[json.dumps(asdict(job)), repeats, REQUEST_MEMORY],
@@ -221,7 +230,7 @@ class RedisJobs:
         )
         if request is None:
             return None
-        job = ReviewJob(**json.loads(request))
+        job = ReviewJob.from_json(json.loads(request))
         leftover = Leftover(run_head.decode(), run_url.decode()) if run_url else None
         return Taken(job, leftover, superseded=int(current) > gen + 1)
 

@@ -37,6 +37,7 @@ from bot.github import (
 )
 from bot.jobs import (
     REVIEWED_MEMORY,
+    SHUTDOWN,
     JobQueue,
     MemoryTrack,
     PullKey,
@@ -57,6 +58,7 @@ from bot.status import status_page
 from bot.webhooks import MAX_PAYLOAD_BYTES, ReadBudget, Refused, read_delivery
 
 HEALTH_TIMEOUT = 2.0  # seconds /healthz waits for Redis to answer a PING
+ABANDON_TIMEOUT = 10.0  # seconds shutdown gives GitHub to complete each put-off review's run
 DELIVERY_MEMORY = 24 * 60 * 60  # seconds a delivery id is remembered (GitHub redelivers by hand)
 BLOB_CACHE_BYTES = 64 * 2**20
 
@@ -149,12 +151,24 @@ def make_app(
                 graphql_url=settings.graphql_url,
                 track=track,
             )
+        except RetryLater as later:
+            activity.finished(job.delivery_id, f"put off {later.delay:.0f} s: {later.reason}")
+            raise
         except Exception as exc:
             activity.finished(job.delivery_id, f"failed: {describe(exc)}")
             raise
         finally:
             reviewing.pop(job.key, None)
         activity.finished(job.delivery_id, f"reviewed ({job.reason})")
+
+    async def abandon(job: ReviewJob) -> None:
+        """Complete the check run a review put off (a rate limit) left open: shutting down."""
+        from bot.review.pipeline import complete_run  # the engine's imports, only when needed
+
+        assert registration.github is not None and job.leftover is not None, "a deferred run"
+        gh = await registration.github.installation_client(job.installation_id)
+        async with asyncio.timeout(ABANDON_TIMEOUT):
+            await complete_run(gh, job.leftover.run_url, SHUTDOWN, "neutral", job_fields(job))
 
     async def running_moved_on(key: PullKey) -> bool:
         job, track = reviewing[key]
@@ -192,7 +206,7 @@ def make_app(
             return await flow.page(request)
         return await status_page(registration.github, activity)
 
-    app[JOBS] = JobQueue(run_job, workers=workers, moved_on=running_moved_on)
+    app[JOBS] = JobQueue(run_job, workers=workers, moved_on=running_moved_on, abandon=abandon)
     app[REGISTRATION] = registration
     app[ACTIVITY] = activity
     app.cleanup_ctx.append(github_session)
@@ -228,7 +242,7 @@ async def review(
                 gh = await github.installation_client(job.installation_id)
                 slug = await github.slug()
             except GITHUB_ERRORS as error:
-                delay = deferral(error, github.retry, job.deferred)
+                delay = deferral(error, github.retry, job.deferred, job.deferred_since)
                 if delay is not None:
                     raise RetryLater(delay, describe(error)) from error
                 raise

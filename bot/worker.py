@@ -73,8 +73,8 @@ async def review_pull(ctx: JobContext, *, owner: str, repo: str, number: int, ge
             # A newer run holds the PR: it completes whatever this run left open.
             log.info("review overtaken while waiting", extra={"pull": pull_name(key)})
             return
-        await app.close_leftovers(key, gen)
         taken = await app.jobs.taken(key, gen)
+        await app.close_leftovers(key, gen, keep=taken.job.leftover if taken else None)
         if taken is None:  # another attempt of this run finished it
             return
         DELIVERY_ID.set(taken.job.delivery_id)
@@ -88,7 +88,7 @@ async def review_pull(ctx: JobContext, *, owner: str, repo: str, number: int, ge
                     "review deferred",
                     extra=job_fields(taken.job, retry_in=later.delay, why=later.reason),
                 )
-                await app.jobs.submit(taken.job.put_off(), delay=later.delay)
+                await app.jobs.submit(taken.job.put_off(later.leftover), delay=later.delay)
         await app.jobs.end(key, gen)
 
 
@@ -139,21 +139,29 @@ class WorkerApp:
         )
         await self.jobs.until_overtaken(job.key, gen, work, moved_on_now)
 
-    async def close_leftovers(self, key: PullKey, gen: int) -> None:
-        """Complete the check runs that earlier runs of the PR left open, and forget them."""
+    async def close_leftovers(self, key: PullKey, gen: int, keep: Leftover | None) -> None:
+        """Complete the check runs that earlier runs of the PR left open, and forget them;
+        but `keep`, the run this run's request carries on (a review put off by a rate limit
+        whose worker died before it forgot its run)."""
         for other, leftover in (await self.jobs.leftovers(key, gen)).items():
-            if leftover is not None:
-                request = await self.jobs.taken(key, other)
-                if request is not None:
-                    await self.complete(request.job, leftover)
+            request = await self.jobs.taken(key, other)
+            if request is not None:
+                await self.complete(request.job, leftover, keep)
             await self.jobs.end(key, other)
 
-    async def complete(self, job: ReviewJob, leftover: Leftover | None) -> None:
-        """A newer run took over from the run that opened `leftover`: complete it, cancelled."""
+    async def complete(
+        self, job: ReviewJob, leftover: Leftover | None, keep: Leftover | None = None
+    ) -> None:
+        """A newer run took over from `job`'s: complete, cancelled, the check run it opened
+        (`leftover`) and the one it carried on from an earlier try, except `keep`."""
         log.info("review superseded", extra=job_fields(job))
-        if leftover is not None:
-            gh = await self.github.installation_client(job.installation_id)
-            await complete_run(gh, leftover.run_url, SUPERSEDED, "cancelled", job_fields(job))
+        runs = {run.run_url for run in (leftover, job.leftover) if run is not None}
+        runs.discard(keep.run_url if keep is not None else "")
+        if not runs:
+            return
+        gh = await self.github.installation_client(job.installation_id)
+        for run_url in sorted(runs):
+            await complete_run(gh, run_url, SUPERSEDED, "cancelled", job_fields(job))
 
 
 @asynccontextmanager

@@ -22,8 +22,9 @@ from test_review_app import NEW, OLD, PUSHED, opened, seed, synchronize
 HEAD = opened()["pull_request"]["head"]["sha"]
 
 
-# A try times out after 0.5 s; the slow answer comes after 0.8 s.
-MATRIX_RETRY = dataclasses.replace(FAST_RETRY, timeout=0.5)
+# A try times out after 0.5 s; the slow answer comes after 0.8 s. A rate limit's wait up to
+# 0.2 s is slept; a longer one puts the job off.
+MATRIX_RETRY = dataclasses.replace(FAST_RETRY, timeout=0.5, max_wait=0.2)
 SLOW = 0.8
 
 SECOND = NEW.replace(
@@ -63,6 +64,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "403 secondary, retry-after": {"status": 403, "headers": {"retry-after": "0.1"}},
     "403 secondary, no retry-after": {"status": 403},
     "429": {"status": 429},
+    "429, a wait that puts the job off": {"status": 429, "headers": {"retry-after": "0.3"}},
     "slow past the timeout": {"status": 200, "applied": True, "delay": SLOW},
     "dropped connection": {"drop": True},
     "dropped after applying": {"drop": True, "applied": True},

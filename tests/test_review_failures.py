@@ -6,6 +6,7 @@ always), never crashes the worker and never retries forever.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import logging
 import time
@@ -196,9 +197,12 @@ async def test_graphql_errors_leave_the_review_posted(
 
 
 @pytest.mark.parametrize("status", [403, 429])
-async def test_a_primary_rate_limit_far_off_gives_up_and_completes_the_run(
-    bot: AppUnderTest, fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture, status: int
+async def test_a_primary_rate_limit_far_off_puts_the_review_off_with_its_run_open(
+    fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture, status: int
 ) -> None:
+    """Midway through a review, GitHub's rate limit resets in an hour: the review is put off
+    until then (no worker waits), its check run left open for the next try; the App shutting
+    down meanwhile completes the run, saying why."""
     seed(fake_github)
     reset = int(time.time()) + 3600
     fake_github.fail_next(
@@ -208,14 +212,39 @@ async def test_a_primary_rate_limit_far_off_gives_up_and_completes_the_run(
         headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
         body={"message": "API rate limit exceeded for installation ID 1."},
     )
-    await deliver(bot, "limited")
-
+    async with running_app(fake_github) as bot:
+        await bot.deliver("pull_request", opened(), delivery_id="limited")
+        [put_off] = await deferred(caplog)
+        assert 3590 < float(getattr(put_off, "retry_in", 0)) <= 3601
+        assert time.strftime("%H:%M", time.gmtime(reset)) in str(getattr(put_off, "why", ""))
+        (run,) = fake_github.check_runs
+        assert run.status == "in_progress"
     assert len(fake_github.calls("GET", BLOBS)) == 1  # no waiting an hour, no retry loop
     (run,) = fake_github.check_runs
     assert run.status == "completed" and run.conclusion == "neutral"
+    assert "shut down" in run.output["summary"]
+    [dropped] = logged(caplog, "review dropped at shutdown")
+    assert delivery_of(dropped) == "limited"
+    assert no_crash(caplog)
+
+
+async def test_a_rate_limit_that_outlasts_the_tries_completes_the_run_saying_so(
+    fake_github: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each try of the review meets the limit again (GitHub asks for waits no worker holds
+    on for): after `job_attempts` tries in the same check run, it is completed neutral,
+    naming the limit and the tries."""
+    seed(fake_github)
+    fake_github.fail_next("GET", BLOBS, 429, times=1000, headers={"retry-after": "0.05"})
+    async with running_app(fake_github, retry=dataclasses.replace(FAST_RETRY, max_wait=0)) as bot:
+        await deliver(bot, "limited-long")
+    assert len(logged(caplog, "review deferred")) == FAST_RETRY.job_attempts - 1
+    assert len(fake_github.calls("GET", BLOBS)) == FAST_RETRY.job_attempts
+    (run,) = fake_github.check_runs
+    assert (run.status, run.conclusion) == ("completed", "neutral")
     summary = run.output["summary"]
-    assert "rate limit" in summary
-    assert time.strftime("%H:%M", time.gmtime(reset)) in summary
+    assert "rate limit" in summary and f"({FAST_RETRY.job_attempts} tries)" in summary
+    assert fake_github.reviews == []
     assert no_crash(caplog)
 
 

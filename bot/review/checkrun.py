@@ -108,15 +108,17 @@ def title(findings: Sequence[Keyed]) -> str:
     return ", ".join(parts)
 
 
-def completion_payloads(outcome: Outcome) -> list[dict[str, object]]:
+def completion_payloads(outcome: Outcome, held: int = 0) -> list[dict[str, object]]:
     """The PATCH bodies that finish the run: annotations 50 at a time, completion on the last.
 
     Completing on the last request means a run never shows as done with half its
-    annotations; if a middle request fails, the caller's error path completes it.
+    annotations; if a middle request fails, the caller's error path completes it. `held`:
+    how many of the annotations the run already has (an earlier try of the same review sent
+    them; GitHub appends annotations), which are not sent again.
     """
     text = summary(outcome)
     head = {"title": title(outcome.findings), "summary": text}
-    notes = [annotation(k.finding) for k in outcome.findings]
+    notes = [annotation(k.finding) for k in outcome.findings][held:]
     chunks = list(batches(notes)) or [[]]
     payloads: list[dict[str, object]] = []
     for chunk in chunks:

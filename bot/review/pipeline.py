@@ -24,12 +24,14 @@ from bot.github import (
     deferral,
     describe,
     missing_permission,
+    rate_limited,
     retry_delay,
 )
 from bot.jobs import (
     SHUTDOWN,
     STALE,
     SUPERSEDED,
+    Leftover,
     MemoryTrack,
     RetryLater,
     ReviewJob,
@@ -69,6 +71,18 @@ class Context:
     log_extra: dict[str, Any]
     run_url: str | None  # None: the App may not create check runs, the review goes on without
     engine: EnginePool
+    progress: Progress  # how far the check run has got (a reused run: how far it had got)
+    job: ReviewJob  # its tries so far bound how often a rate limit may put it off
+
+
+@dataclass
+class Progress:
+    """How far a review's check run has got: a try that a rate limit puts off hands it to
+    the next (`Leftover`), which sends only the annotations the run lacks, and only the
+    review when the verdict is in."""
+
+    annotations: int = 0
+    completed: bool = False
 
 
 async def run_review(
@@ -82,7 +96,8 @@ async def run_review(
     engine: EnginePool | None = None,
 ) -> None:
     """Review the PR of `job` at its current head; raises nothing but its own cancellation
-    and `RetryLater` (GitHub failed before the check run existed, see `_not_started`).
+    and `RetryLater` (GitHub failed before the check run existed, see `_not_started`, or a
+    rate limit stopped the review midway, see `_carry_on_later`).
 
     The head is read from GitHub when the run starts, whatever head the delivery named:
     deliveries arrive in any order, and only the current head is worth a verdict. A head
@@ -96,13 +111,18 @@ async def run_review(
         "repo": f"{job.owner}/{job.repo}",
         "pull": job.pull_number,
     }
-    leftover = track.leftover
+    leftover = job.leftover  # a run an earlier try left open (rate limited), or a killed worker's
+    if track.leftover is not None and (
+        leftover is None or leftover.run_url != track.leftover.run_url
+    ):
+        leftover = track.leftover
     head = job.head_sha
     try:
         pull = await fetch.get_pull(gh, job.owner, job.repo, job.pull_number)
         head = pull.head_sha
         if leftover is not None and (leftover.head_sha != head or pull.state != "open"):
-            await complete_run(gh, leftover.run_url, STALE, "cancelled", extra)
+            if not leftover.completed:  # a verdict given stands; its review is not posted
+                await complete_run(gh, leftover.run_url, STALE, "cancelled", extra)
             leftover = None
         if pull.state != "open":
             log.info("pull request is closed, not reviewing", extra=extra)
@@ -114,8 +134,10 @@ async def run_review(
         run_url: str | None
         if leftover is not None:
             run_url, cancelled = leftover.run_url, None
+            progress = Progress(leftover.annotations, leftover.completed)
         else:
             run_url, cancelled = await _create_run(gh, job.owner, job.repo, head, extra)
+            progress = Progress()
         try:
             # Recorded before anything can stop the run: whoever finds it open completes it.
             await asyncio.shield(track.started(head, run_url))
@@ -135,6 +157,8 @@ async def run_review(
         extra,
         run_url,
         engine or budget.shared(),
+        progress,
+        job,
     )
     try:
         if cancelled is not None:
@@ -144,8 +168,9 @@ async def run_review(
         await _close(ctx, *_stopped_by(cancel))
         raise
     except Exception as error:  # every failure must still complete the check run
+        _carry_on_later(ctx, error)
         _log_failure("review failed", ctx, error)
-        await _close(ctx, describe(error))
+        await _close(ctx, _tried(job, error))
         return
     await track.finished(head, job.full)
     # The verdict stands once the check run is complete: its review is posted even when a
@@ -159,14 +184,44 @@ async def run_review(
 
 
 async def _posted(ctx: Context, checked: Checked) -> None:
-    """Post the review; a failure is said in the completed check run."""
+    """Post the review; a rate limit puts it off, another failure is said in the completed
+    check run."""
     try:
         await publish(ctx, checked)
+    except RetryLater:
+        raise
     except Exception as error:
+        _carry_on_later(ctx, error)
         # The check run is complete and its conclusion stands (a failed post must not turn
         # a failing run neutral); its summary says the review is missing.
         _log_failure("posting the review failed", ctx, error)
-        await _finish_run(ctx, checkrun.note_payload(checked.outcome, describe(error)))
+        await _finish_run(ctx, checkrun.note_payload(checked.outcome, _tried(ctx.job, error)))
+
+
+def _carry_on_later(ctx: Context, error: Exception) -> None:
+    """A rate limit stopped the review midway: raise `RetryLater` for the wait GitHub asks
+    (no worker is held meanwhile), handing the open check run and how far it got to the next
+    try. Other failures, and a rate limit once the tries or time are used up, return: the
+    caller completes the run saying what failed."""
+    if not rate_limited(error):
+        return
+    policy = ctx.gh.retry if isinstance(ctx.gh, GitHubClient) else RetryPolicy()
+    delay = deferral(error, policy, ctx.job.deferred, ctx.job.deferred_since)
+    if delay is None:
+        return
+    leftover = None
+    if ctx.run_url is not None:
+        progress = ctx.progress
+        leftover = Leftover(
+            ctx.pull.head_sha, ctx.run_url, progress.annotations, progress.completed
+        )
+    raise RetryLater(delay, describe(error), leftover) from error
+
+
+def _tried(job: ReviewJob, error: BaseException) -> str:
+    """What failed, and how many tries it took when the review was put off before."""
+    reason = describe(error)
+    return f"{reason} ({job.deferred + 1} tries)" if job.deferred else reason
 
 
 async def _not_started(
@@ -182,7 +237,7 @@ async def _not_started(
     failure that will not pass (the PR is gone, a permission is missing) is only logged."""
     policy = gh.retry if isinstance(gh, GitHubClient) else RetryPolicy()
     reason = describe(error)
-    delay = deferral(error, policy, job.deferred)
+    delay = deferral(error, policy, job.deferred, job.deferred_since)
     if delay is not None:
         raise RetryLater(delay, reason) from error
     log.warning("review not started", extra={**extra, "reason": reason})
@@ -333,10 +388,13 @@ async def check(ctx: Context, *, full: bool) -> Checked:
         context_files=len(context),
         context_notes=crate.notes,
     )
-    annotated = 0
-    for update in checkrun.completion_payloads(outcome):
-        if ctx.run_url is not None:
-            annotated = await once.update_check_run(ctx.gh, ctx.run_url, update, annotated)
+    progress = ctx.progress
+    if ctx.run_url is not None and not progress.completed:
+        for update in checkrun.completion_payloads(outcome, held=progress.annotations):
+            progress.annotations = await once.update_check_run(
+                ctx.gh, ctx.run_url, update, progress.annotations
+            )
+        progress.completed = True
     return Checked(outcome, ours, frozenset(e["filename"] for e in rust))
 
 
@@ -358,6 +416,7 @@ async def publish(ctx: Context, checked: Checked) -> None:
     try:
         await _resolve_fixed(ctx, checked)
     except GITHUB_ERRORS as error:
+        _carry_on_later(ctx, error)  # the next try posts nothing new, and resolves them
         # Best effort: the review is posted; a thread left open is resolved on a later push.
         log.warning(
             "could not resolve fixed review threads",

@@ -600,9 +600,9 @@ def _unwrapped(
             return None
         node = inner
     base = _receiver(ctx, node, function, in_impl, depth)
-    if base is None or not base.fields or len(base.fields) == MAX_FIELDS:
-        return None
-    return Receiver(base.type, (*base.fields, SOME))
+    if base is None or not base.fields or base.fields[-1] == SOME:
+        return None  # `Some(c)` of what is already the inside: an Option of an Option?
+    return Receiver(base.type, (*base.fields, SOME)) if len(base.fields) < MAX_FIELDS else None
 
 
 def _value(
@@ -650,6 +650,8 @@ def _constructed(
         return _value(ctx, first, function, in_impl, depth) if first is not None else None
     if segments[-1] == "clone" or segments[0] in _EXTERNAL:
         return None
+    if len(segments) == 2 and _type_parameter(ctx, function, segments[0]):
+        return None  # `T::default()` of a type parameter `T`
     return Receiver(segments[:-1])
 
 

@@ -24,17 +24,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from adversarial import NORMAL, SHAPES, Shape
 
+from rules.config import Settings
 from rules.engine import SourceFile, analyze_files
+from rules.rust.context import is_test_path
 
 
 def seconds(shape: Shape, n: int, repeats: int) -> tuple[float, int, int]:
     """(median seconds, bytes, findings) of analysing `shape.build(n)`."""
     source = shape.build(n)
+    # A test file is set aside unparsed unless test code is analysed (`tests =
+    # true`): that is the slow path a shape under tests/ is about.
+    settings = Settings(tests=is_test_path(shape.path))
     samples = []
     findings = 0
     for _ in range(repeats):
         start = time.perf_counter()
-        (report,) = analyze_files([SourceFile(shape.path, source)])
+        (report,) = analyze_files([SourceFile(shape.path, source)], settings)
         samples.append(time.perf_counter() - start)
         findings = len(report.findings)
     return statistics.median(samples), len(source), findings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from tree_sitter import Node
@@ -11,7 +12,15 @@ from rules.fixes import SAFE_DROP
 from rules.model import NEVER_PANICS, UNWIND_SAFE, Hit, Rule, Severity
 from rules.rust.context import FileContext
 from rules.rust.excuses import drop_excuse
-from rules.rust.parsing import ancestors, walk
+from rules.rust.parsing import (
+    ancestors,
+    earlier_statements,
+    exit_condition,
+    lineage,
+    text,
+    unparenthesized,
+    walk,
+)
 from rules.rust.spawns import cannot_abort
 from rules.rust.syntax import in_drop, macro_name
 
@@ -26,42 +35,103 @@ PANIC_MACROS = """
 # the code asserting its own invariants: it fails only when the program is
 # already broken, so a notice rather than an error
 ASSERTIONS = frozenset({"assert", "assert_eq", "assert_ne", "unreachable"})
+_CFG_NAME = re.compile(r"\((\w+)\)")  # `cfg!(name)`, spaces removed
+# the `cfg` names that select a platform rather than a checking build
+_PLATFORMS = frozenset({"unix", "windows"})
+_OOM = re.compile(r"\bOOM\b|out of memory", re.IGNORECASE)
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
     for macro, scope in in_drop(ctx, PANIC_MACROS, "macro", _excused):
         name = macro_name(macro)
         message = f"`{name}!` in `Drop`: a panic while unwinding aborts the process"
-        asserts = name in ASSERTIONS or _impossible_arm(macro)
+        asserts = (
+            name in ASSERTIONS
+            or _impossible_arm(macro)
+            or _debug_only(macro, ctx.root)
+            or _reports_oom(macro)
+        )
         at_most: Severity | None = "notice" if asserts else None
         yield Hit(macro, message, scope=scope, at_most=at_most)
 
 
 def _impossible_arm(macro: Node) -> bool:
     """`Err(TryRecvError::Empty) => panic!("can't be empty")`: a `panic!` that
-    is the whole value of a match arm whose pattern binds nothing is an
-    `unreachable!` in other words. `Err(e) => panic!("{e}")` handles a failure."""
+    is the whole value of an unguarded match arm whose pattern binds nothing
+    usable (`_`, `_right`, `None`, `Slot::Empty { .. }`) is an `unreachable!`
+    in other words. `Err(e) => panic!("{e}")` handles a failure."""
     arm = macro.parent
     if arm is not None and arm.type == "block" and arm.named_child_count == 1:
         arm = arm.parent
     if arm is None or arm.type != "match_arm":
         return False
     pattern = arm.child_by_field_name("pattern")
-    return pattern is not None and not any(
-        node.type == "identifier" and not _names_a_path(node) for node in walk(pattern)
-    )
+    if pattern is None or pattern.child_by_field_name("condition") is not None:
+        return False
+    return not any(_binds(node) for node in walk(pattern))
+
+
+def _binds(node: Node) -> bool:
+    """Whether a pattern's node binds a name the arm could use: `e` in
+    `Err(e)`, `a` in `Foo { a, .. }`, `b` in `Foo { a: b }`. Not a path
+    (`Err`, `Kind::Empty`, `Slot::Full { .. }`), nor a constant or unit
+    variant (`None`, `MAX`: capitalised, as rustc expects of them), nor a
+    name that says it is unused (`_right`)."""
+    if node.type == "shorthand_field_identifier":
+        return not text(node).startswith("_")
+    if node.type != "identifier" or _names_a_path(node):
+        return False
+    name = text(node)
+    return not name.startswith("_") and not name[:1].isupper()
 
 
 def _names_a_path(identifier: Node) -> bool:
-    """`Kind`/`Empty` in `Kind::Empty`, `Err` in `Err(..)`: not bindings."""
+    """`Kind`/`Empty` in `Kind::Empty`, `Slot` in `Slot::Empty { .. }`, `Err`
+    in `Err(..)`: not bindings."""
     parent = identifier.parent
     if parent is None:
         return False
-    if parent.type == "scoped_identifier":
+    if parent.type in {"scoped_identifier", "scoped_type_identifier"}:
         return True
     return (
         parent.type == "tuple_struct_pattern" and parent.child_by_field_name("type") == identifier
     )
+
+
+def _debug_only(macro: Node, root: Node) -> bool:
+    """The panic follows `if !cfg!(name) { return; }` in its function: an
+    invariant check compiled in only for debugging (futures-timer's
+    `Heap::assert_consistent`), as `debug_assert!` is. A platform or feature
+    test (`cfg!(unix)`, `cfg!(feature = "std")`) gates real code."""
+    for child, parent in lineage(macro, root):
+        if parent.type in {"function_item", "closure_expression"}:
+            return False
+        if parent.type == "block" and any(
+            _unless_debug_cfg(exit_condition(statement)) for statement in earlier_statements(child)
+        ):
+            return True
+    return False
+
+
+def _unless_debug_cfg(condition: Node | None) -> bool:
+    """`!cfg!(name)`, one name that is not a platform (`cfg!(unix)`); a
+    feature or target test (`cfg!(feature = "std")`) gates real code."""
+    condition = unparenthesized(condition)
+    if condition is None or condition.type != "unary_expression" or text(condition)[:1] != "!":
+        return False
+    test = unparenthesized(condition.named_children[-1] if condition.named_children else None)
+    if test is None or test.type != "macro_invocation" or macro_name(test) != "cfg":
+        return False
+    name = _CFG_NAME.fullmatch("".join(text(test)[len("cfg!") :].split()))
+    return name is not None and name[1] not in _PLATFORMS
+
+
+def _reports_oom(macro: Node) -> bool:
+    """The panic's message says the failure is running out of memory
+    (`panic!("Cannot disable watch tracking (OOM?)")`): Rust aborts the
+    process on allocation failure anyway (`handle_alloc_error`), so a panic
+    that aborts in its place changes nothing a maintainer would fix."""
+    return any(node.type == "string_literal" and _OOM.search(text(node)) for node in walk(macro))
 
 
 @drop_excuse(b"panic", b"spawn")
@@ -124,8 +194,16 @@ RULE = Rule(
             through calls. `assert!`, `assert_eq!`, `assert_ne!` and `unreachable!` are
             reported as notices only: they check the code's own invariants and fail only
             when the program is already broken; so is a `panic!` that is the whole arm of a
-            `match` whose pattern binds nothing (tokio's broadcast `Receiver::drop`:
-            `Err(TryRecvError::Empty) => panic!("unexpected empty broadcast channel")`).
+            `match` whose pattern binds nothing usable (tokio's broadcast `Receiver::drop`:
+            `Err(TryRecvError::Empty) => panic!("unexpected empty broadcast channel")`;
+            futures-timer's heap: `SlabSlot::Empty { .. } => panic!()`,
+            `(None, Some(_right)) => panic!("not possible")`), a panic that follows
+            `if !cfg!(name) { return; }` (futures-timer's `Heap::assert_consistent`: a
+            check compiled in only for debugging, like `debug_assert!`; a platform or
+            feature test such as `cfg!(unix)` or `cfg!(feature = "..")` does not count),
+            and a panic whose message says the process ran out of memory (dbus's
+            `panic!("Cannot disable watch tracking (OOM?)")`: Rust aborts on allocation
+            failure anyway).
 
             Not flagged: code that runs only while the thread is not already panicking
             (`if !std::thread::panicking() { .. }`, the `else` of

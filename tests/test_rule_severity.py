@@ -69,6 +69,104 @@ impl Drop for Receiver {
     assert severities(source, "drop-panic") == {9: "notice", 10: "error"}
 
 
+def test_arms_that_bind_nothing_usable_are_impossible_and_notices():
+    # futures-timer's heap: a struct pattern's path, `None`, `_right` bind nothing
+    source = b"""
+struct Heap { index: Vec<Slot>, items: Vec<u32> }
+
+impl Drop for Heap {
+    fn drop(&mut self) {
+        match self.index[0] {
+            Slot::Full { value } => {}
+            Slot::Empty { .. } => panic!(),
+        }
+        match (self.items.get(1), self.items.get(2)) {
+            (None, Some(_right)) => panic!("not possible"),
+            (None, Some(right)) => panic!("right child {right} without a left one"),
+            Slot::Empty { next, .. } => panic!("empty, next {next}"),
+            Slot::Full { value: v } => panic!("full of {v}"),
+            _ if self.items.is_empty() => panic!("no items"),
+            _ => {}
+        }
+    }
+}
+"""
+    assert severities(source, "drop-panic") == {
+        8: "notice",
+        11: "notice",
+        12: "error",
+        13: "error",
+        14: "error",
+        15: "error",
+    }
+
+
+def test_panics_after_returning_unless_a_debugging_cfg_are_notices():
+    source = b"""
+struct Heap { items: Vec<u32> }
+
+impl Heap {
+    fn assert_consistent(&self) {
+        if !cfg!(assert_timer_heap_consistent) {
+            return;
+        }
+        for item in &self.items {
+            if *item == 0 { panic!("bad item"); }
+        }
+    }
+    fn check_unix(&self) {
+        if !cfg!(unix) { return; }
+        panic!("unix only");
+    }
+    fn check_feature(&self) {
+        if !cfg!(feature = "checks") { return; }
+        panic!("with the feature");
+    }
+    fn check_release(&self) {
+        if cfg!(debug_assertions) { return; }
+        panic!("release only");
+    }
+}
+
+impl Drop for Heap {
+    fn drop(&mut self) {
+        self.assert_consistent();
+        self.check_unix();
+        self.check_feature();
+        self.check_release();
+    }
+}
+"""
+    assert severities(source, "drop-panic") == {
+        10: "notice",
+        15: "error",
+        19: "error",
+        23: "error",
+    }
+
+
+def test_a_panic_on_running_out_of_memory_is_a_notice():
+    # dbus's WatchMap: Rust aborts on allocation failure anyway
+    source = b"""
+struct WatchMap { conn: *mut u8, rooms: usize }
+
+impl Drop for WatchMap {
+    fn drop(&mut self) {
+        if unsafe { set_watch_functions(self.conn) } == 0 {
+            panic!("Cannot disable watch tracking (OOM?)")
+        }
+        if self.rooms > 0 {
+            panic!("{} rooms still in use; out of memory soon?", self.rooms)
+        }
+        if self.rooms > 1 {
+            panic!("no room for {} more", self.rooms)
+        }
+    }
+}
+"""
+    assert severities(source, "drop-panic") == {7: "notice", 10: "notice", 13: "error"}
+
+
 def test_unwrapping_what_a_function_declared_returning_option_gives_is_a_notice():
     # h2's `Queue::pop`: `N::take_next(..)` is a trait's `fn take_next(..) -> Option<Key>`
     source = b"""

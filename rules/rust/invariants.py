@@ -25,7 +25,9 @@ from rules.rust.context import DropImpl, FileContext
 from rules.rust.locals import binding_of
 from rules.rust.parsing import (
     bare_method_call,
+    diverges,
     earlier_statements,
+    exit_condition,
     field_text,
     lineage,
     matches,
@@ -176,18 +178,14 @@ def _exit_when_none(node: Node, key: str) -> bool:
         value = node.child_by_field_name("value")
         pattern = node.child_by_field_name("pattern")
         return (
-            _diverges(node.child_by_field_name("alternative"))
+            diverges(node.child_by_field_name("alternative"))
             and value is not None
             and _same(value, key)
             and pattern is not None
             and pattern.type == "tuple_struct_pattern"
             and field_text(pattern, "type") == "Some"
         )
-    if node.type != "if_expression" or node.child_by_field_name("alternative") is not None:
-        return False
-    condition = node.child_by_field_name("condition")
-    if not _diverges(node.child_by_field_name("consequence")):
-        return False
+    condition = exit_condition(node)
     if condition is not None and condition.type == "let_condition":
         value = condition.child_by_field_name("value")
         pattern = condition.child_by_field_name("pattern")
@@ -222,18 +220,6 @@ def _same(node: Node | None, key: str) -> bool:
     if node is not None and node.type == "reference_expression":
         node = node.named_children[-1] if node.named_children else None
     return node is not None and "".join(text(node).split()) == key
-
-
-def _diverges(block: Node | None) -> bool:
-    """The block ends in `return`, `continue`, `break` or a panic."""
-    last = block.named_children[-1] if block is not None and block.named_children else None
-    if last is not None and last.type == "expression_statement" and last.named_children:
-        last = last.named_children[0]
-    return last is not None and last.type in {
-        "return_expression",
-        "continue_expression",
-        "break_expression",
-    }
 
 
 def _bound_to_some(ctx: FileContext, local: Node) -> bool:

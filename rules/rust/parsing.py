@@ -214,6 +214,29 @@ def earlier_statements(statement: Node) -> Iterator[Node]:
         sibling = sibling.prev_named_sibling
 
 
+def exit_condition(statement: Node) -> Node | None:
+    """The condition of `if <condition> { ..; return }` (no `else`; the block
+    may end in `continue` or `break` instead): the code after it in its block
+    runs only when the condition is false. None for any other statement."""
+    if statement.type != "if_expression" or statement.child_by_field_name("alternative"):
+        return None
+    if not diverges(statement.child_by_field_name("consequence")):
+        return None
+    return statement.child_by_field_name("condition")
+
+
+def diverges(block: Node | None) -> bool:
+    """The block ends in `return`, `continue` or `break`."""
+    last = block.named_children[-1] if block is not None and block.named_children else None
+    if last is not None and last.type == "expression_statement" and last.named_children:
+        last = last.named_children[0]
+    return last is not None and last.type in {
+        "return_expression",
+        "continue_expression",
+        "break_expression",
+    }
+
+
 def bare_method_call(node: Node | None) -> tuple[Node, str] | None:
     """`recv.name()` (no arguments) -> (recv, "name"); None for anything else."""
     if node is None or node.type != "call_expression":

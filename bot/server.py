@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -185,8 +186,10 @@ def make_app(
                 registration.handoff = RedisHandoff(jobs)
             else:
                 registration.handoff = LocalHandoff(app)
+                _default_runner()  # reviews run here: the engine is imported now, and kept
             if settings is not None:
                 registration.activate(settings, budget, activity)
+            stack.enter_context(long_lived_heap())
             app[JOBS].start()
             yield
             await app[JOBS].close()
@@ -283,6 +286,21 @@ async def moved_on(github: GitHubApp, job: ReviewJob, head_sha: str | None) -> b
         log.warning("could not read the head", extra=job_fields(job, why=describe(error)))
         return False
     return pull.head_sha != head_sha or pull.state != "open"
+
+
+@contextlib.contextmanager
+def long_lived_heap() -> Iterator[None]:
+    """What is alive once the App has started (modules, the engine's tables, the App itself)
+    stays out of the cycle collector while the block runs (`gc.freeze`): a burst of deliveries
+    allocates enough to set off a full collection, which walked all of it, about 90,000
+    objects, in the middle of the acknowledgements (benchmarks/app.py: 200 concurrent
+    deliveries' burst CPU 0.23 s -> 0.18 s). What the App allocates later is collected as
+    usual; leaving the block hands the frozen objects back to the collector."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _default_runner() -> ReviewRunner:

@@ -6,6 +6,7 @@ what reaches the queue, when, how often, and how the client talks to GitHub.
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import logging
 import os
@@ -668,3 +669,13 @@ def test_retry_policy_follows_githubs_rules(
         attempts=5, backoff=1.0, max_backoff=30.0, secondary_wait=60.0, max_wait=300.0
     )
     assert policy.delay(attempt, status, headers, body, NOW) == expected
+
+
+async def test_what_is_alive_at_start_stays_out_of_the_cycle_collector_while_serving(
+    fake_github: FakeGitHub,
+) -> None:
+    """A burst of deliveries must not pay a full collection over the modules and the App
+    (`long_lived_heap`); once the App has stopped, the collector has them back."""
+    async with running_app(fake_github):
+        assert gc.get_freeze_count() > 10_000
+    assert gc.get_freeze_count() == 0

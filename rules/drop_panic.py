@@ -177,6 +177,7 @@ def _only_panics(ctx: FileContext, function: Node) -> bool:
 
 RULE = Rule(
     only_in_drop=True,
+    reached_at_most="warning",
     id="drop-panic",
     label="panics in `Drop`",
     help="log the failure instead of panicking",

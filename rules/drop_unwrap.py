@@ -11,7 +11,7 @@ from rules.fixes import SAFE_DROP
 from rules.model import NO_UNWRAP, UNWIND_SAFE, Hit, Rule, Severity
 from rules.rust.context import FileContext
 from rules.rust.invariants import cannot_fail, unwraps_option
-from rules.rust.parsing import bare_method_call, unparenthesized
+from rules.rust.parsing import bare_method_call, text, unparenthesized
 from rules.rust.spawns import cannot_abort
 from rules.rust.syntax import in_drop
 
@@ -23,6 +23,22 @@ UNWRAP_CALLS = """
 
 
 LOCKS = frozenset({"lock", "read", "write"})
+# calls whose `Err` comes from the world rather than from the program's own
+# state: files, sockets, processes, another thread's panic, the OS refusing a
+# thread. Their unwrap in `Drop` fails in any deployment, so it is an error.
+FROM_OUTSIDE = frozenset(
+    {
+        # files and directories
+        "flush", "write_all", "write_fmt", "sync_all", "sync_data", "set_len", "remove_file",
+        "remove_dir", "remove_dir_all", "rename", "copy", "create_dir", "create_dir_all",
+        "read_exact", "read_to_end", "read_to_string", "metadata", "canonicalize",
+        # sockets and processes
+        "shutdown", "connect", "bind", "accept", "send_to", "recv_from", "kill", "wait",
+        "try_wait", "wait_with_output",
+        # threads: `join` is `Err` when the thread panicked, `Builder::spawn` when the OS says no
+        "join", "spawn",
+    }
+)  # fmt: skip
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
@@ -38,8 +54,22 @@ def check(ctx: FileContext) -> Iterator[Hit]:
             yield Hit(method, message, scope=scope, at_most="warning")
             continue
         message = f"`{ctx.text(method)}` in `Drop`: a panic while unwinding aborts the process"
-        at_most: Severity | None = "notice" if unwraps_option(ctx, call) else None
+        outside = _fails_from_outside(call) and not unwraps_option(ctx, call)
+        at_most: Severity | None = None if outside else "notice"
         yield Hit(method, message, scope=scope, at_most=at_most)
+
+
+def _fails_from_outside(call: Node) -> bool:
+    """`file.flush().unwrap()`, `handle.join().expect(..)`, `fs::remove_file(p).unwrap()`:
+    what is unwrapped is the result of a call `FROM_OUTSIDE` names."""
+    function = call.child_by_field_name("function")
+    receiver = unparenthesized(function.child_by_field_name("value") if function else None)
+    callee = receiver.child_by_field_name("function") if receiver is not None else None
+    if receiver is None or receiver.type != "call_expression" or callee is None:
+        return False
+    name = callee.child_by_field_name("field" if callee.type == "field_expression" else "name")
+    named = name if callee.type in {"field_expression", "scoped_identifier"} else callee
+    return named is not None and text(named) in FROM_OUTSIDE
 
 
 def _unwraps_lock(call: Node) -> bool:
@@ -67,11 +97,19 @@ RULE = Rule(
             Flags `.unwrap()` and `.expect(..)` inside `fn drop` of an `impl Drop`, and in
             every function of the same file that `drop` reaches through calls.
 
-            Unwrapping a plain `Option` (`x.take().unwrap()`, `v.pop().unwrap()`,
-            `cell.get().expect(..)`, a call to a function the file declares returning
-            `Option`) is a notice: it asserts the code's own invariant, as
-            `assert!` does. `m.lock().unwrap()` (also `.read()`/`.write()`) is a warning:
-            it panics only when another thread panicked while holding the lock, yet in
+            The severity says how sure the panic is. An error is the unwrap of what fails
+            from outside the program: a file or socket operation (`flush`, `write_all`,
+            `sync_all`, `remove_file`, `shutdown`, ...), a process's `wait` or `kill`,
+            a thread's `join` (`Err` when the thread panicked) or `Builder::spawn`. Any
+            other unwrap is a notice: whether a channel's `send`, a header parse or a
+            protocol encode can fail depends on invariants the code keeps but does not
+            show (on 66 real crates most such unwraps in `Drop` could not fail), so it
+            is worth a look, not a failed check. Unwrapping a plain `Option`
+            (`x.take().unwrap()`, `v.pop().unwrap()`, `cell.get().expect(..)`, a call to
+            a function the file declares returning `Option`) is a notice too: it asserts
+            the code's own invariant, as `assert!` does. `m.lock().unwrap()` (also
+            `.read()`/`.write()`) is a warning: it panics only when another thread
+            panicked while holding the lock, yet in
             `Drop` that second panic aborts the process
             (`unwrap_or_else(PoisonError::into_inner)` keeps going; parking_lot locks do
             not poison).

@@ -33,6 +33,7 @@ Span = tuple[int, int, int, int]  # line, column, end line, end column (1-based)
 _TEST_MODULE_FILES = frozenset({"tests.rs", "test.rs"})
 _UNTESTED = "drop-untested"
 _SUPERSEDES = {rule.id: rule.supersedes for rule in RULES if rule.supersedes is not None}
+_REACHED_AT_MOST = {rule.id: rule.reached_at_most for rule in RULES if rule.reached_at_most}
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,14 +495,22 @@ def _place_hazard(
         entry.add(finding, hazard.allowed)
         return
     chain, reached = _chain(hazard, how)
+    finding = _through_calls(finding)
     entry.add(replace(finding, message=finding.message + reached, chain=chain), hazard.allowed)
     _place_at_call(by_path, hazard, how)
+
+
+def _through_calls(finding: Finding) -> Finding:
+    """A finding `fn drop` reaches only through calls, at the most its rule
+    allows for that (`Rule.reached_at_most`)."""
+    severity = capped(finding.severity, _REACHED_AT_MOST.get(finding.rule))
+    return finding if severity == finding.severity else replace(finding, severity=severity)
 
 
 def _place_at_call(by_path: Mapping[str, _Linked], hazard: Hazard, how: Reached) -> None:
     """The hazard at the first call in `fn drop` on `how`'s way to it, when
     that `fn drop` is in another file."""
-    finding = hazard.finding
+    finding = _through_calls(hazard.finding)
     if not how.calls or finding.path == how.path:
         return
     chain, reached = _chain(hazard, how)

@@ -195,6 +195,9 @@ class Rule:
     every hit comes from `rules.rust.syntax.in_drop` says so (`only_in_drop`):
     the engine then leaves it out of a file's first pass (no needle search,
     no run) and runs it only where the crate model says Drop reaches.
+    `reached_at_most` caps what it finds in a function `fn drop` reaches only
+    through calls: reach does not follow branches, so a panic in a callee may
+    sit on a path this `drop` never takes.
 
     No rule reports test, bench or example code unless the settings ask for
     it (`tests = true`); drop-untested reads tests, but reports production code.
@@ -212,3 +215,4 @@ class Rule:
     label: str = ""
     help: str = ""
     only_in_drop: bool = False
+    reached_at_most: Severity | None = None

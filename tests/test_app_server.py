@@ -244,7 +244,9 @@ async def test_a_late_delivery_for_an_older_head_does_not_stop_the_current_revie
         fake_github,
         [
             pull_file(
-                "src/lib.rs", None, "impl Drop for G { fn drop(&mut self) { Some(1).unwrap(); } }\n"
+                "src/lib.rs",
+                None,
+                "impl Drop for G { fn drop(&mut self) { self.0.flush().unwrap(); } }\n",
             )
         ],
     )

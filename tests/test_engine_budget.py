@@ -21,7 +21,7 @@ from bot.review.fetch import BlobCache
 from rules.config import Settings
 from rules.engine import MAX_SOURCE_BYTES, SourceFile
 
-DROP = b"impl Drop for G { fn drop(&mut self) { Some(1).unwrap(); } }\n"
+DROP = b"impl Drop for G { fn drop(&mut self) { self.0.flush().unwrap(); } }\n"
 
 
 @pytest.fixture

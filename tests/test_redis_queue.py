@@ -31,7 +31,7 @@ from bot.redisqueue import RedisJobs, SettledQueue, Timings, redis_jobs
 from bot.review.comments import parse_marker
 
 HEADS = [f"{n:040x}" for n in range(1, 6)]
-UNWRAP_IN_DROP = "impl Drop for G { fn drop(&mut self) { Some(1).unwrap(); } }\n"
+UNWRAP_IN_DROP = "impl Drop for G { fn drop(&mut self) { self.0.flush().unwrap(); } }\n"
 RECOVERY_DEADLINE = 30.0
 """Seconds a killed worker's review may take to finish elsewhere: loose (a loaded machine),
 yet under the ~45 s saq's default heartbeat and sweep took."""
@@ -39,7 +39,7 @@ yet under the ~45 s saq's default heartbeat and sweep took."""
 
 def push(fake: FakeGitHub, head: str) -> None:
     """A push to the example PR: a Drop that unwraps, different at each head."""
-    body = f"impl Drop for G{head[-1]} {{ fn drop(&mut self) {{ Some(1).unwrap(); }} }}\n"
+    body = f"impl Drop for G{head[-1]} {{ fn drop(&mut self) {{ self.0.flush().unwrap(); }} }}\n"
     fake.set_head(OWNER, REPO, NUMBER, head, [pull_file("src/lib.rs", "", body)])
 
 

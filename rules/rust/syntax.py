@@ -49,13 +49,28 @@ def in_drop(
     functions.asked = True
     if not functions.wanted:
         return
+    nested: dict[int, Nesting] = {}
     for node in _captured(ctx, query_text, capture):
         index = functions.index_of(node)
         if index is None or index not in functions.wanted:
             continue
         function = functions.nodes[index]
+        if index not in nested:
+            nested[index] = _nested_fns(ctx, function)
+        if next(nested[index].holding(node), None) is not None:
+            continue  # runs when that `fn` is called (an `extern "C"` callback), not here
         if excused is None or not excused_in(ctx, excused, needles, node, function):
             yield node, DropScope(function, excused)
+
+
+def _nested_fns(ctx: FileContext, function: Node) -> Nesting:
+    """The `fn` items written inside `function`'s body, found by their keyword."""
+    body = function.child_by_field_name("body")
+    if body is None:
+        return Nesting(())
+    keywords = ctx.occurrences(("fn",), types=("fn",), within=[(body.start_byte, body.end_byte)])
+    items = (ctx.parent(keyword) for keyword in keywords)
+    return Nesting(item for item in items if item is not None and item.type == "function_item")
 
 
 def _captured(ctx: FileContext, query_text: str, capture: str) -> list[Node]:

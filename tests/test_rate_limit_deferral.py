@@ -21,7 +21,7 @@ from app_harness import FAST_RETRY, NUMBER, OWNER, REPO, logged, running_app
 from fakegithub import FakeGitHub, load_webhook, pull_file
 from redis_harness import fresh, push_deliveries, queue_idle, running_workers
 
-UNWRAP_IN_DROP = "impl Drop for G { fn drop(&mut self) { Some(1).unwrap(); } }\n"
+UNWRAP_IN_DROP = "impl Drop for G { fn drop(&mut self) { self.0.flush().unwrap(); } }\n"
 OTHER = 3  # the pull request reviewed while the first one waits
 WAIT = 2.0  # seconds GitHub asks the App to wait: over `max_wait`, short for a test
 RETRY = dataclasses.replace(FAST_RETRY, max_wait=0.2, secondary_wait=WAIT)

@@ -30,6 +30,7 @@ _SOCKET = re.compile(_NOT_NESTED + r"(std::net::|net::)?(UdpSocket|TcpStream)\b"
 _NET_FUNCTIONS = re.compile(r"^(std::net::|net::)?(TcpStream::connect(_timeout)?|UdpSocket::bind)$")
 _CHILD_NAME = re.compile(r"child|process", re.I)
 _SOCKET_METHODS = frozenset({"send_to", "recv", "recv_from", "send"})
+_STOP_FLAG = re.compile(rb"\.store\s*\(\s*true\b")
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
@@ -52,6 +53,8 @@ def blocking_call(ctx: FileContext, call: Node, function: Node) -> str | None:
         path = ctx.resolve(ctx.text(callee))
         if path in {"std::thread::sleep", "thread::sleep"}:
             return "std::thread::sleep"
+        if _NET_FUNCTIONS.match(path) and _wakes_an_accept_loop(ctx, call, function):
+            return None
         if _NET_FUNCTIONS.match(path) or path == "reqwest::blocking::get":
             return path
         return None
@@ -97,6 +100,15 @@ def _receiver_kind(clues: Origin, method: str) -> str | None:
     if method == "call" and any(text.startswith("ureq::") for text in clues.types):
         return "ureq::Request"
     return None
+
+
+def _wakes_an_accept_loop(ctx: FileContext, call: Node, function: Node) -> bool:
+    """`self.done.store(true, ..); TcpStream::connect(own_addr)`: a server's
+    Drop sets its stop flag, then connects to its own listener so the thread
+    blocked in `accept` sees it. The connection is local and returns at once;
+    it is how std-only servers stop (tiny_http, ureq's test server)."""
+    before = ctx.source[function.start_byte : call.start_byte]
+    return _STOP_FLAG.search(before) is not None
 
 
 def _killed_before(ctx: FileContext, call: Node, receiver: Node, function: Node) -> bool:

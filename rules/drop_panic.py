@@ -204,7 +204,9 @@ RULE = Rule(
             feature test such as `cfg!(unix)` or `cfg!(feature = "..")` does not count),
             and a panic whose message says the process ran out of memory (dbus's
             `panic!("Cannot disable watch tracking (OOM?)")`: Rust aborts on allocation
-            failure anyway).
+            failure anyway). A panic `drop` reaches only through calls is at most a
+            warning: reach does not follow branches, and the called function may panic
+            only on a path this `drop` never takes.
 
             Not flagged: code that runs only while the thread is not already panicking
             (`if !std::thread::panicking() { .. }`, the `else` of

@@ -211,7 +211,8 @@ RULE = Rule(
             Not flagged: code that runs only while the thread is not already panicking
             (`if !std::thread::panicking() { .. }`, the `else` of
             `if std::thread::panicking() { .. }`, what follows
-            `if std::thread::panicking() { return; }`), where a panic cannot abort; and
+            `if std::thread::panicking() { return; }`, or of `break` or `continue` in a
+            loop), where a panic cannot abort; and
             code in a closure or `async` block handed to a spawn (`std::thread::spawn`,
             `tokio::spawn`, `spawn_blocking`, a tracker's `spawn`), which runs on that
             thread or task, where a panic ends only it;

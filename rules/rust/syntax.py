@@ -15,6 +15,7 @@ from rules.rust.parsing import (
     Nesting,
     captures,
     earlier_statements,
+    exit_condition,
     lineage,
     query,
     text,
@@ -253,19 +254,9 @@ def _is_panicking_call(ctx: FileContext, call: Node) -> bool:
 
 def _returned_if_panicking(ctx: FileContext, statement: Node) -> bool:
     """An earlier statement of `statement`'s block is `if thread::panicking() {
-    return; }` (no `else`): what follows runs only when not panicking."""
+    return; }` (no `else`; or `continue`, `break`): what follows runs only
+    when not panicking."""
     return any(
-        guard.type == "if_expression"
-        and guard.child_by_field_name("alternative") is None
-        and _implies(ctx, guard.child_by_field_name("condition"), panicking=True)
-        and _returns(guard.child_by_field_name("consequence"))
+        _implies(ctx, exit_condition(guard), panicking=True)
         for guard in earlier_statements(statement)
     )
-
-
-def _returns(block: Node | None) -> bool:
-    """The block ends in `return`."""
-    last = block.named_children[-1] if block is not None and block.named_children else None
-    if last is not None and last.type == "expression_statement" and last.named_children:
-        last = last.named_children[0]
-    return last is not None and last.type == "return_expression"

@@ -75,6 +75,9 @@ class Resolver:
         self.calls: dict[FnRef, tuple[Call, ...]] = {}
         self._memo: dict[tuple[FnRef, int], FnRef | None] = {}
         self._named: dict[tuple[ModuleKey, str], Definition | None] = {}
+        # (module, name, want, depth) -> `_lookup`'s answer: globs re-exporting
+        # globs ask the same questions again on every branch
+        self._looked_up: dict[tuple[ModuleKey, str, str, int], Definition | None] = {}
         self._placed = {(placement.crate, placement.module) for placement in placements}
         for index, crate in enumerate(crates):
             package = crate.package
@@ -361,7 +364,15 @@ class Resolver:
 
     def _lookup(self, module: ModuleKey, name: str, want: str, depth: int) -> Definition | None:
         """One name in one module's scope: declared, else imported by name,
-        else by exactly one glob; None when unknown or ambiguous."""
+        else by exactly one glob; None when unknown or ambiguous (memoised:
+        without it, modules that glob-import each other make the search grow
+        with the number of globs to the power of the depth)."""
+        key = (module, name, want, depth)
+        if key not in self._looked_up:
+            self._looked_up[key] = self._search(module, name, want, depth)
+        return self._looked_up[key]
+
+    def _search(self, module: ModuleKey, name: str, want: str, depth: int) -> Definition | None:
         if depth > _USE_DEPTH:
             return None
         scope = self.scopes.get(module)

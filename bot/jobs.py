@@ -151,6 +151,9 @@ class ReviewTrack(Protocol):
 
     async def started(self, head_sha: str, run_url: str | None) -> None: ...
 
+    async def progressed(self, annotations: int, completed: bool) -> None:
+        """The open check run holds `annotations` and, if `completed`, its verdict."""
+
     async def finished(self, head_sha: str, full: bool) -> None: ...
 
 
@@ -173,6 +176,9 @@ class MemoryTrack:
 
     async def started(self, head_sha: str, run_url: str | None) -> None:
         self.head_sha = head_sha
+
+    async def progressed(self, annotations: int, completed: bool) -> None:
+        pass  # a try that stops in this process hands its progress on itself (`RetryLater`)
 
     async def finished(self, head_sha: str, full: bool) -> None:
         self.reviewed_heads[self.key] = (head_sha, full)

@@ -135,11 +135,15 @@ end
 return {current, redis.call('HGET', KEYS[3], 'request')}
 """
 
-# KEYS gen, active: a run's request and open check run, and the newest run's gen
+# KEYS gen, active: a run's request, open check run and its progress, and the newest run's gen
 _ACTIVE = """
-local active = redis.call('HMGET', KEYS[2], 'request', 'run_head', 'run_url')
-return {tonumber(redis.call('GET', KEYS[1]) or '0'), active[1], active[2], active[3]}
+local active = redis.call(
+  'HMGET', KEYS[2], 'request', 'run_head', 'run_url', 'run_annotations', 'run_completed'
+)
+return {tonumber(redis.call('GET', KEYS[1]) or '0'), unpack(active)}
 """
+RUN_FIELDS = ["run_head", "run_url", "run_annotations", "run_completed"]
+"""How `active:K:<gen>` holds the check run a run opened (`_leftover` reads them back)."""
 
 # KEYS lock; ARGV token, ttl ms: keep the lock while it is ours
 _RENEW = """
@@ -225,14 +229,13 @@ class RedisJobs:
     async def taken(self, key: PullKey, gen: int) -> Taken | None:
         """What run `gen` of `key` took, read again under the PR's lock; None when another
         attempt of the same run already finished it."""
-        current, request, run_head, run_url = await self._read_active(
+        current, request, *run = await self._read_active(
             keys=[self._key("gen", key), self._active(key, gen)]
         )
         if request is None:
             return None
         job = ReviewJob.from_json(json.loads(request))
-        leftover = Leftover(run_head.decode(), run_url.decode()) if run_url else None
-        return Taken(job, leftover, superseded=int(current) > gen + 1)
+        return Taken(job, _leftover(run), superseded=int(current) > gen + 1)
 
     async def overtaken(self, key: PullKey, gen: int) -> bool:
         """A newer run of `key` has started: run `gen` is worth nothing any more."""
@@ -252,9 +255,8 @@ class RedisJobs:
         others = [int(g) for g in await self.redis.smembers(self._key("runs", key))]  # type: ignore[misc]
         found: dict[int, Leftover | None] = {}
         for other in sorted(g for g in others if g < gen):
-            active = self._active(key, other)
-            head, url = await self.redis.hmget(active, ["run_head", "run_url"])  # type: ignore[misc]
-            found[other] = Leftover(head.decode(), url.decode()) if url else None
+            run = await self.redis.hmget(self._active(key, other), RUN_FIELDS)  # type: ignore[misc]
+            found[other] = _leftover(run)
         return found
 
     @contextlib.asynccontextmanager
@@ -380,6 +382,14 @@ class RedisJobs:
         return self._key("running", key)
 
 
+def _leftover(run: list[bytes | None]) -> Leftover | None:
+    """The check run `RUN_FIELDS` describe, None when the run opened none."""
+    head, url, annotations, completed = run
+    if head is None or url is None:
+        return None
+    return Leftover(head.decode(), url.decode(), int(annotations or 0), completed == b"1")
+
+
 @dataclass
 class RedisTrack:
     """`ReviewTrack` on Redis for run `gen` of one PR (see the module's key list)."""
@@ -404,6 +414,11 @@ class RedisTrack:
                 pipe.hset(active, mapping={"run_head": head_sha, "run_url": run_url})
             pipe.set(self.reviews._running(self.key), _tag(head_sha, self.full), ex=REQUEST_MEMORY)
             await pipe.execute()
+
+    async def progressed(self, annotations: int, completed: bool) -> None:
+        active = self.reviews._active(self.key, self.gen)
+        progress = {"run_annotations": annotations, "run_completed": int(completed)}
+        await self.reviews.redis.hset(active, mapping=progress)  # type: ignore[misc]
 
     async def finished(self, head_sha: str, full: bool) -> None:
         await self.reviews.redis.set(

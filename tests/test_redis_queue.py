@@ -146,6 +146,8 @@ async def test_a_worker_killed_mid_review_loses_nothing(
             await queue_idle(redis_url, timeout=RECOVERY_DEADLINE)
     [run] = fake_github.check_runs
     assert (run.status, run.conclusion) == ("completed", "failure")
+    annotations = [(a["path"], a["start_line"], a["title"]) for a in run.annotations]
+    assert annotations and len(annotations) == len(set(annotations))  # none sent twice
     [review] = fake_github.reviews
     assert [parse_marker(c.body)[0] for c in review.comments] == ["drop-unwrap"]  # type: ignore[index]
 

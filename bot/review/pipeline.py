@@ -73,6 +73,7 @@ class Context:
     engine: EnginePool
     progress: Progress  # how far the check run has got (a reused run: how far it had got)
     job: ReviewJob  # its tries so far bound how often a rate limit may put it off
+    track: ReviewTrack  # told the progress, for an attempt after this worker's death
 
 
 @dataclass
@@ -159,6 +160,7 @@ async def run_review(
         engine or budget.shared(),
         progress,
         job,
+        track,
     )
     try:
         if cancelled is not None:
@@ -390,11 +392,14 @@ async def check(ctx: Context, *, full: bool) -> Checked:
     )
     progress = ctx.progress
     if ctx.run_url is not None and not progress.completed:
-        for update in checkrun.completion_payloads(outcome, held=progress.annotations):
+        updates = checkrun.completion_payloads(outcome, held=progress.annotations)
+        for number, update in enumerate(updates, 1):
             progress.annotations = await once.update_check_run(
                 ctx.gh, ctx.run_url, update, progress.annotations
             )
-        progress.completed = True
+            progress.completed = number == len(updates)
+            # Where the next attempt carries on from if this worker dies now.
+            await ctx.track.progressed(progress.annotations, progress.completed)
     return Checked(outcome, ours, frozenset(e["filename"] for e in rust))
 
 

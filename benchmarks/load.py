@@ -55,10 +55,11 @@ def head_of(pr: int, push: int) -> str:
 
 
 def source_of(pr: int, push: int) -> str:
-    """A Drop that unwraps, different at each push (so each head has its own finding)."""
+    """A Drop that unwraps a flush, different at each push (so each head has its own finding,
+    posted as a review comment: an Option's unwrap would only be a notice)."""
     name = f"G{pr}x{push}"
-    drop = "fn drop(&mut self) { Some(1).unwrap(); }"
-    return f"pub struct {name};\nimpl Drop for {name} {{ {drop} }}\n"
+    drop = "fn drop(&mut self) { self.0.flush().unwrap(); }"
+    return f"pub struct {name}(std::fs::File);\nimpl Drop for {name} {{ {drop} }}\n"
 
 
 @contextmanager

@@ -35,7 +35,11 @@ from redis_harness import free_port, running_redis
 from bot.manifest import WEBHOOK_PATH
 from bot.redisqueue import Timings
 
-UNWRAP_IN_DROP = "pub struct G;\nimpl Drop for G { fn drop(&mut self) { Some(1).unwrap(); } }\n"
+UNWRAP_IN_DROP = (
+    "pub struct G(std::fs::File);\n"
+    "impl Drop for G { fn drop(&mut self) { self.0.flush().unwrap(); } }\n"
+)
+"""A Drop whose finding is posted as a review comment (an Option's unwrap is only a notice)."""
 
 
 async def until(done: Callable[[], bool], timeout: float = 120.0) -> float:

@@ -72,11 +72,12 @@ async def one_round(
     pull_path = f"/repos/{OWNER}/{REPO}/pulls/{pr}"
     held = fake.hold("POST", f"{pull_path}/reviews")
     doomed = start(["worker"], env, logs / f"doomed{pr}.log")
-    await started(logs / f"doomed{pr}.log")
-    await deliver(f"http://127.0.0.1:{env['PORT']}{WEBHOOK_PATH}", fake, pr)
-    await until(held.arrived.is_set)
-    rescuer = start(["worker"], env, logs / f"rescuer{pr}.log")
+    rescuer = None
     try:
+        await started(logs / f"doomed{pr}.log")
+        await deliver(f"http://127.0.0.1:{env['PORT']}{WEBHOOK_PATH}", fake, pr)
+        await until(held.arrived.is_set)
+        rescuer = start(["worker"], env, logs / f"rescuer{pr}.log")
         await started(logs / f"rescuer{pr}.log")
         reads = len(fake.calls("GET", pull_path))
         killed = time.monotonic()
@@ -89,9 +90,11 @@ async def one_round(
                 r.status == "completed" for r in fake.check_runs if r.head_sha == f"{pr:040x}"
             )
         )
-    finally:
-        rescuer.terminate()
-        rescuer.wait(30)
+    finally:  # a round that fails leaves no worker behind
+        for worker in (doomed, rescuer):
+            if worker is not None and worker.poll() is None:
+                worker.terminate()
+                worker.wait(30)
     return resumed - killed, completed - killed
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from rules.docs import page
 from rules.fixes import SAFE_DROP
-from rules.model import ASYNC_NOT_DETACHED, Hit, Rule
+from rules.model import ASYNC_NOT_DETACHED, Hit, Rule, Severity
 from rules.rust.context import FileContext
 from rules.rust.spawns import SPAWN_CALLS, classify_spawn, handle_discarded
 from rules.rust.syntax import in_drop, in_one_time_init
@@ -18,7 +18,10 @@ def check(ctx: FileContext) -> Iterator[Hit]:
         if spawn is None or spawn.family == "scoped" or not handle_discarded(ctx, call):
             continue
         message = f"detached `{spawn.name}` in `Drop`: the cleanup may never run"
-        yield Hit(call, message, scope=scope)
+        # A detached thread runs to completion unless the process exits first;
+        # a detached task is cancelled whenever its runtime shuts down.
+        at_most: Severity | None = "warning" if spawn.family == "thread" else None
+        yield Hit(call, message, scope=scope, at_most=at_most)
 
 
 RULE = Rule(
@@ -46,6 +49,15 @@ RULE = Rule(
             on is kept. Spawning on a `TaskTracker` or `JoinSet` (judged by the receiver's
             constructor, declared type or name) is tracked, not detached, and so are scoped
             threads (`std::thread::scope`), which are joined when the scope ends.
+
+            Severity by form: a detached tokio or async-std task (also `spawn_blocking`)
+            is an error: it is cancelled wherever it stands when the runtime shuts down,
+            which is exactly when values are dropped. A detached std thread
+            (`std::thread::spawn`, `thread::Builder::spawn`) is at most a warning: it runs
+            to completion unless the process exits first, and spawning one from `Drop` is
+            sometimes the point. threadpool's `Sentinel::drop` runs while a worker panics
+            and starts a replacement worker thread with `thread::Builder`: that thread is
+            the pool's, detached on purpose, not cleanup that may not run.
 
             Not flagged: a spawn in the closure of a one-time initialiser
             (`OnceCell::get_or_init`, `Once::call_once`): it runs when the value is first

@@ -271,3 +271,24 @@ def test_mem_forget_is_a_notice_unless_configured_higher():
     assert severities(source, "mem-forget") == {2: "notice"}
     settings = Settings(rules={"mem-forget": "warning"})
     assert severities(source, "mem-forget", settings) == {2: "warning"}
+
+
+def test_a_detached_thread_in_drop_is_a_warning_a_detached_task_an_error():
+    # threadpool's `Sentinel::drop` starts a replacement worker with `thread::Builder`
+    source = b"""
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let builder = std::thread::Builder::new();
+        builder.spawn(move || work()).unwrap();
+        std::thread::spawn(move || work());
+        tokio::spawn(async move { release().await });
+        tokio::task::spawn_blocking(move || release_now());
+    }
+}
+"""
+    assert severities(source, "drop-detached-spawn") == {
+        5: "warning",
+        6: "warning",
+        7: "error",
+        8: "error",
+    }

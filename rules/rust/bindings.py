@@ -34,10 +34,14 @@ _TRANSPARENT = frozenset(
 
 @dataclass(slots=True)
 class Origin:
-    """Clues about what an expression is: `names` and `types`, nearest first."""
+    """Clues about what an expression is: `names` and `types`, nearest first.
+    `declared` holds the declared types (of bindings and fields) as written,
+    generic arguments kept (`Arc<dyn Runtime>`): what the value is wrapped in
+    and whether it is a trait object."""
 
     names: list[str] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
+    declared: list[str] = field(default_factory=list)
 
     def type_matches(self, pattern: re.Pattern[str]) -> bool:
         return any(pattern.search(text) for text in self.types)
@@ -126,6 +130,7 @@ def origin(ctx: FileContext, expr: Node, depth: int = 4) -> Origin:
                 declared = fields.get(ctx.text(name)) or tuple_field_type(ctx, node)
                 if declared is not None:
                     found.types.append(declared)
+                    found.declared.append(declared)
             node = node.child_by_field_name("value")
         elif kind == "identifier":
             found.names.append(ctx.text(node))
@@ -150,6 +155,7 @@ def _follow(ctx: FileContext, binding: Binding | None, found: Origin) -> Node | 
         return None
     if binding.type is not None:
         found.types.append(ctx.resolve(ctx.text(binding.type)))
+        found.declared.append(ctx.text(binding.type))
     if binding.closure is not None:
         # `x.take().map(|h| ..)`: h comes from the receiver of the call the
         # closure is an argument of; `thread::scope(|s| ..)`: from that path.

@@ -52,6 +52,11 @@ _NOT_A_TASK_TYPE = re.compile(r"\bCommand\b|process::")
 _RUNTIME_TYPE = re.compile(
     r"\b(Handle|Runtime|LocalSet)\b|runtime::|Builder::new_(current|multi)_thread"
 )
+# A runtime-like name that is a trait object (`Arc<dyn Runtime>`, `impl Runtime`):
+# tokio's and async-std's runtimes, handles and local sets are structs.
+_TRAIT_OBJECT = re.compile(r"\b(dyn|impl)\s+([\w:]*::)?(Handle|Runtime|LocalSet)\b")
+_RUNTIME_PATH = re.compile(r"[\w:]*\b(Handle|Runtime|LocalSet)\b")
+_OWN_PATH = ("crate::", "self::", "super::")
 _TRACKED_NAME = re.compile(r"tracker|join_?set|task_?set", re.I)
 _RUNTIME_NAME = re.compile(r"(^|_)(rt|runtime|handle|local_?set)\d*($|_)", re.I)
 
@@ -194,9 +199,10 @@ def _receiver_family(ctx: FileContext, receiver: Node) -> Family | None:
     was built with) decide first: `TaskTracker`/`JoinSet` are tracked (None),
     a `thread::scope` scope spawns scoped threads, `thread::Builder::new()`
     threads, `Command` is a process, `Handle`/`Runtime`/`LocalSet` tasks.
-    Otherwise the names along the way decide: `tracker`/`join_set` tracked,
-    `rt`/`runtime`/`handle` (also as `_`-separated parts) tasks. Anything
-    else is unknown and not reported."""
+    A runtime-like type that is the crate's own (`_crates_own_runtime`) is
+    no task spawn. Only when no type was declared along the way do the names
+    decide: `tracker`/`join_set` tracked, `rt`/`runtime`/`handle` (also as
+    `_`-separated parts) tasks. Anything else is unknown and not reported."""
     clues = origin(ctx, receiver)
     if clues.type_matches(_TRACKED_TYPE):
         return None
@@ -206,13 +212,28 @@ def _receiver_family(ctx: FileContext, receiver: Node) -> Family | None:
         return "thread"
     if clues.type_matches(_NOT_A_TASK_TYPE):
         return None
+    if any(_crates_own_runtime(ctx, text) for text in (*clues.declared, *clues.types)):
+        return None
     if clues.type_matches(_RUNTIME_TYPE):
         return "task"
+    if clues.declared:
+        return None  # a declared type that is no runtime: the name alone does not decide
     if clues.name_matches(_TRACKED_NAME):
         return None
     if clues.name_matches(_RUNTIME_NAME):
         return "task"
     return None
+
+
+def _crates_own_runtime(ctx: FileContext, text: str) -> bool:
+    """True when a type named like a runtime is the crate's own, not tokio's:
+    a trait object (quinn's `runtime: Arc<dyn Runtime>`, whose `spawn`
+    returns `()`), or a name that `use` brings from `crate::`/`self::`/
+    `super::` (quinn's `use crate::runtime::Runtime`)."""
+    if _TRAIT_OBJECT.search(text):
+        return True
+    paths = (ctx.resolve(match.group(0)) for match in _RUNTIME_PATH.finditer(text))
+    return any(path.startswith(_OWN_PATH) for path in paths)
 
 
 def _block_tail(ctx: FileContext, statement: Node) -> bool:

@@ -7,6 +7,11 @@ from collections.abc import Iterator
 from rules.docs import page
 from rules.model import ASYNC_NOT_DETACHED, Hit, Rule
 from rules.rust.context import FileContext
+from rules.rust.spawn_owners import (
+    drives_returned_pair,
+    reports_through_channel,
+    spawns_own_parameter,
+)
 from rules.rust.spawns import classify_spawn, handle_discarded, spawn_calls
 from rules.rust.syntax import outside_drop
 
@@ -14,8 +19,19 @@ from rules.rust.syntax import outside_drop
 def check(ctx: FileContext) -> Iterator[Hit]:
     for call in outside_drop(ctx, spawn_calls(ctx)):
         spawn = classify_spawn(ctx, call)
-        if spawn is not None and spawn.family == "task" and handle_discarded(ctx, call):
-            yield Hit(call, f"the `JoinHandle` of `{spawn.name}` is dropped: the task is detached")
+        if spawn is None or spawn.family != "task" or not handle_discarded(ctx, call):
+            continue
+        if spawns_own_parameter(ctx, call):
+            continue  # an executor adapter: its caller chose to detach
+        message = f"the `JoinHandle` of `{spawn.name}` is dropped: the task is detached"
+        if reports_through_channel(ctx, call):
+            message = f"{message}, though it reports back through a channel"
+            yield Hit(call, message, at_most="notice")
+        elif drives_returned_pair(ctx, call):
+            message = f"{message}, driven by the half of its pair that the function returns"
+            yield Hit(call, message, at_most="notice")
+        else:
+            yield Hit(call, message)
 
 
 RULE = Rule(
@@ -42,6 +58,22 @@ RULE = Rule(
             outside `Drop`: fire-and-forget is their usual, deliberate use. Test code is
             checked too: a detached task in a test outlives the assertion it should feed.
             Inside `Drop`, `drop-detached-spawn` reports instead.
+
+            Deliberately not flagged: an executor adapter that spawns the future it was
+            given, as is or boxed/pinned (hyper's `Exec::execute(&self, fut)` calling
+            `tokio::task::spawn(fut)`, quinn's `impl Runtime for TokioRuntime { fn
+            spawn(&self, future) { tokio::spawn(future); } }`). Detaching is the
+            adapter's contract; the decision is its caller's, and `drop-detached-spawn`
+            still reports the adapter's spawn when `Drop` reaches it.
+
+            Only a notice, because someone still answers for the task: a spawned future
+            that takes a channel's sending half along (reqwest's per-request
+            `tokio::spawn(forward(req_fut, req_tx))`, or an `async move` block calling
+            `tx.send(..)`) reports its result back; a worker taken from a tuple whose
+            other half the function returns (tower's `let (service, worker) =
+            Self::pair(..); tokio::spawn(worker); service`) lives as long as that half's
+            channel. Their errors and panics are still lost at shutdown, so they are not
+            silenced altogether.
         """,
         why="""
             Dropping a `JoinHandle` detaches the task: nothing learns whether it finished,

@@ -292,3 +292,32 @@ impl Drop for Sentinel {
         7: "error",
         8: "error",
     }
+
+
+def test_a_detached_task_that_reports_back_or_is_driven_by_its_pair_is_a_notice():
+    # reqwest's per-request task answers through `req_tx`; tower's buffer worker
+    # lives as long as the `service` half the constructor returns
+    source = b"""
+async fn serve(client: Client, mut rx: Receiver<(Request, Responder)>) {
+    while let Some((req, req_tx)) = rx.recv().await {
+        tokio::spawn(forward(client.execute(req), req_tx));
+        tokio::spawn(forward(client.execute(req), req));
+    }
+}
+
+fn lookup_in_background(name: String, tx: oneshot::Sender<Addr>) {
+    tokio::spawn(async move { let _ = tx.send(lookup(&name).await); });
+}
+
+fn new(service: Service) -> Buffer {
+    let (service, worker) = pair(service);
+    tokio::spawn(worker);
+    service
+}
+"""
+    assert severities(source, "detached-spawn") == {
+        4: "notice",
+        5: "warning",
+        10: "notice",
+        15: "notice",
+    }

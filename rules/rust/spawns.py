@@ -13,10 +13,10 @@ from typing import Literal
 
 from tree_sitter import Node
 
-from rules.rust.bindings import origin, short_text
+from rules.rust.bindings import field_types, origin, short_text, tuple_field_type
 from rules.rust.context import FileContext
 from rules.rust.excuses import drop_excuse
-from rules.rust.locals import call_of_argument
+from rules.rust.locals import binding_of, call_of_argument
 from rules.rust.parsing import lineage
 from rules.rust.syntax import (
     call_named,
@@ -200,8 +200,8 @@ def _receiver_family(ctx: FileContext, receiver: Node) -> Family | None:
     a `thread::scope` scope spawns scoped threads, `thread::Builder::new()`
     threads, `Command` is a process, `Handle`/`Runtime`/`LocalSet` tasks.
     A runtime-like type that is the crate's own (`_crates_own_runtime`) is
-    no task spawn. Only when no type was declared along the way do the names
-    decide: `tracker`/`join_set` tracked, `rt`/`runtime`/`handle` (also as
+    no task spawn. Only when the receiver itself has no declared type do the
+    names decide: `tracker`/`join_set` tracked, `rt`/`runtime`/`handle` (also as
     `_`-separated parts) tasks. Anything else is unknown and not reported."""
     clues = origin(ctx, receiver)
     if clues.type_matches(_TRACKED_TYPE):
@@ -214,14 +214,27 @@ def _receiver_family(ctx: FileContext, receiver: Node) -> Family | None:
         return None
     if any(_crates_own_runtime(ctx, text) for text in (*clues.declared, *clues.types)):
         return None
-    if clues.type_matches(_RUNTIME_TYPE):
+    if clues.type_matches(_RUNTIME_TYPE) or any(map(_RUNTIME_TYPE.search, clues.declared)):
         return "task"
-    if clues.declared:
+    if _declared_type(ctx, receiver) is not None:
         return None  # a declared type that is no runtime: the name alone does not decide
     if clues.name_matches(_TRACKED_NAME):
         return None
     if clues.name_matches(_RUNTIME_NAME):
         return "task"
+    return None
+
+
+def _declared_type(ctx: FileContext, receiver: Node) -> str | None:
+    """The declared type of the receiver itself (a typed binding or parameter,
+    a field of a struct of this file), not of what it was taken from."""
+    if receiver.type == "identifier":
+        binding = binding_of(receiver, ctx.root)
+        return ctx.text(binding.type) if binding is not None and binding.type else None
+    if receiver.type == "field_expression":
+        field = receiver.child_by_field_name("field")
+        name = ctx.text(field) if field is not None else ""
+        return field_types(ctx).get(name) or tuple_field_type(ctx, receiver)
     return None
 
 

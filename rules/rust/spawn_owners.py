@@ -18,6 +18,7 @@ detach on purpose, and someone else does answer for the task:
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from tree_sitter import Node
@@ -33,6 +34,7 @@ _WRAPPER_METHODS = frozenset({"boxed", "boxed_local"})
 # `reply_sender`, `done_tx2`).
 _SENDER_NAME = re.compile(r"(^|_)(tx|sender)\d*$", re.I)
 _SEND_METHODS = frozenset({"send", "try_send", "send_async", "unbounded_send", "send_replace"})
+_SENDS_LOOKED_AT = 64
 
 
 def spawns_own_parameter(ctx: FileContext, call: Node) -> bool:
@@ -57,8 +59,26 @@ def reports_through_channel(ctx: FileContext, call: Node) -> bool:
         names = (ctx.text(a) for a in (arguments.named_children if arguments else []))
         return any(_SENDER_NAME.search(name) for name in names)
     if future.type in {"async_block", "closure_expression"}:
-        return any(_sends_captured(ctx, node, future) for node in walk(future))
+        sends = ctx.memo(_send_calls)
+        first = bisect.bisect_left(sends, future.start_byte, key=_start)
+        last = bisect.bisect_left(sends, future.end_byte, key=_start)
+        # a bounded look: nested spawns each hold every send inside them
+        inside = sends[first : min(last, first + _SENDS_LOOKED_AT)]
+        return any(_sends_captured(ctx, node, future) for node in inside)
     return False
+
+
+def _send_calls(ctx: FileContext) -> list[Node]:
+    """The `x.send` (and kin) field expressions of the file, in order: found
+    once by name, not by walking every spawned future (nested spawns would
+    walk the same code once per level)."""
+    names = ctx.occurrences(_SEND_METHODS, {"field_identifier"})
+    found = (ctx.parent(name) for name in names)
+    return [node for node in found if node is not None and node.type == "field_expression"]
+
+
+def _start(node: Node) -> int:
+    return node.start_byte
 
 
 def drives_returned_pair(ctx: FileContext, call: Node) -> bool:

@@ -255,11 +255,23 @@ class FileContext:
         whole = self.test_file or whole_file
         starts, ends = ([0], [len(self.source)]) if whole else self._test_ranges
         spans = list(zip(starts, ends, strict=True))
-        return {
-            name
-            for name in names
-            if next(self._spelled(name.encode(), spans, _NAMING), None) is not None
-        }
+        if len(names) * len(spans) <= _SEARCHES:  # a search per name, each stopping at its first
+            return {
+                name
+                for name in names
+                if next(self._spelled(name.encode(), spans, _NAMING), None) is not None
+            }
+        wanted = {name.encode() for name in names}  # many: one pass over the test code's words
+        found: set[bytes] = set()
+        for start, end in spans:
+            for word in _WORD.finditer(self.source, start, end):
+                if word.group() in wanted and word.group() not in found:
+                    node = self._spanning(word.start(), word.end())
+                    if node is None or (node.start_byte, node.end_byte) != word.span():
+                        continue
+                    if node.type in _NAMING:
+                        found.add(word.group())
+        return {word.decode() for word in found}
 
     def is_test(self, node: Node) -> bool:
         """Test code per DESIGN.md: test files, `#[cfg(test)]` items, `#[..test]` fns."""
@@ -398,6 +410,7 @@ class FileContext:
         return f"impl {self.text(trait)} for {name}" if trait is not None else f"impl {name}"
 
 
+_SEARCHES = 64  # names x test ranges searched one by one before one pass over the words pays
 _CLIMBS = 32  # item paths found by climbing a shallow tree before the keyword search pays
 _WORD = re.compile(rb"[A-Za-z0-9_]+")
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")

@@ -68,9 +68,7 @@ def _declared_field_types(ctx: FileContext) -> dict[str, str]:
 def _struct_items(ctx: FileContext) -> list[Node]:
     """Every `struct` and `union` item, found from its keyword: a query over
     the whole tree would visit every expression of the file to find them."""
-    keywords = ctx.occurrences(_DECLARING, types=_DECLARING)
-    items = (ctx.parent(keyword) for keyword in keywords)
-    return [item for item in items if item is not None and item.type in _STRUCT_ITEMS]
+    return ctx.holders(_DECLARING, _DECLARING, _STRUCT_ITEMS)
 
 
 def tuple_field_type(ctx: FileContext, access: Node) -> str | None:

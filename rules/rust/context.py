@@ -186,6 +186,19 @@ class FileContext:
         found.sort(key=lambda node: node.start_byte)
         return found
 
+    def holders(
+        self,
+        names: Collection[str],
+        name_types: Collection[str],
+        types: Collection[str],
+        within: Sequence[tuple[int, int]] | None = None,
+    ) -> list[Node]:
+        """The nodes of `types` right above an occurrence of one of `names`
+        (`occurrences` with `name_types`), in order: items found by their
+        keyword, calls by their method's name, without walking the tree."""
+        above = (self.parent(node) for node in self.occurrences(names, name_types, within))
+        return [node for node in above if node is not None and node.type in types]
+
     def _spelled(
         self, word: bytes, spans: Iterable[tuple[int, int]], types: Collection[str]
     ) -> Iterator[Node]:
@@ -394,9 +407,7 @@ class FileContext:
         tree (where climbing costs the depth each time) or a file with many
         findings (where one search for the keywords costs less than a climb
         per finding); a few findings climb the tree instead (`_CLIMBS`)."""
-        keywords = self.occurrences(_ITEM_WORDS, _ITEM_WORDS)
-        items = (self.parent(keyword) for keyword in keywords)
-        return Nesting(item for item in items if item is not None and item.type in _LABELLED)
+        return Nesting(self.holders(_ITEM_WORDS, _ITEM_WORDS, _LABELLED))
 
     def _item_label(self, item: Node) -> str:
         if item.type == "impl_item":

@@ -72,9 +72,7 @@ def _send_calls(ctx: FileContext) -> list[Node]:
     """The `x.send` (and kin) field expressions of the file, in order: found
     once by name, not by walking every spawned future (nested spawns would
     walk the same code once per level)."""
-    names = ctx.occurrences(_SEND_METHODS, {"field_identifier"})
-    found = (ctx.parent(name) for name in names)
-    return [node for node in found if node is not None and node.type == "field_expression"]
+    return ctx.holders(_SEND_METHODS, ("field_identifier",), ("field_expression",))
 
 
 def _start(node: Node) -> int:

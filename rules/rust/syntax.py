@@ -69,9 +69,8 @@ def _nested_fns(ctx: FileContext, function: Node) -> Nesting:
     body = function.child_by_field_name("body")
     if body is None:
         return Nesting(())
-    keywords = ctx.occurrences(("fn",), types=("fn",), within=[(body.start_byte, body.end_byte)])
-    items = (ctx.parent(keyword) for keyword in keywords)
-    return Nesting(item for item in items if item is not None and item.type == "function_item")
+    within = [(body.start_byte, body.end_byte)]
+    return Nesting(ctx.holders(("fn",), ("fn",), ("function_item",), within))
 
 
 def _captured(ctx: FileContext, query_text: str, capture: str) -> list[Node]:

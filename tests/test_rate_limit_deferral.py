@@ -141,3 +141,37 @@ async def test_a_push_while_a_review_is_put_off_waits_with_it_and_the_newest_hea
         caplog, "review coalesced into a deferred one" if not redis_url else "review coalesced"
     )
     assert not logged(caplog, "job failed")
+
+
+@pytest.mark.parametrize("queue", ["in-process", "redis"])
+async def test_a_rate_limited_config_read_puts_the_review_off_instead_of_using_defaults(
+    fake_github: FakeGitHub, redis_server: str, caplog: pytest.LogCaptureFixture, queue: str
+) -> None:
+    """The repository turns the rule off; reviewing with the defaults would fail the head.
+    The read of `.github/dropsafe.toml` meets a 429: the next try reads it and passes."""
+    head = "a" * 40
+    fake_github.add_pull_request_from_payload(
+        pull_payload(NUMBER, head), files=[pull_file("src/lib.rs", "", UNWRAP_IN_DROP)]
+    )
+    config = f"/repos/{OWNER}/{REPO}/contents/.github/dropsafe.toml"
+    fake_github.set_content(OWNER, REPO, ".github/dropsafe.toml", '[rules]\ndrop-unwrap = "off"\n')
+    fake_github.fail_next("GET", config, 429)
+    redis_url = await fresh(redis_server) if queue == "redis" else None
+    async with contextlib.AsyncExitStack() as stack:
+        bot = await stack.enter_async_context(
+            running_app(fake_github, redis_url=redis_url, retry=RETRY)
+        )
+        if redis_url:
+            await stack.enter_async_context(running_workers(fake_github, redis_url, retry=RETRY))
+        assert (await bot.deliver("pull_request", pull_payload(NUMBER, head))).status == 202
+        async with asyncio.timeout(60):
+            while not logged(caplog, "review deferred"):
+                await asyncio.sleep(0.01)
+        await (queue_idle(redis_url) if redis_url else bot.idle())
+
+    assert [r.status for r in fake_github.calls("GET", config)] == [429, 200]
+    [run] = fake_github.check_runs
+    assert (run.head_sha, run.status, run.conclusion) == (head, "completed", "success")
+    assert "could not read" not in run.output.get("summary", "")
+    assert not fake_github.reviews
+    assert not logged(caplog, "job failed")

@@ -430,12 +430,15 @@ async def publish(ctx: Context, checked: Checked) -> None:
 
 
 async def _settings(ctx: Context) -> tuple[Settings, list[str]]:
-    """The repository's configuration; any problem with it means defaults plus an explanation."""
+    """The repository's configuration; any problem with it means defaults plus an explanation,
+    but a rate limit is raised: the review is put off rather than run with the wrong settings."""
     try:
         text = await fetch.read_config(
             ctx.gh, ctx.owner, ctx.repo, ctx.pull.default_branch, ctx.blob_cache
         )
     except gidgethub.GitHubException as error:
+        if rate_limited(error):
+            raise
         return Settings(), [f"could not read `{CONFIG_PATH}`: {describe(error)}"]
     if text is None:
         return Settings(), []

@@ -23,6 +23,8 @@ that one review of a PR runs at a time. Per pull request K (`owner/repo#number`)
 - `running:K`, `done:K`: the head (and scope) being reviewed and the last one reviewed, so
   the second event of a push (`synchronize` and `check_suite` both come) costs nothing.
 - `delivery:<id>`: deliveries already accepted (24 hours), so a redelivery is skipped.
+- `asked:<id>:K`: delivery `<id>` asked for a review of K (24 hours), so its event job, run
+  again after its worker died, does not ask twice (a second rescan, a second check run).
 - `payload:<id>`: an accepted delivery's payload, until its event job has run (at most 24
   hours): the job's arguments name it, so no log line saq writes about a job carries it.
 
@@ -95,12 +97,19 @@ def _tag(head_sha: str, full: bool) -> str:
     return f"{head_sha}|{int(full)}"
 
 
-# KEYS want, gen, running; ARGV request (JSON), the running tag this request repeats ('' none)
-# Requests merge as `ReviewJob.after` says.
+# KEYS want, gen, running, asked; ARGV request (JSON), the running tag this request repeats
+# ('' none), want's lifetime, asked's lifetime ('' for a request no delivery makes: a job put
+# off). Requests merge as `ReviewJob.after` says. Returns the gen to enqueue the job under,
+# and why a request changed nothing: 'running' (its head is being reviewed) or 'asked' (the
+# same delivery asked before: its event job runs again after its worker died).
 _SUBMIT = """
+local gen = tonumber(redis.call('GET', KEYS[2]) or '0')
+if ARGV[4] ~= '' and not redis.call('SET', KEYS[4], 1, 'NX', 'EX', ARGV[4]) then
+  return {gen, 'asked'}
+end
 local want = redis.call('GET', KEYS[1])
 if not want and ARGV[2] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then
-  return -1
+  return {gen, 'running'}
 end
 local request = cjson.decode(ARGV[1])
 if want then
@@ -114,7 +123,7 @@ if want then
   end
 end
 redis.call('SET', KEYS[1], cjson.encode(request), 'EX', ARGV[3])
-return tonumber(redis.call('GET', KEYS[2]) or '0')
+return {gen, ''}
 """
 
 # KEYS want, gen, active, runs; ARGV the job's gen, active's lifetime, gen's lifetime
@@ -185,16 +194,35 @@ class RedisJobs:
 
     async def submit(self, job: ReviewJob, *, delay: float = 0.0) -> None:
         """Ask for a review of `job`'s PR; it merges into a waiting request, if any (which
-        runs when that one was to: a newer push waits out a rate limit with it)."""
+        runs when that one was to: a newer push waits out a rate limit with it).
+
+        A delivery asks once: its event job may run again (its worker died after asking),
+        and a second `/dropsafe rescan` request would review the head again. The job is
+        enqueued all the same, since the worker may have died between asking and enqueuing;
+        saq keeps one job per key, and a job with nothing to take does nothing.
+        """
         repeats = ""  # a job put off carries on its review: never dropped as a repeat
         if job.head_sha and not job.force and not job.deferred:
             repeats = _tag(job.head_sha, job.full)
-        gen = await self._submit(
-            keys=[self._key("want", job.key), self._key("gen", job.key), self._running(job.key)],
-            args=[json.dumps(asdict(job)), repeats, REQUEST_MEMORY],
+        asked = (
+            self._asked(job.delivery_id, job.key) if job.delivery_id and not job.deferred else ""
+        )
+        gen, unchanged = await self._submit(
+            keys=[
+                self._key("want", job.key),
+                self._key("gen", job.key),
+                self._running(job.key),
+                asked,
+            ],
+            args=[
+                json.dumps(asdict(job)),
+                repeats,
+                REQUEST_MEMORY,
+                DELIVERY_MEMORY if asked else "",
+            ],
         )
         extra = job_fields(job)
-        if gen < 0:
+        if unchanged == b"running":
             log.info("review already running", extra=extra)
             return
         queued = await self.queue.enqueue(
@@ -210,7 +238,10 @@ class RedisJobs:
             ttl=-1,  # nothing reads a finished job: its key is free again at once
             scheduled=int(time.time() + delay) if delay else 0,
         )
-        log.info("review queued" if queued else "review coalesced", extra=extra)
+        if unchanged == b"asked":
+            log.info("review already asked for by this delivery", extra=extra)
+        else:
+            log.info("review queued" if queued else "review coalesced", extra=extra)
 
     async def take(self, key: PullKey, gen: int) -> bool:
         """Start run `gen` of `key`: True when it has a request to work on (taken now, or
@@ -374,6 +405,9 @@ class RedisJobs:
 
     async def forget_delivery(self, delivery_id: str) -> None:
         await self.redis.delete(f"{PREFIX}delivery:{delivery_id}")
+
+    def _asked(self, delivery_id: str, key: PullKey) -> str:
+        return f"{PREFIX}asked:{delivery_id}:{pull_name(key)}"
 
     def _active(self, key: PullKey, gen: int) -> str:
         return f"{PREFIX}active:{pull_name(key)}:{gen}"

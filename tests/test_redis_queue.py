@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from app_harness import NUMBER, OWNER, REPO, running_app, seed_pull
-from fakegithub import FakeGitHub, load_webhook, pull_file
+from fakegithub import FakeGitHub, load_webhook, pr_comment_payload, pull_file
 from redis_harness import (
     FAST_TIMINGS,
     free_port,
@@ -27,6 +27,7 @@ from redis_harness import (
     start_worker_process,
 )
 
+from bot.commands import ACCEPTED_REACTION
 from bot.redisqueue import RedisJobs, SettledQueue, Timings, redis_jobs
 from bot.review.comments import parse_marker
 
@@ -150,6 +151,45 @@ async def test_a_worker_killed_mid_review_loses_nothing(
     assert annotations and len(annotations) == len(set(annotations))  # none sent twice
     [review] = fake_github.reviews
     assert [parse_marker(c.body)[0] for c in review.comments] == ["drop-unwrap"]  # type: ignore[index]
+
+
+async def test_a_worker_killed_after_submitting_a_rescan_does_not_ask_twice(
+    fake_github: FakeGitHub, redis_url: str, tmp_path: Path
+) -> None:
+    """A worker takes a `/dropsafe rescan`, submits the review request, and is killed while
+    it reacts to the comment; the review runs meanwhile on another worker. The event job runs
+    again (saq's sweeper), and its second submit is the same request: one check run."""
+    seed_pull(fake_github, [pull_file("src/lib.rs", "", UNWRAP_IN_DROP)])
+    fake_github.set_role(OWNER, REPO, "writer", "write")
+    made = fake_github.add_issue_comment(OWNER, REPO, NUMBER, "/dropsafe rescan", "writer")
+    repo = fake_github.repository(OWNER, REPO)
+    assert repo is not None
+    held = fake_github.hold("POST", "*/reactions")
+    async with running_app(fake_github, redis_url=redis_url) as bot:
+        await bot.deliver("issue_comment", pr_comment_payload(made, repo, "User"))
+        doomed = start_worker_process(
+            fake_github, redis_url, tmp_path / "worker.log", production_timings=True
+        )
+        try:
+            await asyncio.wait_for(held.arrived.wait(), 60)
+            async with running_workers(fake_github, redis_url, timings=Timings()):
+                async with asyncio.timeout(60):  # the review, while the reaction hangs
+                    while not any(r.status == "completed" for r in fake_github.check_runs):
+                        await asyncio.sleep(0.05)
+                doomed.send_signal(signal.SIGKILL)
+                doomed.wait(10)
+                held.release()
+                async with asyncio.timeout(RECOVERY_DEADLINE):  # the event job's second run
+                    while len(fake_github.calls("POST", "*/reactions")) < 2:
+                        await asyncio.sleep(0.05)
+                await queue_idle(redis_url, timeout=RECOVERY_DEADLINE)
+        finally:
+            doomed.kill()
+    [run] = fake_github.check_runs
+    assert (run.status, run.conclusion) == ("completed", "failure")
+    assert [r.content for r in fake_github.reactions if r.comment_id == made.id] == [
+        ACCEPTED_REACTION
+    ]
 
 
 async def test_redis_reachability(redis_url: str) -> None:

@@ -76,9 +76,10 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 10.0
 
 
 async def queue_idle(url: str, timeout: float = 60.0) -> None:
-    """Wait until the queue holds no job that is waiting, scheduled or running, and no review
-    request or run is open, twice in a row (saq's sweeper takes a job out of the queue for a
-    few seconds when it re-queues one whose worker died; its run stays open meanwhile)."""
+    """Wait until the queue holds no job that is waiting, scheduled or running, no delivery
+    waits for its event job to succeed, and no review request or run is open, twice in a row.
+    saq's sweeper takes a job out of the queue for a few seconds when it re-queues one whose
+    worker died: a review's run stays open meanwhile, and an event job's payload is kept."""
     client = aioredis.from_url(url)
     deadline = time.monotonic() + timeout
     try:
@@ -90,7 +91,7 @@ async def queue_idle(url: str, timeout: float = 60.0) -> None:
             async with client.pipeline(transaction=True) as pipe:
                 pipe.zcard("saq:dropsafe:incomplete").llen("saq:dropsafe:active")
                 busy = any(await pipe.execute())
-            for pattern in ("dropsafe:want:*", "dropsafe:runs:*"):
+            for pattern in ("dropsafe:want:*", "dropsafe:runs:*", "dropsafe:payload:*"):
                 busy = busy or bool([key async for key in client.scan_iter(pattern)])
             quiet = 0 if busy else quiet + 1
     finally:
@@ -99,8 +100,7 @@ async def queue_idle(url: str, timeout: float = 60.0) -> None:
 
 FAST_TIMINGS = Timings(heartbeat=0.2, stuck_after=5, sweep=1, lock_ttl=2.0, review_timeout=60)
 """Short waits for the tests; a job is taken for dead after 5 s of silence, as deployed: on a
-loaded test machine a shorter bound swept live jobs (an event job's retry among them, which
-`queue_idle` can then miss while the sweeper holds it)."""
+loaded test machine a shorter bound swept live jobs, which then ran twice."""
 
 
 @contextlib.asynccontextmanager

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -35,12 +36,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_redis(directory: Path) -> Iterator[str]:
-    """`redis://127.0.0.1:PORT/0` of a fresh server keeping its files in `directory`."""
+def running_redis(
+    directory: Path, port: int | None = None, stop: signal.Signals = signal.SIGTERM
+) -> Iterator[str]:
+    """`redis://127.0.0.1:PORT/0` of a server keeping its files (its append-only file among
+    them) in `directory`, on a free port unless `port` is given; stopped with `stop` (SIGKILL:
+    a crash)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed: scripts/test.sh installs it (apt-get)")
-    port = free_port()
+    port = port or free_port()
     options = {"port": port, "bind": "127.0.0.1", "dir": directory, "appendonly": "yes"}
     arguments = [arg for name, value in options.items() for arg in (f"--{name}", str(value))]
     process = subprocess.Popen(
@@ -50,7 +55,7 @@ def running_redis(directory: Path) -> Iterator[str]:
         _wait_for(port, process)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        process.terminate()
+        process.send_signal(stop)
         process.wait(10)
 
 

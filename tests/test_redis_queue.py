@@ -23,6 +23,7 @@ from redis_harness import (
     fresh,
     push_deliveries,
     queue_idle,
+    running_redis,
     running_workers,
     start_worker_process,
 )
@@ -190,6 +191,33 @@ async def test_a_worker_killed_after_submitting_a_rescan_does_not_ask_twice(
     assert [r.content for r in fake_github.reactions if r.comment_id == made.id] == [
         ACCEPTED_REACTION
     ]
+
+
+async def test_a_redis_crash_loses_no_acknowledged_delivery(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    """Deliveries for twenty pull requests are answered 202, then Redis is SIGKILLed and
+    started again from its append-only file: the workers review every one of them."""
+    numbers = range(1, 21)
+    deliveries = []
+    for number in numbers:
+        payload = load_webhook("pull_request.opened")
+        payload["number"] = payload["pull_request"]["number"] = number
+        payload["pull_request"]["head"]["sha"] = f"{number:040x}"
+        fake_github.add_pull_request_from_payload(
+            payload, files=[pull_file("src/lib.rs", "", UNWRAP_IN_DROP)]
+        )
+        deliveries.append(payload)
+    port = free_port()
+    with running_redis(tmp_path, port, stop=signal.SIGKILL) as url:
+        async with running_app(fake_github, redis_url=url) as bot:
+            for payload in deliveries:
+                assert (await bot.deliver("pull_request", payload)).status == 202
+    with running_redis(tmp_path, port) as url:
+        async with running_workers(fake_github, url, count=2):
+            await queue_idle(url)
+    assert settled_runs(fake_github) == {f"{n:040x}": ["failure"] for n in numbers}
+    assert len(fake_github.reviews) == len(numbers)
 
 
 async def test_redis_reachability(redis_url: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 
 from tree_sitter import Node, Tree
 
+from rules.rust import cfg
 from rules.rust.parsing import (
     Ancestry,
     Lines,
@@ -35,8 +36,6 @@ T = TypeVar("T")
 # scopes reached without excused calls are computed once per file for each
 Excused = Callable[["FileContext", Node, Node], bool]
 TEST_DIRS = frozenset({"tests", "benches", "examples"})
-_CFG = re.compile(r"^#!?\[\s*cfg\s*\(")
-_CFG_TOKENS = re.compile(r'"(?:\\.|[^"\\])*"|\w+|[(),=]')
 _TEST_ATTR = re.compile(r"^#\[\s*(?:[A-Za-z_]\w*\s*::\s*)*test\b")
 ITEM_TYPES = frozenset(
     {
@@ -232,7 +231,7 @@ class FileContext:
                 if _cfg_requires_test(text) and owner is not None:
                     spans.append((owner.start_byte, owner.end_byte))
             elif _cfg_requires_test(text) or _TEST_ATTR.match(text):
-                item = _attributed_item(attr)
+                item = attributed_item(attr)
                 if item is not None:
                     spans.append((attr.start_byte, item.end_byte))
         spans.sort()
@@ -442,46 +441,12 @@ def _is_word_byte(source: bytes, index: int) -> bool:
 def _cfg_requires_test(attribute: str) -> bool:
     """True when a `#[cfg(..)]` attribute compiles its item only under test:
     `test`, `all(test, not(loom))`, `any(all(test, unix), test)`; not
-    `not(test)`, `any(test, feature = "std")`, `feature = "test-util"`.
-    Evaluated with a stack, not recursion: an attribute may nest deeply."""
-    if not _CFG.match(attribute):
-        return False
-    tokens = _CFG_TOKENS.findall(attribute[attribute.index("(") + 1 :])
-    # one frame per open predicate list: (operator, results of its members)
-    frames: list[tuple[str, list[bool]]] = [("all", [])]
-    index = 0
-    while index < len(tokens):
-        token = tokens[index]
-        following = tokens[index + 1] if index + 1 < len(tokens) else ""
-        if following == "(":
-            frames.append((token, []))
-            index += 2
-            continue
-        if token == ")":
-            if len(frames) == 1:
-                break
-            operator, members = frames.pop()
-            frames[-1][1].append(_combine(operator, members))
-        elif following == "=":
-            frames[-1][1].append(False)
-            index += 2
-        elif token != ",":
-            frames[-1][1].append(token == "test")
-        index += 1
-    return _combine(*frames[0])
+    `not(test)`, `any(test, feature = "std")`, `feature = "test-util"`."""
+    asked = cfg.predicate(attribute)
+    return asked is not None and cfg.compiled(asked, None) is False
 
 
-def _combine(operator: str, members: list[bool]) -> bool:
-    """Whether a cfg predicate list requires `test`: `all` when any member
-    does, `any` when every member does, `not` (and unknown forms) never."""
-    if operator == "all":
-        return any(members)
-    if operator == "any":
-        return bool(members) and all(members)
-    return False
-
-
-def _attributed_item(attr: Node) -> Node | None:
+def attributed_item(attr: Node) -> Node | None:
     """The item an outer attribute applies to: the next sibling that is not
     another attribute or a comment."""
     sibling = attr.next_named_sibling

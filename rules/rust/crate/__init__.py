@@ -21,7 +21,8 @@ each from plain data the previous one produced, so that syntax is read once:
    benches/, examples/ targets and dev-only support packages are test code.
 4. **Scopes and resolution** (`resolve`): each module's declared and imported
    names, types known by their path; a call resolves to one function or to
-   nothing (ambiguous and unknown both mean no edge). A method call resolves
+   nothing (ambiguous and unknown both mean no edge; of cfg twins, the default
+   build's is the one: `rules.rust.cfg`). A method call resolves
    from what its function says of the receiver (`self`, fields of fields, a
    typed local or parameter: `items.Receiver`, read with the calls).
 5. **Reach** (`reach`): breadth first from every `fn drop`, bounded in depth,

@@ -24,6 +24,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rules.rust.cfg import default_features
 from rules.rust.context import is_test_path
 from rules.rust.crate.items import FileItems, ModDecl, Module
 
@@ -33,8 +34,9 @@ _TARGET_TABLES = {"bin": "bin", "test": "test", "bench": "bench", "example": "ex
 
 @dataclass(frozen=True, slots=True)
 class Package:
-    """One `[package]`: where it lives, its library's crate name and which
-    packages it depends on (crate names as it spells them -> package name)."""
+    """One `[package]`: where it lives, its library's crate name, which
+    packages it depends on (crate names as it spells them -> package name)
+    and the features its default build turns on."""
 
     directory: str
     name: str
@@ -42,6 +44,7 @@ class Package:
     targets: tuple[tuple[str, str], ...]  # (root file, kind): lib, bin, test, bench, example
     dependencies: Mapping[str, str] = field(default_factory=dict)
     dev_dependencies: frozenset[str] = frozenset()
+    features: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -90,6 +93,7 @@ def read_packages(manifests: Mapping[str, str | bytes], files: Collection[str]) 
                 dev_dependencies=frozenset(
                     _dependencies(data, ("dev-dependencies",), local_only=True).values()
                 ),
+                features=default_features(data.get("features")),
             )
         )
     return packages

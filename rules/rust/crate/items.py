@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from tree_sitter import Node
 
 from rules.model import pickled_as_call
-from rules.rust.context import DROP_TRAITS, Excused, FileContext, is_drop_trait
+from rules.rust import cfg
+from rules.rust.context import DROP_TRAITS, Excused, FileContext, attributed_item, is_drop_trait
 from rules.rust.locals import binding_of
 from rules.rust.parsing import field_text, matches, type_name
 
@@ -129,6 +130,7 @@ class Function:
     end: int
     item: str  # `impl Drop for T > fn drop` for `fn drop`s (a finding may anchor there), else ""
     test: bool
+    cfg: str = ""  # its `#[cfg]` predicates and those of the impl and modules around it
 
     @property
     def label(self) -> str:
@@ -156,6 +158,7 @@ class Use:
     module: Module
     path: tuple[str, ...]
     alias: str
+    cfg: str = ""
 
 
 @pickled_as_call
@@ -171,6 +174,7 @@ class TypeDecl:
     kind: str
     fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
     options: tuple[str, ...] = ()
+    cfg: str = ""
 
 
 @pickled_as_call
@@ -215,6 +219,7 @@ class _Frame:
     owner: str | None = None
     trait: str | None = None
     in_trait: bool = False
+    cfg: str = ""
 
 
 class FileFunctions:
@@ -249,6 +254,7 @@ class FileFunctions:
         self.asked = False
         # each function's enclosing one (-1: none), once a Drop impl in a body nests them
         self._outer: list[int] | None = None
+        self._cfgs = _item_cfgs(ctx)
         self._walk()
         self._sort()
         if self._drops_in_bodies():
@@ -287,7 +293,8 @@ class FileFunctions:
             if drop is None or drop.start_byte in known or outer is None:
                 continue  # an item the walk saw, or outside any function (a `const` block)
             host = self.functions[outer]
-            self._function(drop, _Frame(impl.impl, host.module, host.test, impl.type_name, "Drop"))
+            frame = _Frame(impl.impl, host.module, host.test, impl.type_name, "Drop", cfg=host.cfg)
+            self._function(drop, frame)
             self.drops.append((impl.type_name, drop))
             added = True
         return added
@@ -314,7 +321,8 @@ class FileFunctions:
                 return
             trait = node.child_by_field_name("trait")
             owner, trait_name = type_name(target), type_name(trait) if trait else None
-            stack.append(_Frame(body, frame.module, frame.test, owner, trait_name))
+            within = self._cfg(frame, node)
+            stack.append(_Frame(body, frame.module, frame.test, owner, trait_name, cfg=within))
             if trait_name is not None:
                 self.impls.append(ImplDecl(frame.module, owner, trait_name))
             if trait_name in DROP_TRAITS and is_drop_trait(ctx.resolve(ctx.text(trait))):
@@ -323,9 +331,10 @@ class FileFunctions:
                     self.drops.append((owner, drop))
         elif kind == "trait_item":
             body, name = node.child_by_field_name("body"), field_text(node, "name")
-            self.types.append(TypeDecl(frame.module, name, "trait"))
+            within = self._cfg(frame, node)
+            self.types.append(TypeDecl(frame.module, name, "trait", cfg=within))
             if body is not None:
-                stack.append(_Frame(body, frame.module, frame.test, name, None, True))
+                stack.append(_Frame(body, frame.module, frame.test, name, None, True, within))
         elif kind == "mod_item":
             name = field_text(node, "name")
             test = frame.test or ctx.is_test(node)
@@ -334,11 +343,12 @@ class FileFunctions:
                 self.mods.append(ModDecl(name, frame.module, _path_attribute(ctx, node), test))
             else:
                 self.inline.append(((*frame.module, name), test))
-                stack.append(_Frame(body, (*frame.module, name), test))
+                stack.append(_Frame(body, (*frame.module, name), test, cfg=self._cfg(frame, node)))
         elif kind in {"struct_item", "enum_item", "union_item"}:
             fields, options = _fields(ctx, node) if kind == "struct_item" else ((), ())
             name = field_text(node, "name")
-            self.types.append(TypeDecl(frame.module, name, kind, fields, options))
+            within = self._cfg(frame, node)
+            self.types.append(TypeDecl(frame.module, name, kind, fields, options, within))
         elif kind == "macro_invocation" and self._expand:
             part = _macro_items(ctx, node)
             if part is not None:
@@ -346,7 +356,7 @@ class FileFunctions:
         elif kind == "use_declaration":
             argument = node.child_by_field_name("argument")
             if argument is not None:
-                self.uses.extend(_uses(ctx, argument, frame.module))
+                self.uses.extend(_uses(ctx, argument, frame.module, self._cfg(frame, node)))
 
     def _function(self, node: Node, frame: _Frame) -> None:
         ctx = self.ctx
@@ -364,8 +374,13 @@ class FileFunctions:
                 end=node.end_byte,
                 item="",
                 test=frame.test or ctx.is_test(node),
+                cfg=self._cfg(frame, node),
             )
         )
+
+    def _cfg(self, frame: _Frame, item: Node) -> str:
+        """The cfg predicates `item` is compiled under: its own and its frame's."""
+        return cfg.joined(frame.cfg, self._cfgs.get(item.start_byte, ""))
 
     def items(self) -> FileItems:
         """The summary; each function's calls come later, on demand (`calls_of`)."""
@@ -729,6 +744,23 @@ def _merged(file: FileItems, part: FileItems, module: Module, test: bool) -> Fil
     )
 
 
+def _item_cfgs(ctx: FileContext) -> dict[int, str]:
+    """The `#[cfg(..)]` predicates written on the file's items, by the start
+    byte of the item they apply to (several joined). Found from the word
+    `cfg`, so a file that has none pays nothing."""
+    found: dict[int, str] = {}
+    for name in ctx.occurrences(("cfg",)):
+        meta = ctx.parent(name)
+        attribute = ctx.parent(meta) if meta is not None else None
+        if attribute is None or attribute.type != "attribute_item":
+            continue
+        asked = cfg.predicate(ctx.text(attribute))
+        item = attributed_item(attribute) if asked is not None else None
+        if asked is not None and item is not None:
+            found[item.start_byte] = cfg.joined(found.get(item.start_byte, ""), asked)
+    return found
+
+
 def _fn_named(body: Node, name: str) -> Node | None:
     return next(
         (
@@ -819,8 +851,8 @@ def type_path(ctx: FileContext, node: Node) -> tuple[str, ...]:
     return tuple(_PATH_NOISE.sub("", ctx.text(node)).removeprefix("::").split("::"))
 
 
-def _uses(ctx: FileContext, tree: Node, module: Module) -> Iterator[Use]:
-    """The names one `use` tree imports (`a::{b, c as d, e::*, self}`)."""
+def _uses(ctx: FileContext, tree: Node, module: Module, within: str) -> Iterator[Use]:
+    """The names one `use` tree imports (`a::{b, c as d, e::*, self}`), under cfg `within`."""
     pending: list[tuple[tuple[str, ...], Node]] = [((), tree)]
     while pending:
         prefix, node = pending.pop()
@@ -828,16 +860,16 @@ def _uses(ctx: FileContext, tree: Node, module: Module) -> Iterator[Use]:
         if kind in {"identifier", "scoped_identifier", "crate", "super", "self"}:
             path = (*prefix, *_segments(ctx, node))
             if kind == "self" and prefix:
-                yield Use(module, prefix, prefix[-1])
+                yield Use(module, prefix, prefix[-1], within)
             elif path and path[-1] not in {"self", "super", "crate"}:
-                yield Use(module, path, path[-1])
+                yield Use(module, path, path[-1], within)
         elif kind == "use_as_clause":
             original, alias = node.child_by_field_name("path"), node.child_by_field_name("alias")
             if original is not None and alias is not None and ctx.text(alias) != "_":
-                yield Use(module, (*prefix, *_segments(ctx, original)), ctx.text(alias))
+                yield Use(module, (*prefix, *_segments(ctx, original)), ctx.text(alias), within)
         elif kind == "use_wildcard":
             star = node.named_children[0] if node.named_children else None
-            yield Use(module, (*prefix, *(_segments(ctx, star) if star else ())), "*")
+            yield Use(module, (*prefix, *(_segments(ctx, star) if star else ())), "*", within)
         elif kind == "scoped_use_list":
             head, items = node.child_by_field_name("path"), node.child_by_field_name("list")
             inner = (*prefix, *_segments(ctx, head)) if head is not None else prefix

@@ -15,17 +15,19 @@ remains: two globs offering the same name, two types sharing a name where
 the impl's own cannot be told, a method several `impl`s define, a trait
 method called with no known receiver that an impl overrides, a receiver
 whose type the crate does not declare: each is "unknown", and unknown means
-no edge, never a guess.
+no edge, never a guess. Candidates written under opposite `#[cfg]`s (cfg
+twins) leave the one the crate's default build compiles (`rules.rust.cfg`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
+from rules.rust import cfg
 from rules.rust.crate.crates import Crate, Placement
 from rules.rust.crate.items import SOME, Call, FileItems, Function, Receiver, TypeDecl
 
@@ -37,6 +39,7 @@ ModuleKey = tuple[int, tuple[str, ...]]  # (crate index, module path)
 TypeKey = tuple[int, tuple[str, ...] | None, str]
 # what a name stands for: ("fn", FnRef), ("module", ModuleKey), ("type" or "trait", TypeKey)
 Definition = tuple[str, Any]
+_T = TypeVar("_T")
 _USE_DEPTH = 8
 _SKIPPED_METHODS = frozenset({"clone"})
 
@@ -46,7 +49,10 @@ class _Scope:
     functions: dict[str, list[FnRef]] = field(default_factory=lambda: defaultdict(list))
     modules: dict[str, ModuleKey] = field(default_factory=dict)
     types: dict[str, list[TypeDecl]] = field(default_factory=lambda: defaultdict(list))
-    uses: dict[str, list[tuple[str, ...]]] = field(default_factory=lambda: defaultdict(list))
+    # each imported name's paths, with the cfg predicates of the `use`
+    uses: dict[str, list[tuple[tuple[str, ...], str]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     globs: list[tuple[str, ...]] = field(default_factory=list)
 
 
@@ -118,7 +124,7 @@ class Resolver:
             if use.alias == "*":
                 scope.globs.append(use.path)
             else:
-                scope.uses[use.alias].append(use.path)
+                scope.uses[use.alias].append((use.path, use.cfg))
         for declared in file.types:
             home = key_of(declared.module)
             self.scopes[home].types[declared.name].append(declared)
@@ -239,7 +245,7 @@ class Resolver:
             if impl in (owner, None) and implements:
                 found.append(method)
         if found:
-            return _only(found)
+            return _only(self._compiled(crate, found, lambda ref: self.function(ref).cfg))
         traits = self._traits_of(owner) if trait is None else {trait}
         return _only([d for t in traits for d in self.defaults.get((t, name), [])])
 
@@ -382,7 +388,8 @@ class Resolver:
         if declared is not None:
             return declared if declared != ("ambiguous", None) else None
         if name in scope.uses:
-            found = {self._lookup_path(module, path, want, depth + 1) for path in scope.uses[name]}
+            paths = self._compiled(module[0], scope.uses[name], lambda use: use[1])
+            found = {self._lookup_path(module, path, want, depth + 1) for path, _ in paths}
             found.discard(None)
             return found.pop() if len(found) == 1 else None
         globbed = set()
@@ -397,18 +404,31 @@ class Resolver:
         self, module: ModuleKey, scope: _Scope, name: str, want: str
     ) -> Definition | None:
         if want == "value":
-            functions = scope.functions.get(name, [])
+            functions = self._compiled(
+                module[0], scope.functions.get(name, []), lambda ref: self.function(ref).cfg
+            )
             if len(functions) > 1:
                 return ("ambiguous", None)
             return ("fn", functions[0]) if functions else None
         if name in scope.modules:
             return ("module", scope.modules[name])
-        types = scope.types.get(name, [])
+        types = self._compiled(module[0], scope.types.get(name, []), lambda decl: decl.cfg)
         if len(types) > 1:
             return ("ambiguous", None)
         if types:
             return ("trait" if types[0].kind == "trait" else "type", (*module, name))
         return None
+
+    def _compiled(
+        self, crate: int, candidates: list[_T], predicates: Callable[[_T], str]
+    ) -> list[_T]:
+        """Of several `candidates` for one name, those `crate`'s default build may
+        compile (`cfg`): cfg twins leave one. One candidate is kept as it is."""
+        if len(candidates) < 2:
+            return candidates
+        package = self.crates[crate].package
+        features = package.features if package is not None else None
+        return [c for c in candidates if cfg.compiled(predicates(c), features) is not False]
 
     def _extern(self, crate: int, name: str) -> Definition | None:
         """A dependency's library when it is among the crates analysed."""

@@ -181,11 +181,14 @@ class TypeDecl:
 @dataclass(frozen=True, slots=True)
 class ImplDecl:
     """`impl trait for owner` in `module` (simple names, as `Function`'s):
-    a trait's default methods are the type's even when the impl writes none."""
+    a trait's default methods are the type's even when the impl writes none.
+    For `impl Deref`, `target` is the path of its `type Target` (as
+    `type_path` reads it): a field or method `owner` lacks is looked up there."""
 
     module: Module
     owner: str
     trait: str
+    target: tuple[str, ...] = ()
 
 
 @pickled_as_call
@@ -324,7 +327,8 @@ class FileFunctions:
             within = self._cfg(frame, node)
             stack.append(_Frame(body, frame.module, frame.test, owner, trait_name, cfg=within))
             if trait_name is not None:
-                self.impls.append(ImplDecl(frame.module, owner, trait_name))
+                deref = _deref_target(ctx, body) if trait_name == "Deref" else ()
+                self.impls.append(ImplDecl(frame.module, owner, trait_name, deref))
             if trait_name in DROP_TRAITS and is_drop_trait(ctx.resolve(ctx.text(trait))):
                 drop = _fn_named(body, "drop")
                 if drop is not None:
@@ -759,6 +763,15 @@ def _item_cfgs(ctx: FileContext) -> dict[int, str]:
         if asked is not None and item is not None:
             found[item.start_byte] = cfg.joined(found.get(item.start_byte, ""), asked)
     return found
+
+
+def _deref_target(ctx: FileContext, body: Node) -> tuple[str, ...]:
+    """The path of `type Target = ..;` in an `impl Deref` body, if the crate can name it."""
+    for child in body.named_children:
+        declared = child.child_by_field_name("type") if child.type == "type_item" else None
+        if declared is not None and field_text(child, "name") == "Target":
+            return type_path(ctx, declared)
+    return ()
 
 
 def _fn_named(body: Node, name: str) -> Node | None:

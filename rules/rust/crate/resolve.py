@@ -41,6 +41,7 @@ TypeKey = tuple[int, tuple[str, ...] | None, str]
 Definition = tuple[str, Any]
 _T = TypeVar("_T")
 _USE_DEPTH = 8
+_DEREFS = 2  # `Deref::Target`s a field or method lookup follows in turn
 _SKIPPED_METHODS = frozenset({"clone"})
 
 
@@ -73,6 +74,10 @@ class Resolver:
         self.trait_methods: dict[tuple[str, str], list[FnRef]] = defaultdict(list)
         self.defaults: dict[tuple[TypeKey, str], list[FnRef]] = defaultdict(list)
         self.impls: dict[tuple[int, str], list[tuple[ModuleKey, str]]] = defaultdict(list)
+        # `impl Deref` blocks by (crate, the impl's type's name): its module and `Target`'s path
+        self.derefs: dict[tuple[int, str], list[tuple[ModuleKey, tuple[str, ...]]]] = defaultdict(
+            list
+        )
         # the types (not traits) of each name in a crate, and each one's declarations
         self.types: dict[tuple[int, str], list[TypeKey]] = defaultdict(list)
         self.declared: dict[TypeKey, list[TypeDecl]] = defaultdict(list)
@@ -134,6 +139,8 @@ class Resolver:
                 self.types[(crate, declared.name)].append(type_key)
         for impl in file.impls:
             self.impls[(crate, impl.owner)].append((key_of(impl.module), impl.trait))
+            if impl.target:
+                self.derefs[(crate, impl.owner)].append((key_of(impl.module), impl.target))
         for fn_index, function in enumerate(file.functions):
             ref = (file_index, fn_index)
             if function.owner is None:
@@ -228,10 +235,13 @@ class Resolver:
         overridden = any(self._implements(method, trait) is not False for method in impls)
         return None if overridden else default
 
-    def _method(self, owner: TypeKey, name: str, trait: TypeKey | None = None) -> FnRef | None:
+    def _method(
+        self, owner: TypeKey, name: str, trait: TypeKey | None = None, derefs: int = 0
+    ) -> FnRef | None:
         """`name` called on a value of type `owner` (of `trait` only, when
         given): the one method an `impl` of that type defines, else the one
-        default method of the traits it implements."""
+        default method of the traits it implements, else (auto-deref) the
+        method of its `Deref::Target`."""
         crate, _, type_name = owner
         shared = self._shared(owner)
         found = []
@@ -247,7 +257,11 @@ class Resolver:
         if found:
             return _only(self._compiled(crate, found, lambda ref: self.function(ref).cfg))
         traits = self._traits_of(owner) if trait is None else {trait}
-        return _only([d for t in traits for d in self.defaults.get((t, name), [])])
+        defaults = [d for t in traits for d in self.defaults.get((t, name), [])]
+        if defaults or trait is not None or derefs >= _DEREFS:
+            return _only(defaults)
+        target = self._deref_target(owner)
+        return self._method(target, name, derefs=derefs + 1) if target is not None else None
 
     def _shared(self, owner: TypeKey) -> bool:
         """Other types of the crate are named like `owner`: an impl whose type
@@ -324,13 +338,33 @@ class Resolver:
         """The type of field `name` of `owner`; of the `T` inside when the
         field is declared `Option<T>` (only when `inside`: an Option's own
         methods are not `T`'s)."""
-        declared = self.declared.get(owner, [])
-        if len(declared) != 1 or owner[1] is None:
-            return None
-        path = dict(declared[0].fields).get(name)
-        if path is None or (name in declared[0].options) != inside:
-            return None
-        found = self._lookup_path((owner[0], owner[1]), path, "type")
+        for _ in range(_DEREFS + 1):
+            declared = self.declared.get(owner, [])
+            if len(declared) != 1 or owner[1] is None:
+                return None
+            fields = dict(declared[0].fields)
+            if name in fields:
+                if (name in declared[0].options) != inside:
+                    return None
+                found = self._lookup_path((owner[0], owner[1]), fields[name], "type")
+                return found[1] if found is not None and found[0] == "type" else None
+            target = self._deref_target(owner)  # auto-deref: a field of its `Target`
+            if target is None:
+                return None
+            owner = target
+        return None
+
+    def _deref_target(self, owner: TypeKey) -> TypeKey | None:
+        """The `Target` of the crate's one `impl Deref for owner`, if the crate declares it."""
+        crate, _, type_name = owner
+        shared = self._shared(owner)
+        targets = {
+            self._lookup_path(module, path, "type")
+            for module, path in self.derefs.get((crate, type_name), [])
+            if self._impl_type(module, type_name) == owner
+            or (self._impl_type(module, type_name) is None and not shared)
+        }
+        found = targets.pop() if len(targets) == 1 else None
         return found[1] if found is not None and found[0] == "type" else None
 
     # -- names ----------------------------------------------------------------

@@ -572,6 +572,21 @@ def test_an_unreadable_key_file_or_bad_port_is_an_error(
         Settings.from_env({**env, "PRIVATE_KEY": app_credentials.private_key, "PORT": "http"})
 
 
+def failed_start(command: list[str], env: dict[str, str], folder: Path) -> str:
+    """What a command that must refuse to start writes to stderr, run in `folder` (no .env)."""
+    done = subprocess.run(
+        [sys.executable, *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=folder,
+    )
+    assert done.returncode != 0
+    return done.stderr.strip()
+
+
 def test_serve_fails_at_start_naming_the_missing_setting(tmp_path: Path) -> None:
     env = {
         k: v
@@ -579,34 +594,14 @@ def test_serve_fails_at_start_naming_the_missing_setting(tmp_path: Path) -> None
         if k not in ("APP_ID", "PRIVATE_KEY", "PRIVATE_KEY_PATH", "WEBHOOK_SECRET")
     }
     env["APP_ID"] = "7"  # without an App id it would offer to register one
-    done = subprocess.run(
-        [sys.executable, "-c", "from bot.server import run; run()"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=tmp_path,  # no .env there
-    )
-    assert done.returncode != 0
-    assert done.stderr.strip() == (
+    assert failed_start(["-c", "from bot.server import run; run()"], env, tmp_path) == (
         "dropsafe: missing setting: PRIVATE_KEY or PRIVATE_KEY_PATH is not set"
     )
 
 
 def test_worker_fails_at_start_without_redis(fake_github: FakeGitHub, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "worker"],
-        env={**env, **fake_github.app_env()},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=tmp_path,  # no .env there
-    )
-    assert done.returncode != 0
-    assert done.stderr.strip() == (
+    assert failed_start(["-m", "bot", "worker"], {**env, **fake_github.app_env()}, tmp_path) == (
         "dropsafe: missing setting: REDIS_URL is not set (a worker takes jobs from it)"
     )
 

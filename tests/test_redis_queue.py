@@ -12,6 +12,7 @@ import contextlib
 import random
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -193,21 +194,28 @@ async def test_a_worker_killed_after_submitting_a_rescan_does_not_ask_twice(
     ]
 
 
+def opened(fake: FakeGitHub, number: int) -> dict[str, Any]:
+    """PR `number` opened at a head of its own, with a Drop that unwraps; its delivery."""
+    payload = load_webhook("pull_request.opened")
+    payload["number"] = payload["pull_request"]["number"] = number
+    payload["pull_request"]["head"]["sha"] = f"{number:040x}"
+    fake.add_pull_request_from_payload(payload, files=[pull_file("src/lib.rs", "", UNWRAP_IN_DROP)])
+    return payload
+
+
+def reviewed_once(fake: FakeGitHub, numbers: range) -> bool:
+    """Each of those PRs has one completed check run with a verdict and one review."""
+    return settled_runs(fake) == {f"{n:040x}": ["failure"] for n in numbers} and len(
+        fake.reviews
+    ) == len(numbers)
+
+
 async def test_a_redis_crash_loses_no_acknowledged_delivery(
     fake_github: FakeGitHub, tmp_path: Path
 ) -> None:
     """Deliveries for twenty pull requests are answered 202, then Redis is SIGKILLed and
     started again from its append-only file: the workers review every one of them."""
-    numbers = range(1, 21)
-    deliveries = []
-    for number in numbers:
-        payload = load_webhook("pull_request.opened")
-        payload["number"] = payload["pull_request"]["number"] = number
-        payload["pull_request"]["head"]["sha"] = f"{number:040x}"
-        fake_github.add_pull_request_from_payload(
-            payload, files=[pull_file("src/lib.rs", "", UNWRAP_IN_DROP)]
-        )
-        deliveries.append(payload)
+    deliveries = [opened(fake_github, number) for number in range(1, 21)]
     port = free_port()
     with running_redis(tmp_path, port, stop=signal.SIGKILL) as url:
         async with running_app(fake_github, redis_url=url) as bot:
@@ -216,8 +224,28 @@ async def test_a_redis_crash_loses_no_acknowledged_delivery(
     with running_redis(tmp_path, port) as url:
         async with running_workers(fake_github, url, count=2):
             await queue_idle(url)
-    assert settled_runs(fake_github) == {f"{n:040x}": ["failure"] for n in numbers}
-    assert len(fake_github.reviews) == len(numbers)
+    assert reviewed_once(fake_github, range(1, 21))
+
+
+async def test_workers_ride_out_a_redis_crash(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    """Redis is SIGKILLed under running workers and started again: they reconnect and review
+    what is delivered afterwards."""
+    port = free_port()
+    crash = contextlib.ExitStack()
+    url = crash.enter_context(running_redis(tmp_path, port, stop=signal.SIGKILL))
+    async with running_workers(fake_github, url, count=2):
+        with crash:
+            async with running_app(fake_github, redis_url=url) as bot:
+                for number in range(1, 6):
+                    await bot.deliver("pull_request", opened(fake_github, number))
+            await queue_idle(url)
+        with running_redis(tmp_path, port):
+            async with running_app(fake_github, redis_url=url) as bot:
+                for number in range(6, 11):
+                    answer = await bot.deliver("pull_request", opened(fake_github, number))
+                    assert answer.status == 202
+            await queue_idle(url)
+    assert reviewed_once(fake_github, range(1, 11))
 
 
 async def test_redis_reachability(redis_url: str) -> None:

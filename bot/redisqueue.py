@@ -22,7 +22,9 @@ that one review of a PR runs at a time. Per pull request K (`owner/repo#number`)
   completed `cancelled` and the newer run, waiting on the lock, starts.
 - `running:K`, `done:K`: the head (and scope) being reviewed and the last one reviewed, so
   the second event of a push (`synchronize` and `check_suite` both come) costs nothing.
-- `delivery:<id>`: deliveries already accepted (24 hours), so a redelivery is skipped.
+- `delivery:<id>`: deliveries already accepted (24 hours), so a redelivery is skipped. Until
+  its event job is in the queue it is kept only `Timings.accept_within`: a `serve` killed in
+  between answered nothing, and GitHub's "Redeliver" must then go through.
 - `asked:<id>:K`: delivery `<id>` asked for a review of K (24 hours), so its event job, run
   again after its worker died, does not ask twice (a second rescan, a second check run).
 - `payload:<id>`: an accepted delivery's payload, until its event job has run (at most 24
@@ -82,6 +84,7 @@ class Timings:
     review_timeout: int = 30 * 60  # one attempt of a review job, all its waits included
     event_timeout: int = 120  # one attempt of an event job (routing, a permission check)
     retries: int = 5  # attempts of a job that fails or whose worker dies
+    accept_within: float = 60.0  # seconds a delivery may take to be queued once remembered
 
 
 def pull_name(key: PullKey) -> str:
@@ -380,6 +383,7 @@ class RedisJobs:
             retry_backoff=60.0,
             ttl=-1,
         )
+        await self.redis.expire(_delivery(event.delivery_id), DELIVERY_MEMORY)
 
     async def payload(self, payload_key: str) -> Any:
         """The payload `enqueue_event` stored; None once it expired (a day after)."""
@@ -398,13 +402,13 @@ class RedisJobs:
             return False
 
     async def remember_delivery(self, delivery_id: str) -> bool:
-        """Mark `delivery_id` handled; False when it already was (a redelivery)."""
-        return bool(
-            await self.redis.set(f"{PREFIX}delivery:{delivery_id}", 1, nx=True, ex=DELIVERY_MEMORY)
-        )
+        """Mark `delivery_id` handled; False when it already was (a redelivery). Kept for
+        `accept_within` until `enqueue_event` queues it, then for a day."""
+        accepting = int(self.timings.accept_within * 1000)
+        return bool(await self.redis.set(_delivery(delivery_id), 1, nx=True, px=accepting))
 
     async def forget_delivery(self, delivery_id: str) -> None:
-        await self.redis.delete(f"{PREFIX}delivery:{delivery_id}")
+        await self.redis.delete(_delivery(delivery_id))
 
     def _asked(self, delivery_id: str, key: PullKey) -> str:
         return f"{PREFIX}asked:{delivery_id}:{pull_name(key)}"
@@ -414,6 +418,10 @@ class RedisJobs:
 
     def _running(self, key: PullKey) -> str:
         return self._key("running", key)
+
+
+def _delivery(delivery_id: str) -> str:
+    return f"{PREFIX}delivery:{delivery_id}"
 
 
 def _leftover(run: list[bytes | None]) -> Leftover | None:

@@ -87,6 +87,31 @@ async def test_a_redelivery_is_skipped_by_any_server(
     await client.aclose()
 
 
+async def test_a_delivery_remembered_but_never_queued_can_be_sent_again(
+    fake_github: FakeGitHub, redis_url: str
+) -> None:
+    """`serve` killed after remembering a delivery and before queuing it answered nothing:
+    GitHub's "Redeliver" of it is accepted once `accept_within` has passed, not skipped; once
+    queued, a delivery is remembered for a day."""
+    seed_pull(fake_github, [pull_file("src/lib.rs", "", UNWRAP_IN_DROP)])
+    payload = load_webhook("pull_request.opened")
+    async with redis_jobs(redis_url, Timings(accept_within=0.5)) as jobs:
+        assert await jobs.remember_delivery("d-1")  # and then the process died
+        assert not await jobs.remember_delivery("d-1")  # a copy meanwhile is a duplicate
+    await asyncio.sleep(0.6)
+    async with running_app(fake_github, redis_url=redis_url) as bot:
+        again = await bot.deliver("pull_request", payload, delivery_id="d-1")
+        copy = await bot.deliver("pull_request", payload, delivery_id="d-1")
+        async with running_workers(fake_github, redis_url):
+            await queue_idle(redis_url)
+    assert (again.status, copy.status) == (202, 200)
+    client = aioredis.from_url(redis_url)
+    assert await client.ttl("dropsafe:delivery:d-1") > 23 * 60 * 60
+    await client.aclose()
+    [run] = fake_github.check_runs
+    assert (run.status, run.conclusion) == ("completed", "failure")
+
+
 @pytest.mark.parametrize("queue", ["in-process", "redis"])
 async def test_shuffled_pushes_review_the_newest_head_once(
     fake_github: FakeGitHub, redis_server: str, queue: str

@@ -31,6 +31,7 @@ _NET_FUNCTIONS = re.compile(r"^(std::net::|net::)?(TcpStream::connect(_timeout)?
 _CHILD_NAME = re.compile(r"child|process", re.I)
 _SOCKET_METHODS = frozenset({"send_to", "recv", "recv_from", "send"})
 _STOP_FLAG = re.compile(rb"\.store\s*\(\s*true\b")
+_NO_ARGUMENTS = frozenset({"output", "status", "wait", "wait_with_output"})
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
@@ -60,8 +61,8 @@ def blocking_call(ctx: FileContext, call: Node, function: Node) -> str | None:
         return None
     receiver = callee.child_by_field_name("value")
     method = ctx.text(callee.child_by_field_name("field") or callee)
-    if receiver is None:
-        return None
+    if receiver is None or (method in _NO_ARGUMENTS and _has_arguments(call)):
+        return None  # a crate's own `wait(mode)`: std's process methods take none
     kind = _receiver_kind(origin(ctx, receiver), method)
     if kind is None or (kind == "Child" and _killed_before(ctx, call, receiver, function)):
         return None
@@ -100,6 +101,11 @@ def _receiver_kind(clues: Origin, method: str) -> str | None:
     if method == "call" and any(text.startswith("ureq::") for text in clues.types):
         return "ureq::Request"
     return None
+
+
+def _has_arguments(call: Node) -> bool:
+    arguments = call.child_by_field_name("arguments")
+    return arguments is not None and arguments.named_child_count > 0
 
 
 def _wakes_an_accept_loop(ctx: FileContext, call: Node, function: Node) -> bool:

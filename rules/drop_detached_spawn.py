@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tree_sitter import Node
+
 from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import ASYNC_NOT_DETACHED, Hit, Rule, Severity
 from rules.rust.context import FileContext
+from rules.rust.excuses import drop_excuse
 from rules.rust.spawns import SPAWN_CALLS, classify_spawn, handle_discarded
-from rules.rust.syntax import in_drop, in_one_time_init
+from rules.rust.syntax import in_drop, in_one_time_init, runs_only_when_panicking
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    for call, scope in in_drop(ctx, SPAWN_CALLS, "call", in_one_time_init):
+    for call, scope in in_drop(ctx, SPAWN_CALLS, "call", not_on_drop):
         spawn = classify_spawn(ctx, call)
         if spawn is None or spawn.family == "scoped" or not handle_discarded(ctx, call):
             continue
@@ -22,6 +25,14 @@ def check(ctx: FileContext) -> Iterator[Hit]:
         # a detached task is cancelled whenever its runtime shuts down.
         at_most: Severity | None = "warning" if spawn.family == "thread" else None
         yield Hit(call, message, scope=scope, at_most=at_most)
+
+
+@drop_excuse(b"init", b"call_once", b"panicking")
+def not_on_drop(ctx: FileContext, node: Node, function: Node) -> bool:
+    """Started when the value is first needed (`in_one_time_init`), or only
+    while the thread unwinds: a pool's sentinel starting a replacement worker
+    (threadpool's, rusty_pool's `Sentinel::drop`), detached on purpose."""
+    return in_one_time_init(ctx, node, function) or runs_only_when_panicking(ctx, node, function)
 
 
 RULE = Rule(
@@ -55,13 +66,15 @@ RULE = Rule(
             which is exactly when values are dropped. A detached std thread
             (`std::thread::spawn`, `thread::Builder::spawn`) is at most a warning: it runs
             to completion unless the process exits first, and spawning one from `Drop` is
-            sometimes the point. threadpool's `Sentinel::drop` runs while a worker panics
-            and starts a replacement worker thread with `thread::Builder`: that thread is
-            the pool's, detached on purpose, not cleanup that may not run.
+            sometimes the point.
 
             Not flagged: a spawn in the closure of a one-time initialiser
             (`OnceCell::get_or_init`, `Once::call_once`): it runs when the value is first
-            needed, not when one is dropped. async-io's `Timer::drop` looks up the global
+            needed, not when one is dropped. Nor a spawn that runs only while the thread
+            unwinds (inside `if std::thread::panicking() { .. }`, or reached only from
+            there): threadpool's and rusty_pool's `Sentinel::drop` start a replacement
+            worker thread when a worker panics; that thread is the pool's, detached on
+            purpose, not cleanup that may not run. async-io's `Timer::drop` looks up the global
             reactor, whose initialiser starts the driver thread; by then it exists.
         """,
         why="""

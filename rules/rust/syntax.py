@@ -204,20 +204,30 @@ def runs_only_when_not_panicking(ctx: FileContext, node: Node, function: Node) -
     `&& ..`), in the `else` of `if thread::panicking() { .. }`, or after
     `if thread::panicking() { return; }` in an enclosing block. The excuse of
     drop-panic and drop-unwrap (see `in_drop`)."""
+    return _runs_only_when(ctx, node, function, panicking=False)
+
+
+def runs_only_when_panicking(ctx: FileContext, node: Node, function: Node) -> bool:
+    """The mirror of `runs_only_when_not_panicking`: `node` runs only while the
+    thread unwinds (a pool's sentinel starting a replacement worker)."""
+    return _runs_only_when(ctx, node, function, panicking=True)
+
+
+def _runs_only_when(ctx: FileContext, node: Node, function: Node, panicking: bool) -> bool:
     if not ctx.mentions(b"panicking"):
         return False
     for child, parent in lineage(node, function):
         if parent.type == "if_expression":
             condition = parent.child_by_field_name("condition")
             if child == parent.child_by_field_name("consequence") and _implies(
-                ctx, condition, panicking=False
+                ctx, condition, panicking
             ):
                 return True
             if child == parent.child_by_field_name("alternative") and _implies(
-                ctx, condition, panicking=False, negated=True
+                ctx, condition, panicking, negated=True
             ):
                 return True
-        elif parent.type == "block" and _returned_if_panicking(ctx, child):
+        elif parent.type == "block" and _left_unless(ctx, child, panicking):
             return True
     return False
 
@@ -251,11 +261,11 @@ def _is_panicking_call(ctx: FileContext, call: Node) -> bool:
     return function is not None and ctx.resolve(ctx.text(function)).endswith("thread::panicking")
 
 
-def _returned_if_panicking(ctx: FileContext, statement: Node) -> bool:
+def _left_unless(ctx: FileContext, statement: Node, panicking: bool) -> bool:
     """An earlier statement of `statement`'s block is `if thread::panicking() {
-    return; }` (no `else`; or `continue`, `break`): what follows runs only
-    when not panicking."""
+    return; }` (no `else`; or `continue`, `break`), or for `panicking` its
+    negation: what follows runs only when the thread is (not) panicking."""
     return any(
-        _implies(ctx, exit_condition(guard), panicking=True)
+        _implies(ctx, exit_condition(guard), panicking=not panicking)
         for guard in earlier_statements(statement)
     )

@@ -63,6 +63,8 @@ _ITEM_KINDS = frozenset(
         "enum_item",
         "union_item",
         "macro_invocation",
+        "expression_statement",  # `some_macro!(..);` at item level
+        "macro_definition",
         "use_declaration",
     }
 )
@@ -71,6 +73,8 @@ _EXTERNAL = frozenset({"std", "core", "alloc"})
 _DEREF = frozenset({"Box", "Arc", "Rc", "ManuallyDrop", "Pin"})
 # every byte but the newline becomes a space (see `_macro_items`)
 _BLANK = bytes(10 if byte == 10 else 32 for byte in range(256))
+_TYPE_WORD = re.compile(r"\b[A-Z]\w*")
+_MACRO_FN = re.compile(r"\bfn\s+(\$?\w+)")
 _PATH_ATTR = re.compile(r'^#\[\s*path\s*=\s*"([^"]*)"\s*\]$')
 
 
@@ -175,6 +179,7 @@ class TypeDecl:
     fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
     options: tuple[str, ...] = ()
     cfg: str = ""
+    methods: tuple[str, ...] = ()  # a trait's methods, with a body or without
 
 
 @pickled_as_call
@@ -212,6 +217,11 @@ class FileItems:
     types: tuple[TypeDecl, ...]
     drops: tuple[DropRoot, ...]
     impls: tuple[ImplDecl, ...] = ()
+    # (macro, type-like name) for each name an item-level macro invocation mentions
+    # (`shutdown_impl!(Handle)`): it may write methods for it that no item shows; and
+    # (macro, fn name) for the `fn`s each `macro_rules!` of the file writes (`*`: `fn $x`)
+    macro_types: frozenset[tuple[str, str]] = frozenset()
+    macro_fns: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +260,8 @@ class FileFunctions:
         self.uses: list[Use] = []
         self.types: list[TypeDecl] = []
         self.impls: list[ImplDecl] = []  # trait impls
+        self.macro_types: set[tuple[str, str]] = set()
+        self.macro_fns: set[tuple[str, str]] = set()
         self.drops: list[tuple[str, Node]] = []  # (type name, fn drop)
         # the functions Drop rules look at (`in_drop`): none until the crate
         # model says which ones Drop reaches; `asked` notes that a rule looked
@@ -314,6 +326,11 @@ class FileFunctions:
         kind = node.type
         if kind not in _ITEM_KINDS:
             return  # comments, attributes, consts, statics: most of what the walk meets
+        if kind == "expression_statement":
+            inner = node.named_children[0] if node.named_child_count else None
+            if inner is None or inner.type != "macro_invocation":
+                return
+            node, kind = inner, inner.type
         ctx = self.ctx
         if kind == "function_item":
             if node.child_by_field_name("body") is not None:
@@ -336,7 +353,8 @@ class FileFunctions:
         elif kind == "trait_item":
             body, name = node.child_by_field_name("body"), field_text(node, "name")
             within = self._cfg(frame, node)
-            self.types.append(TypeDecl(frame.module, name, "trait", cfg=within))
+            methods = _trait_methods(body) if body is not None else ()
+            self.types.append(TypeDecl(frame.module, name, "trait", cfg=within, methods=methods))
             if body is not None:
                 stack.append(_Frame(body, frame.module, frame.test, name, None, True, within))
         elif kind == "mod_item":
@@ -354,9 +372,15 @@ class FileFunctions:
             within = self._cfg(frame, node)
             self.types.append(TypeDecl(frame.module, name, kind, fields, options, within))
         elif kind == "macro_invocation" and self._expand:
+            macro = field_text(node, "macro").rsplit("::", 1)[-1]
+            self.macro_types.update((macro, word) for word in _TYPE_WORD.findall(ctx.text(node)))
             part = _macro_items(ctx, node)
             if part is not None:
                 self.parts.append((part, frame.module, frame.test or ctx.is_test(node)))
+        elif kind == "macro_definition":
+            name = field_text(node, "name")
+            written = _MACRO_FN.findall(ctx.text(node))
+            self.macro_fns.update((name, "*" if fn.startswith("$") else fn) for fn in written)
         elif kind == "use_declaration":
             argument = node.child_by_field_name("argument")
             if argument is not None:
@@ -406,6 +430,8 @@ class FileFunctions:
             types=tuple(self.types),
             drops=tuple(roots),
             impls=tuple(self.impls),
+            macro_types=frozenset(self.macro_types),
+            macro_fns=frozenset(self.macro_fns),
         )
         for part, module, test in self.parts:
             own = _merged(own, part.items(), module, test)
@@ -745,6 +771,8 @@ def _merged(file: FileItems, part: FileItems, module: Module, test: bool) -> Fil
             *(replace(d, function=d.function + offset, test=test or d.test) for d in part.drops),
         ),
         impls=(*file.impls, *(replace(i, module=(*module, *i.module)) for i in part.impls)),
+        macro_types=file.macro_types | part.macro_types,
+        macro_fns=file.macro_fns | part.macro_fns,
     )
 
 
@@ -763,6 +791,15 @@ def _item_cfgs(ctx: FileContext) -> dict[int, str]:
         if asked is not None and item is not None:
             found[item.start_byte] = cfg.joined(found.get(item.start_byte, ""), asked)
     return found
+
+
+def _trait_methods(body: Node) -> tuple[str, ...]:
+    """The names of the methods a trait declares, with a default body or without."""
+    return tuple(
+        field_text(child, "name")
+        for child in body.named_children
+        if child.type in {"function_item", "function_signature_item"}
+    )
 
 
 def _deref_target(ctx: FileContext, body: Node) -> tuple[str, ...]:

@@ -42,6 +42,42 @@ Definition = tuple[str, Any]
 _T = TypeVar("_T")
 _USE_DEPTH = 8
 _DEREFS = 2  # `Deref::Target`s a field or method lookup follows in turn
+# the methods of std traits a type commonly implements: one of them does not stop a method
+# call from auto-dereferencing to a `Deref::Target`'s method of another name
+_STD_TRAIT_METHODS = {
+    "Clone": frozenset({"clone", "clone_from"}),
+    "Debug": frozenset({"fmt"}),
+    "Display": frozenset({"fmt", "to_string"}),
+    "Deref": frozenset({"deref"}),
+    "DerefMut": frozenset({"deref_mut"}),
+    "Drop": frozenset({"drop"}),
+    "PinnedDrop": frozenset({"drop"}),
+    "Default": frozenset({"default"}),
+    "PartialEq": frozenset({"eq", "ne"}),
+    "Eq": frozenset(),
+    "Hash": frozenset({"hash"}),
+    "PartialOrd": frozenset({"partial_cmp", "lt", "le", "gt", "ge"}),
+    "Ord": frozenset({"cmp", "max", "min", "clamp"}),
+    "From": frozenset({"from"}),
+    "AsRef": frozenset({"as_ref"}),
+    "AsMut": frozenset({"as_mut"}),
+    "Borrow": frozenset({"borrow"}),
+    "Send": frozenset(),
+    "Sync": frozenset(),
+    "Unpin": frozenset(),
+    "Copy": frozenset(),
+    "Error": frozenset({"source", "description", "cause"}),
+    "Future": frozenset({"poll"}),
+    "Write": frozenset(
+        {"write", "write_all", "write_vectored", "write_all_vectored", "flush", "write_fmt"}
+        | {"by_ref", "is_write_vectored"}
+    ),
+    "Read": frozenset(
+        {"read", "read_exact", "read_to_end", "read_to_string", "read_vectored", "read_buf"}
+        | {"by_ref", "bytes", "chain", "take", "is_read_vectored", "read_buf_exact"}
+    ),
+    "Seek": frozenset({"seek", "rewind", "stream_len", "stream_position", "seek_relative"}),
+}
 _SKIPPED_METHODS = frozenset({"clone"})
 
 
@@ -82,6 +118,11 @@ class Resolver:
         self.types: dict[tuple[int, str], list[TypeKey]] = defaultdict(list)
         self.declared: dict[TypeKey, list[TypeDecl]] = defaultdict(list)
         self.lib_of: dict[str, int] = {}  # package name -> its library crate
+        # what may give a type a method no item of the crate shows: the method names of
+        # the crate's traits (a blanket impl), types an item-level macro names, per crate
+        self.trait_method_names: set[str] = set()
+        self.macros_naming: dict[tuple[int, str], set[str]] = defaultdict(set)
+        self.macro_fns: dict[tuple[int, str], set[str]] = defaultdict(set)
         # each function's calls, filled in as reach asks for them (see `CrateModel`)
         self.calls: dict[FnRef, tuple[Call, ...]] = {}
         self._memo: dict[tuple[FnRef, int], FnRef | None] = {}
@@ -130,7 +171,12 @@ class Resolver:
                 scope.globs.append(use.path)
             else:
                 scope.uses[use.alias].append((use.path, use.cfg))
+        for macro, word in file.macro_types:
+            self.macros_naming[(crate, word)].add(macro)
+        for macro, fn in file.macro_fns:
+            self.macro_fns[(crate, macro)].add(fn)
         for declared in file.types:
+            self.trait_method_names.update(declared.methods)
             home = key_of(declared.module)
             self.scopes[home].types[declared.name].append(declared)
             type_key: TypeKey = (crate, home[1], declared.name)
@@ -258,7 +304,7 @@ class Resolver:
             return _only(self._compiled(crate, found, lambda ref: self.function(ref).cfg))
         traits = self._traits_of(owner) if trait is None else {trait}
         defaults = [d for t in traits for d in self.defaults.get((t, name), [])]
-        if defaults or trait is not None or derefs >= _DEREFS:
+        if defaults or trait is not None or derefs >= _DEREFS or self._may_have(owner, name):
             return _only(defaults)
         target = self._deref_target(owner)
         return self._method(target, name, derefs=derefs + 1) if target is not None else None
@@ -353,6 +399,26 @@ class Resolver:
                 return None
             owner = target
         return None
+
+    def _may_have(self, owner: TypeKey, name: str) -> bool:
+        """`owner` may have a method `name` the crate model cannot see, which
+        rustc would pick before auto-deref: from a trait outside the crate it
+        implements (unless that is a std trait known not to have it), a trait
+        of the crate (a blanket `impl<T> Tr for T`), or a macro naming it."""
+        crate, _, type_name = owner
+        if name in self.trait_method_names:
+            return True
+        for macro in self.macros_naming.get((crate, type_name), ()):
+            written = self.macro_fns.get((crate, macro))  # None: a macro from elsewhere
+            if written is None or name in written or "*" in written:
+                return True
+        for module, trait_name in self.impls.get((crate, type_name), []):
+            found = self._named_in(module, trait_name)
+            if found is None or found[0] != "trait":  # a trait outside the crate
+                known = _STD_TRAIT_METHODS.get(trait_name)
+                if known is None or name in known:
+                    return True
+        return False
 
     def _deref_target(self, owner: TypeKey) -> TypeKey | None:
         """The `Target` of the crate's one `impl Deref for owner`, if the crate declares it."""

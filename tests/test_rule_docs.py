@@ -28,7 +28,7 @@ FAILURES_AND_GUARDS = {
     ),
     "temp-path-unguarded": ("into_path()", "keep()", "persist(target)", "atomic-write"),
     "lock-across-await": ("temporary", "self.state.lock().await.refresh().await", "deadlocks"),
-    "mem-forget": ("into_raw_fd", "IntoRawFd", "ManuallyDrop::take"),
+    "mem-forget": ("this: Self", "unsafe", "ManuallyDrop::take"),
     "drop-unwrap": ("for_each", "std::thread::spawn", "tokio::spawn"),
 }
 

@@ -14,10 +14,11 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from app_harness import FAST_RETRY, NUMBER, OWNER, REPO, logged, running_app
+from app_harness import FAST_RETRY, NUMBER, OWNER, REPO, AppUnderTest, logged, running_app
 from fakegithub import FakeGitHub, load_webhook, pull_file
 from redis_harness import fresh, push_deliveries, queue_idle, running_workers
 
@@ -40,6 +41,35 @@ def pull_payload(number: int, head: str) -> dict[str, Any]:
     return payload
 
 
+@contextlib.asynccontextmanager
+async def serving(
+    fake: FakeGitHub, redis_server: str, queue: str, one_at_a_time: bool = False
+) -> AsyncIterator[AppUnderTest]:
+    """The App with the short waits of `RETRY`, reviewing in its own queue ("in-process") or
+    through a fresh Redis with a worker ("redis"); `one_at_a_time`: a single review slot.
+    On exit from the body, once the queue is idle, it stops."""
+    redis_url = await fresh(redis_server) if queue == "redis" else None
+    slots = {"workers": 1} if one_at_a_time else {}
+    async with contextlib.AsyncExitStack() as stack:
+        bot = await stack.enter_async_context(
+            running_app(fake, redis_url=redis_url, retry=RETRY, **slots)
+        )
+        if redis_url:
+            concurrency = {"concurrency": 1} if one_at_a_time else {}
+            await stack.enter_async_context(
+                running_workers(fake, redis_url, retry=RETRY, **concurrency)
+            )
+        yield bot
+        await (queue_idle(redis_url) if redis_url else bot.idle())
+
+
+async def deferred(caplog: pytest.LogCaptureFixture) -> None:
+    """Wait until a review was put off."""
+    async with asyncio.timeout(60):
+        while not logged(caplog, "review deferred"):
+            await asyncio.sleep(0.01)
+
+
 @pytest.mark.parametrize("queue", ["in-process", "redis"])
 @pytest.mark.parametrize("limit", LIMITS)
 async def test_a_rate_limited_review_post_is_put_off_and_posted_in_the_same_run(
@@ -60,21 +90,12 @@ async def test_a_rate_limited_review_post_is_put_off_and_posted_in_the_same_run(
         fault["headers"] = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}
     reviews = f"/repos/{OWNER}/{REPO}/pulls/{NUMBER}/reviews"
     fake_github.fail_next("POST", reviews, **fault)
-    redis_url = await fresh(redis_server) if queue == "redis" else None
-    async with contextlib.AsyncExitStack() as stack:
-        bot = await stack.enter_async_context(
-            running_app(fake_github, redis_url=redis_url, retry=RETRY, workers=1)
-        )
-        if redis_url:
-            await stack.enter_async_context(
-                running_workers(fake_github, redis_url, retry=RETRY, concurrency=1)
-            )
+    async with serving(fake_github, redis_server, queue, one_at_a_time=True) as bot:
         assert (await bot.deliver("pull_request", first)).status == 202
         async with asyncio.timeout(60):  # the first try meets the limit
             while not fake_github.calls("POST", reviews):
                 await asyncio.sleep(0.01)
         assert (await bot.deliver("pull_request", other)).status == 202
-        await (queue_idle(redis_url) if redis_url else bot.idle())
 
     # The one worker was free while the first review waited: the other PR's review started
     # before the first one's next try read its pull request again.
@@ -116,29 +137,20 @@ async def test_a_push_while_a_review_is_put_off_waits_with_it_and_the_newest_hea
     )
     reviews = f"/repos/{OWNER}/{REPO}/pulls/{NUMBER}/reviews"
     fake_github.fail_next("POST", reviews, 429)
-    redis_url = await fresh(redis_server) if queue == "redis" else None
-    async with contextlib.AsyncExitStack() as stack:
-        bot = await stack.enter_async_context(
-            running_app(fake_github, redis_url=redis_url, retry=RETRY)
-        )
-        if redis_url:
-            await stack.enter_async_context(running_workers(fake_github, redis_url, retry=RETRY))
+    async with serving(fake_github, redis_server, queue) as bot:
         assert (await bot.deliver("pull_request", pull_payload(NUMBER, first))).status == 202
-        async with asyncio.timeout(60):
-            while not logged(caplog, "review deferred"):
-                await asyncio.sleep(0.01)
+        await deferred(caplog)
         body = UNWRAP_IN_DROP.replace("G", "H")
         fake_github.set_head(OWNER, REPO, NUMBER, pushed, [pull_file("src/lib.rs", "", body)])
         for event, payload in push_deliveries(pushed):
             assert (await bot.deliver(event, payload)).status == 202
-        await (queue_idle(redis_url) if redis_url else bot.idle())
 
     runs = sorted((r.head_sha, r.status, r.conclusion) for r in fake_github.check_runs)
     assert runs == [(first, "completed", "failure"), (pushed, "completed", "failure")]
     posts = [(r.json["commit_id"], r.status) for r in fake_github.calls("POST", reviews)]
     assert posts == [(first, 429), (pushed, 200)]
     assert logged(
-        caplog, "review coalesced into a deferred one" if not redis_url else "review coalesced"
+        caplog, "review coalesced" if queue == "redis" else "review coalesced into a deferred one"
     )
     assert not logged(caplog, "job failed")
 
@@ -156,18 +168,9 @@ async def test_a_rate_limited_config_read_puts_the_review_off_instead_of_using_d
     config = f"/repos/{OWNER}/{REPO}/contents/.github/dropsafe.toml"
     fake_github.set_content(OWNER, REPO, ".github/dropsafe.toml", '[rules]\ndrop-unwrap = "off"\n')
     fake_github.fail_next("GET", config, 429)
-    redis_url = await fresh(redis_server) if queue == "redis" else None
-    async with contextlib.AsyncExitStack() as stack:
-        bot = await stack.enter_async_context(
-            running_app(fake_github, redis_url=redis_url, retry=RETRY)
-        )
-        if redis_url:
-            await stack.enter_async_context(running_workers(fake_github, redis_url, retry=RETRY))
+    async with serving(fake_github, redis_server, queue) as bot:
         assert (await bot.deliver("pull_request", pull_payload(NUMBER, head))).status == 202
-        async with asyncio.timeout(60):
-            while not logged(caplog, "review deferred"):
-                await asyncio.sleep(0.01)
-        await (queue_idle(redis_url) if redis_url else bot.idle())
+        await deferred(caplog)
 
     assert [r.status for r in fake_github.calls("GET", config)] == [429, 200]
     [run] = fake_github.check_runs

@@ -41,6 +41,9 @@ FROM_OUTSIDE = frozenset(
 )  # fmt: skip
 
 
+WRITE_MACROS = frozenset({"write", "writeln", "std::write", "std::writeln"})
+
+
 def check(ctx: FileContext) -> Iterator[Hit]:
     for method, scope in in_drop(ctx, UNWRAP_CALLS, "method", cannot_abort):
         call = method.parent.parent if method.parent is not None else None
@@ -60,10 +63,13 @@ def check(ctx: FileContext) -> Iterator[Hit]:
 
 
 def _fails_from_outside(call: Node) -> bool:
-    """`file.flush().unwrap()`, `handle.join().expect(..)`, `fs::remove_file(p).unwrap()`:
-    what is unwrapped is the result of a call `FROM_OUTSIDE` names."""
+    """`file.flush().unwrap()`, `handle.join().expect(..)`, `fs::remove_file(p).unwrap()`,
+    `writeln!(out, ..).expect(..)` (a `write_fmt`): what is unwrapped is the result of a
+    call `FROM_OUTSIDE` names."""
     function = call.child_by_field_name("function")
     receiver = unparenthesized(function.child_by_field_name("value") if function else None)
+    if receiver is not None and receiver.type == "macro_invocation":
+        return text(receiver.child_by_field_name("macro") or receiver) in WRITE_MACROS
     callee = receiver.child_by_field_name("function") if receiver is not None else None
     if receiver is None or receiver.type != "call_expression" or callee is None:
         return False

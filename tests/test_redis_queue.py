@@ -180,6 +180,35 @@ async def test_a_worker_killed_mid_review_loses_nothing(
     assert [parse_marker(c.body)[0] for c in review.comments] == ["drop-unwrap"]  # type: ignore[index]
 
 
+async def test_a_worker_stopped_mid_review_hands_it_to_another(
+    fake_github: FakeGitHub, redis_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM (a deploy) while the review reads the files and its grace period is over: the
+    review's check run says it was shut down, the job goes back to the queue, and another
+    worker gives the verdict in the same check run and posts the review once."""
+    seed_pull(fake_github, [pull_file("src/lib.rs", "", UNWRAP_IN_DROP)])
+    held = fake_github.hold("GET", "*/git/blobs/*")
+    async with running_app(fake_github, redis_url=redis_url) as bot:
+        await bot.deliver("pull_request", load_webhook("pull_request.opened"))
+        stopping = start_worker_process(fake_github, redis_url, tmp_path / "worker.log")
+        try:
+            await asyncio.wait_for(held.arrived.wait(), 60)
+            stopping.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(stopping.wait, 30) == 0
+        finally:
+            stopping.kill()
+        [run] = fake_github.check_runs
+        assert (run.status, run.conclusion) == ("completed", "neutral")
+        assert "shut down" in run.output["summary"]
+        held.release()
+        async with running_workers(fake_github, redis_url):
+            await queue_idle(redis_url)
+    [run] = fake_github.check_runs
+    assert (run.status, run.conclusion) == ("completed", "failure")
+    [review] = fake_github.reviews
+    assert [parse_marker(c.body)[0] for c in review.comments] == ["drop-unwrap"]  # type: ignore[index]
+
+
 async def test_a_worker_killed_after_submitting_a_rescan_does_not_ask_twice(
     fake_github: FakeGitHub, redis_url: str, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from rules.model import NO_UNWRAP, UNWIND_SAFE, Hit, Rule, Severity
 from rules.rust.context import FileContext
 from rules.rust.invariants import cannot_fail, unwraps_option
 from rules.rust.parsing import bare_method_call, text, unparenthesized
+from rules.rust.poisoning import ACQUIRE, unpoisonable
 from rules.rust.spawns import cannot_abort
 from rules.rust.syntax import in_drop
 
@@ -22,7 +23,6 @@ UNWRAP_CALLS = """
 """
 
 
-LOCKS = frozenset({"lock", "read", "write"})
 # calls whose `Err` comes from the world rather than from the program's own
 # state: files, sockets, processes, another thread's panic, the OS refusing a
 # thread. Their unwrap in `Drop` fails in any deployment, so it is an error.
@@ -49,7 +49,16 @@ def check(ctx: FileContext) -> Iterator[Hit]:
         call = method.parent.parent if method.parent is not None else None
         if call is None or cannot_fail(ctx, call, scope.impl_type):
             continue
-        if _unwraps_lock(call):
+        locked = _locked(call)
+        field = unpoisonable(ctx, locked) if locked is not None else None
+        if field is not None:
+            message = (
+                f"`{ctx.text(method)}` of a lock in `Drop` that cannot be poisoned: "
+                f"nothing that can panic runs while `{field}` is held"
+            )
+            yield Hit(method, message, scope=scope, at_most="notice")
+            continue
+        if locked is not None:
             message = (
                 f"`{ctx.text(method)}` of a lock in `Drop` panics when the lock is poisoned "
                 "(a panic while it was held): mid-unwind that aborts the process"
@@ -78,12 +87,12 @@ def _fails_from_outside(call: Node) -> bool:
     return named is not None and text(named) in FROM_OUTSIDE
 
 
-def _unwraps_lock(call: Node) -> bool:
-    """`m.lock().unwrap()`, `rw.read().expect(..)`: the `Err` is poisoning."""
+def _locked(call: Node) -> Node | None:
+    """`m` of `m.lock().unwrap()`, `rw.read().expect(..)`: the `Err` is poisoning."""
     function = call.child_by_field_name("function")
     receiver = unparenthesized(function.child_by_field_name("value") if function else None)
     locking = bare_method_call(receiver)
-    return locking is not None and locking[1] in LOCKS
+    return locking[0] if locking is not None and locking[1] in ACQUIRE else None
 
 
 RULE = Rule(

@@ -1,6 +1,8 @@
 """Severity that means something: a lesser form of a rule's hazard is reported
 below the rule's level (`Hit.at_most`), and never above what is configured."""
 
+import re
+
 from rules.config import Settings
 from rules.engine import SourceFile, analyze
 
@@ -46,8 +48,225 @@ impl Drop for Registry {
         std::fs::remove_file(&self.path).unwrap();
     }
 }
+
+impl Registry {
+    fn add(&self, id: u32) {
+        self.ids.lock().unwrap().push(id * 2);
+    }
+}
 """
     assert severities(source, "drop-unwrap") == {6: "warning", 7: "error"}
+
+
+def annotated(source: bytes) -> dict[int, str]:
+    """Line -> severity of the lines that end in `// notice` or `// warning`."""
+    marks = (re.search(rb"// (notice|warning)$", line) for line in source.splitlines())
+    return {n: m.group(1).decode() for n, m in enumerate(marks, start=1) if m is not None}
+
+
+# Every critical section of these private std locks is in the file, and none
+# of them runs anything that can panic: the locks are never poisoned.
+UNPOISONED = b"""
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, RwLock};
+
+const BITS: usize = 64;
+
+struct Pool {
+    idle: Mutex<Vec<u32>>,
+    names: Mutex<HashMap<u32, String>>,
+    trigger: Mutex<()>,
+    ready: Condvar,
+    count: AtomicUsize,
+    table: RwLock<Vec<u32>>,
+}
+
+impl Pool {
+    fn new() -> Pool {
+        Pool {
+            idle: Mutex::new(Vec::new()),
+            names: Mutex::new(HashMap::new()),
+            trigger: Mutex::new(()),
+            ready: Condvar::new(),
+            count: AtomicUsize::new(0),
+            table: RwLock::new(Vec::new()),
+        }
+    }
+
+    fn put(&self, id: u32) {
+        let mut idle = self.idle.lock().unwrap();
+        idle.push(id);
+        drop(idle);
+        self.log(id);
+    }
+
+    fn log(&self, id: u32) {
+        println!("released {id}");
+    }
+
+    fn rename(&self, id: u32, name: String) {
+        let names = &self.names;
+        names.lock().unwrap().insert(id, name);
+    }
+
+    fn join(&self) {
+        let mut guard = self.trigger.lock().unwrap();
+        while self.busy() {
+            guard = self.ready.wait(guard).unwrap();
+        }
+        let _woken = self.ready.wait_while(guard, |_| self.busy()).unwrap();
+    }
+
+    fn busy(&self) -> bool {
+        self.count.load(Ordering::SeqCst) >> (BITS / 2) > 0
+    }
+
+    fn lookup(&self, i: usize) -> u32 {
+        let table = self.table.read().unwrap();
+        table[i]
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.idle.lock().unwrap().clear(); // notice
+        let mut names = self.names.lock().expect("names"); // notice
+        names.remove(&0);
+        *self.trigger.lock().unwrap() = (); // notice
+        self.ready.notify_all();
+        self.table.write().unwrap().truncate(0); // notice
+    }
+}
+"""
+
+
+def test_a_lock_nothing_that_can_panic_runs_under_is_a_notice():
+    """threadpool's `empty_trigger`, rusty_pool's `join_notify_mutex`: a
+    condvar's mutex, a stack pushed and popped, a map, a read guard's index
+    (a reader's panic does not poison an `RwLock`), a `log` after `drop(guard)`."""
+    assert severities(UNPOISONED, "drop-unwrap") == annotated(UNPOISONED)
+    report = analyze(SourceFile("src/pool.rs", UNPOISONED))
+    (trigger,) = [f for f in report.findings if "trigger" in f.message]
+    assert trigger.message == (
+        "`unwrap` of a lock in `Drop` that cannot be poisoned: "
+        "nothing that can panic runs while `trigger` is held"
+    )
+
+
+# Locks that something that can panic may run under, or whose every critical
+# section the file does not show: their unwraps stay warnings.
+POISONABLE = b"""
+use std::sync::{Mutex, MutexGuard, RwLock};
+use std::task::Waker;
+
+struct Shared {
+    pub open: Mutex<Vec<u32>>,
+    pub(crate) listed: Mutex<Vec<u32>>,
+    hook: Mutex<Option<Box<dyn Fn()>>>,
+    waker: Mutex<Option<Waker>>,
+    slots: Mutex<Vec<u32>>,
+    handed: Mutex<Vec<u32>>,
+    escaping: Mutex<u32>,
+    counted: Mutex<u32>,
+    logged: Mutex<u32>,
+    reported: Mutex<u32>,
+    table: RwLock<Vec<u32>>,
+    shadowed: Mutex<u32>,
+    nested: Mutex<u32>,
+}
+
+fn keep(_guard: MutexGuard<'_, Vec<u32>>) {}
+
+fn report(_lock: &Mutex<u32>) {}
+
+fn tick() {}
+
+fn checked(n: u32) -> u32 {
+    assert!(n > 0);
+    n
+}
+
+impl Shared {
+    fn run(&self) {
+        let hook = self.hook.lock().unwrap();
+        if let Some(call) = hook.as_ref() {
+            call();
+        }
+        if let Some(waker) = self.waker.lock().unwrap().take() {
+            waker.wake();
+        }
+        let mut slots = self.slots.lock().unwrap();
+        slots[0] = 1;
+        drop(slots);
+        let handed = self.handed.lock().unwrap();
+        keep(handed);
+        *self.counted.lock().unwrap() += 1;
+        let logged = self.logged.lock().unwrap();
+        println!("{}", *logged);
+        report(&self.reported);
+        let mut table = self.table.write().unwrap();
+        table.truncate(checked(3) as usize);
+        let tick = || panic!("not the fn");
+        let shadowed = self.shadowed.lock().unwrap();
+        tick();
+        *self.nested.lock().unwrap() = self.helper();
+    }
+
+    fn escaping(&self) -> MutexGuard<'_, u32> {
+        self.escaping.lock().unwrap()
+    }
+
+    fn helper(&self) -> u32 {
+        self.helper()
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.open.lock().unwrap().clear(); // warning
+        self.listed.lock().unwrap().clear(); // warning
+        self.hook.lock().unwrap().take(); // warning
+        self.waker.lock().unwrap().take(); // warning
+        self.slots.lock().unwrap().clear(); // warning
+        self.handed.lock().unwrap().clear(); // warning
+        *self.escaping.lock().unwrap() = 0; // warning
+        *self.counted.lock().unwrap() = 0; // warning
+        *self.logged.lock().unwrap() = 0; // warning
+        *self.reported.lock().unwrap() = 0; // warning
+        self.table.read().unwrap().len(); // warning
+        *self.shadowed.lock().unwrap() = 0; // warning
+        *self.nested.lock().unwrap() = 0; // warning
+    }
+}
+"""
+
+
+def test_a_lock_something_may_panic_under_or_used_out_of_view_stays_a_warning():
+    """A `pub` field; a closure, a waker, an index, arithmetic, a macro, a
+    panicking or recursive helper, or a local closure named like a harmless
+    `fn` under the lock; a guard passed to a function or returned; the lock
+    handed to a function; an `RwLock` written under a panic."""
+    assert severities(POISONABLE, "drop-unwrap") == annotated(POISONABLE)
+
+
+def test_a_lock_of_a_module_split_across_files_stays_a_warning():
+    """`mod queue;` sees this file's private fields: its sections are out of view."""
+    source = b"""
+mod queue;
+
+struct Queue { items: std::sync::Mutex<Vec<u32>> }
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.items.lock().unwrap().clear(); // warning
+    }
+}
+"""
+    assert severities(source, "drop-unwrap") == annotated(source)
+    assert severities(source.replace(b"mod queue;", b"mod queue {}"), "drop-unwrap") == {
+        8: "notice"
+    }
 
 
 def test_option_unwraps_and_impossible_arms_in_drop_are_notices():

@@ -277,7 +277,7 @@ def _guard(acquisition: Acquisition, blocks: dict[int, _Block] | None = None) ->
     is shared by the file's guards (see `_Block`)."""
     if blocks is None:
         blocks = {}
-    node = _handed_value(acquisition)
+    node = handed_value(acquisition.call)
     parent = node.parent
     if parent is not None and parent.child_by_field_name("value") == node:
         if parent.type == "let_condition":
@@ -307,7 +307,7 @@ def temporary_extent(acquisition: Acquisition) -> tuple[Node, Node] | None:
     `timeout(d, m.lock())`: the callee decides)."""
     if _guard(acquisition) is not None:
         return None
-    node = value = _handed_value(acquisition)
+    node = value = handed_value(acquisition.call)
     parent = node.parent
     if parent is None or parent.type == "arguments":
         return None
@@ -329,10 +329,10 @@ def temporary_extent(acquisition: Acquisition) -> tuple[Node, Node] | None:
     return None
 
 
-def _handed_value(acquisition: Acquisition) -> Node:
-    """The outermost expression that still yields the guard (or its Result):
-    `m.lock().await?`, `m.lock().unwrap()`."""
-    node = acquisition.call
+def handed_value(call: Node) -> Node:
+    """The outermost expression around the acquiring `call` that still yields
+    the guard (or its Result): `m.lock().await?`, `m.lock().unwrap()`."""
+    node = call
     while (handed := _hands_on(node)) is not None:
         node = handed
     return node

@@ -103,6 +103,25 @@ def one_line_drops(n: int) -> bytes:
     )
 
 
+def lock_sections(n: int) -> bytes:
+    """A private lock unwrapped in `Drop`, taken `n` times in one block (one
+    guard name) and once in each of `n` functions: drop-unwrap judges every
+    critical section of it to tell whether it can be poisoned."""
+    head = (
+        b"struct P { m: std::sync::Mutex<Vec<u32>>, ready: std::sync::Condvar }\n"
+        b"impl Drop for P {\n    fn drop(&mut self) { self.m.lock().unwrap().clear(); }\n}\n"
+        b"impl P {\n    fn all(&self) {\n"
+    )
+    block = b"        let mut g = self.m.lock().unwrap();\n        g.push(1);\n" * n
+    functions = b"".join(
+        b"    fn f%d(&self) {\n        let mut g = self.m.lock().unwrap();\n"
+        b"        while g.is_empty() { g = self.ready.wait(g).unwrap(); }\n"
+        b"        g.pop();\n    }\n" % i
+        for i in range(n)
+    )
+    return head + block + b"    }\n" + functions + b"}\n"
+
+
 def random_bytes(n: int) -> bytes:
     """`n` random bytes, error recovery all over. Always the start of one
     seeded stream, so doubling `n` adds bytes of the same kind: parse time
@@ -177,6 +196,7 @@ SHAPES = (
     Shape("many impl Drop", "src/drops.rs", drop_impls, 6_000),
     Shape("impl Drop on one line", "src/oneline.rs", one_line_drops, 6_000),
     Shape("allow comments", "src/allowed.rs", allow_comments, 10_000),
+    Shape("lock sections", "src/locks.rs", lock_sections, 5_000),
     Shape("random bytes", "src/random.rs", random_bytes, 200_000),
 )
 NORMAL = Shape("normal code", "src/normal.rs", normal, 2_000)

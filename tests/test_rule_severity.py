@@ -115,6 +115,7 @@ impl Pool {
         while self.busy() {
             guard = self.ready.wait(guard).unwrap();
         }
+        let guard = self.ready.wait(guard).unwrap();
         let _woken = self.ready.wait_while(guard, |_| self.busy()).unwrap();
     }
 
@@ -174,6 +175,17 @@ struct Shared {
     table: RwLock<Vec<u32>>,
     shadowed: Mutex<u32>,
     nested: Mutex<u32>,
+    waited: Mutex<Vec<u32>>,
+    ready: std::sync::Condvar,
+    traced: Mutex<u32>,
+}
+
+trait Trace {
+    fn trace(&self);
+}
+
+impl Trace for Shared {
+    fn trace(&self) {}
 }
 
 fn keep(_guard: MutexGuard<'_, Vec<u32>>) {}
@@ -188,29 +200,66 @@ fn checked(n: u32) -> u32 {
 }
 
 impl Shared {
-    fn run(&self) {
+    fn call_hook(&self) {
         let hook = self.hook.lock().unwrap();
         if let Some(call) = hook.as_ref() {
             call();
         }
+    }
+
+    fn wake(&self) {
         if let Some(waker) = self.waker.lock().unwrap().take() {
             waker.wake();
         }
+    }
+
+    fn fill(&self) {
         let mut slots = self.slots.lock().unwrap();
         slots[0] = 1;
-        drop(slots);
+    }
+
+    fn hand(&self) {
         let handed = self.handed.lock().unwrap();
         keep(handed);
+    }
+
+    fn count(&self) {
         *self.counted.lock().unwrap() += 1;
+    }
+
+    fn log(&self) {
         let logged = self.logged.lock().unwrap();
         println!("{}", *logged);
+    }
+
+    fn report(&self) {
         report(&self.reported);
+    }
+
+    fn resize(&self) {
         let mut table = self.table.write().unwrap();
         table.truncate(checked(3) as usize);
+    }
+
+    fn tick(&self) {
         let tick = || panic!("not the fn");
         let shadowed = self.shadowed.lock().unwrap();
         tick();
+    }
+
+    fn nest(&self) {
         *self.nested.lock().unwrap() = self.helper();
+    }
+
+    fn trace_locked(&self, other: &dyn Trace) {
+        let traced = self.traced.lock().unwrap();
+        other.trace();
+    }
+
+    fn wait(&self) {
+        let waited = self.waited.lock().unwrap();
+        let waited = self.ready.wait(waited).unwrap();
+        keep(waited);
     }
 
     fn escaping(&self) -> MutexGuard<'_, u32> {
@@ -237,6 +286,8 @@ impl Drop for Shared {
         self.table.read().unwrap().len(); // warning
         *self.shadowed.lock().unwrap() = 0; // warning
         *self.nested.lock().unwrap() = 0; // warning
+        self.waited.lock().unwrap().clear(); // warning
+        *self.traced.lock().unwrap() = 0; // warning
     }
 }
 """
@@ -245,8 +296,10 @@ impl Drop for Shared {
 def test_a_lock_something_may_panic_under_or_used_out_of_view_stays_a_warning():
     """A `pub` field; a closure, a waker, an index, arithmetic, a macro, a
     panicking or recursive helper, or a local closure named like a harmless
-    `fn` under the lock; a guard passed to a function or returned; the lock
-    handed to a function; an `RwLock` written under a panic."""
+    `fn` under the lock, or a trait's method (its impl here need not be the
+    one called); a guard passed to a function (also once a condvar
+    gave it back) or returned; the lock handed to a function; an `RwLock`
+    written under a panic."""
     assert severities(POISONABLE, "drop-unwrap") == annotated(POISONABLE)
 
 

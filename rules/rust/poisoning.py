@@ -95,6 +95,16 @@ _SAFE_PATHS = frozenset(
     }
 )  # fmt: skip
 _DROPS = frozenset({"drop", "mem::drop"})
+# methods of std's traits and callables: the file's `fn` of that name is not
+# the one a call on a waker, a closure or another type's value runs
+_TRAIT_METHODS = frozenset(
+    {
+        "wake", "wake_by_ref", "call", "call_mut", "call_once", "clone", "next", "poll",
+        "poll_next", "fmt", "eq", "ne", "cmp", "partial_cmp", "hash", "deref", "deref_mut",
+        "borrow", "borrow_mut", "into", "from", "try_into", "try_from", "default", "drop",
+        "write", "read", "flush", "extend", "index", "index_mut",
+    }
+)  # fmt: skip
 # `<` and `>` are comparisons; `<<`, `>>` and arithmetic overflow (a panic in debug builds)
 _SAFE_OPERATORS = frozenset({"==", "!=", "<", ">", "<=", ">=", "&&", "||", "&", "|", "^"})
 _SAFE_ASSIGNMENTS = frozenset({"&=", "|=", "^="})
@@ -143,8 +153,9 @@ _HOPS = 8  # calls into the file's functions followed from a critical section
 @dataclass(slots=True)
 class _Lock:
     """One lock field being judged: its acquisitions and guards so far, and
-    what has been judged of its sections (statement -> can panic, a block ->
-    index of the first statement from each one that can panic)."""
+    what has been read of its sections, each once (statement -> can panic; a
+    block -> the index of the first statement from each one that can panic,
+    its `drop(g);` statements; a block and a name -> the unsafe uses)."""
 
     ctx: FileContext
     name: str
@@ -153,7 +164,11 @@ class _Lock:
     acquisitions: set[int] = field(default_factory=set)
     guards: set[bytes] = field(default_factory=set)
     statements: dict[int, bool] = field(default_factory=dict)
-    blocks: dict[int, list[int]] = field(default_factory=dict)
+    blocks: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)
+    drops: dict[int, dict[str, list[Node]]] = field(default_factory=dict)
+    uses: dict[tuple[int, str], list[int]] = field(default_factory=dict)
+    rebound: list[Node] = field(default_factory=list)  # `let g2 = cv.wait(g)..;` to judge
+    seen: set[int] = field(default_factory=set)
 
 
 def unpoisonable(ctx: FileContext, receiver: Node) -> str | None:
@@ -205,7 +220,12 @@ def _never_poisoned(ctx: FileContext, name: str) -> bool:
         sites.extend(found)
     for call in sites:
         lock.acquisitions.add(call.id)
-    return all(_section_is_safe(lock, call) for call in sites)
+    if not all(_section_is_safe(lock, call) for call in sites):
+        return False
+    while lock.rebound:  # guards a condvar's `wait*` gave back to a new `let`
+        if not _guard_is_safe(lock, lock.rebound.pop()):
+            return False
+    return True
 
 
 def _declared_locks(ctx: FileContext, name: str) -> set[str]:
@@ -397,26 +417,41 @@ def _guard_is_safe(lock: _Lock, let: Node) -> bool:
         return False
     name = text(pattern)
     lock.guards.add(name.encode())
-    end = _released_at(let, name)
+    drops = _drops(lock, block).get(name, [])
+    later = bisect.bisect_left(drops, let.end_byte, key=lambda statement: statement.start_byte)
+    end = drops[later] if later < len(drops) else None
     if not _statements_are_safe(lock, let, end):
         return False
     last = end.end_byte if end is not None else block.end_byte
-    uses = ctx.occurrences((name,), {"identifier"}, [(let.end_byte, last)])
-    return all(_guard_use_is_safe(lock, use, name) for use in uses)
+    unsafe = _unsafe_uses(lock, block, name)
+    return bisect.bisect_left(unsafe, let.end_byte) == bisect.bisect_right(unsafe, last)
 
 
-def _released_at(let: Node, name: str) -> Node | None:
-    """The statement `drop(g);` that ends the guard's section early, if any."""
-    sibling = let.next_named_sibling
-    while sibling is not None:
-        call = sibling.named_children[0] if sibling.type == "expression_statement" else None
-        if call is not None and call.type == "call_expression":
+def _drops(lock: _Lock, block: Node) -> dict[str, list[Node]]:
+    """The statements `drop(g);` of a block, by the name dropped, in order:
+    each ends that guard's section. Read once per block."""
+    if block.id not in lock.drops:
+        found: dict[str, list[Node]] = {}
+        for statement in block.named_children:
+            call = statement.named_children[0] if statement.type == "expression_statement" else None
+            if call is None or call.type != "call_expression":
+                continue
             function, arguments = (call.child_by_field_name(f) for f in ("function", "arguments"))
             moved = arguments.named_children if arguments is not None else []
-            if _drop_path(text(function)) and len(moved) == 1 and text(moved[0]) == name:
-                return sibling
-        sibling = sibling.next_named_sibling
-    return None
+            if _drop_path(text(function)) and len(moved) == 1 and moved[0].type == "identifier":
+                found.setdefault(text(moved[0]), []).append(statement)
+        lock.drops[block.id] = found
+    return lock.drops[block.id]
+
+
+def _unsafe_uses(lock: _Lock, block: Node, name: str) -> list[int]:
+    """Where `name` is used in the block other than as a guard may be (see
+    `_guard_use_is_safe`), in order. Read once per block and name."""
+    key = (block.id, name)
+    if key not in lock.uses:
+        uses = lock.ctx.occurrences((name,), {"identifier"}, [(block.start_byte, block.end_byte)])
+        lock.uses[key] = [use.start_byte for use in uses if not _guard_use_is_safe(lock, use, name)]
+    return lock.uses[key]
 
 
 def _guard_use_is_safe(lock: _Lock, use: Node, name: str) -> bool:
@@ -429,6 +464,8 @@ def _guard_use_is_safe(lock: _Lock, use: Node, name: str) -> bool:
         return False
     if holder.type == "index_expression" or _used_in_place(ctx, use, holder):
         return True
+    if holder.type == "let_declaration" and holder.child_by_field_name("pattern") == use:
+        return True  # a new variable of that name (the guard is still held)
     if holder.type == "assignment_expression":
         return holder.child_by_field_name("left") == use
     if holder.type != "arguments" or holder.named_children[0] != use:
@@ -447,7 +484,10 @@ def _guard_use_is_safe(lock: _Lock, use: Node, name: str) -> bool:
         left = target.child_by_field_name("left")
         return target.child_by_field_name("right") == value and text(left) == name
     if target.type == "let_declaration" and target.child_by_field_name("value") == value:
-        return _guard_is_safe(lock, target)
+        if target.id not in lock.seen:  # judged once all uses of its name are read
+            lock.seen.add(target.id)
+            lock.rebound.append(target)
+        return True
     return target.type == "expression_statement"
 
 
@@ -457,27 +497,22 @@ def _statements_are_safe(lock: _Lock, first: Node, last: Node | None) -> bool:
     block = lock.ctx.parent(first)
     if block is None:
         return False
-    statements = block.named_children
     if block.id not in lock.blocks:
-        lock.blocks[block.id] = _first_panics(lock, statements)
-    firsts = lock.blocks[block.id]
-    start = _index(statements, first)
-    stop = _index(statements, last) if last is not None else len(statements) - 1
+        lock.blocks[block.id] = _first_panics(lock, block.named_children)
+    starts, firsts = lock.blocks[block.id]
+    start = bisect.bisect_left(starts, first.start_byte)
+    stop = bisect.bisect_left(starts, last.start_byte) if last is not None else len(starts) - 1
     return firsts[start] > stop
 
 
-def _index(statements: list[Node], node: Node) -> int:
-    return bisect.bisect_left(statements, node.start_byte, key=lambda s: s.start_byte)
-
-
-def _first_panics(lock: _Lock, statements: list[Node]) -> list[int]:
-    """For each statement, the index of the first one from it that can panic
-    (`len(statements)` when none does)."""
+def _first_panics(lock: _Lock, statements: list[Node]) -> tuple[list[int], list[int]]:
+    """The statements' start bytes and, for each, the index of the first one
+    from it that can panic (`len(statements)` when none does)."""
     firsts = [len(statements)] * (len(statements) + 1)
     for index in range(len(statements) - 1, -1, -1):
         panics = _can_panic(lock, statements[index])
         firsts[index] = index if panics else firsts[index + 1]
-    return firsts[: len(statements)]
+    return [statement.start_byte for statement in statements], firsts[: len(statements)]
 
 
 # -- what can panic -----------------------------------------------------------
@@ -562,6 +597,8 @@ def _call_runs(lock: _Lock, call: Node, hops: int) -> list[Node] | None:
             return parts if _is_map(lock, receiver) else None
         if method in _WAITS and args and args[0].text in lock.guards:
             return [receiver, *args[1:]] if receiver is not None else args[1:]
+        if method in _TRAIT_METHODS:
+            return None
         return parts if _declared_safe(lock.ctx, method, hops) else None
     if function.type == "generic_function":
         function = function.child_by_field_name("function") or function
@@ -644,7 +681,7 @@ def _in_this_file(ctx: FileContext, path: str) -> bool:
 
 def _declared_safe(ctx: FileContext, name: str, hops: int) -> bool:
     """Every `fn name` of this file (outside test code) is declared with a
-    body, none as a trait's signature, and none can panic. A call reaching
+    body, none as a trait's signature or in a trait's impl, and none can panic. A call reaching
     back into a function being judged counts as a panic (recursion)."""
     if hops >= _HOPS:
         return False
@@ -669,8 +706,19 @@ def _functions_are_safe(ctx: FileContext, name: str, hops: int) -> bool:
             return False
         if item.type == "function_item" and not ctx.is_test(item):
             body = item.child_by_field_name("body")
-            if body is None:
-                return False
+            if body is None or _implements_a_trait(ctx, item):
+                return False  # other impls of the trait, elsewhere, may be the one called
             bodies.append(body)
     unlocked = _Lock(ctx, "", frozenset())  # a callee's own locks are not exempt
     return bool(bodies) and not any(_can_panic(unlocked, body, hops + 1) for body in bodies)
+
+
+def _implements_a_trait(ctx: FileContext, function: Node) -> bool:
+    """`fn` of an `impl Trait for T`."""
+    body = ctx.parent(function)
+    impl = ctx.parent(body) if body is not None and body.type == "declaration_list" else None
+    return (
+        impl is not None
+        and impl.type == "impl_item"
+        and impl.child_by_field_name("trait") is not None
+    )

@@ -129,8 +129,10 @@ RULE = Rule(
             (`unwrap_or_else(PoisonError::into_inner)` keeps going; parking_lot locks do
             not poison). It is a notice when the lock can never be poisoned because
             nothing that can panic ever runs while it is held: the lock is a field
-            (`self.x`, `self.a.x`, `m` after `let m = &self.x;`) that every struct of the
-            file declaring it gives a std `Mutex`/`RwLock` type without any `pub`, the
+            (`self.x`, `self.a.x`, `m` after `let m = &self.x;`) of a struct the file
+            declares (the owner is read off `self`'s impl and the declared types of
+            fields and variables), every struct of the file declaring a field of that
+            name gives it a std `Mutex`/`RwLock` type without any `pub`, the
             file declares no `mod x;` (whose file would see the field), and every place
             the file names the field is a critical section it can bound: a `let` guard
             held to the end of its block or an unconditional `drop(guard)`, used only in

@@ -180,6 +180,31 @@ struct Shared {
     traced: Mutex<u32>,
 }
 
+struct Waits {
+    a: Mutex<u32>,
+    b: Mutex<u32>,
+    cv: std::sync::Condvar,
+}
+
+impl Waits {
+    fn both(&self) {
+        let g = self.b.lock().unwrap();
+        let a = self.a.lock().unwrap();
+        let g = self.cv.wait(g).unwrap();
+    }
+
+    fn add(&self) -> u32 {
+        let b = self.b.lock().unwrap();
+        *b + 1
+    }
+}
+
+impl Drop for Waits {
+    fn drop(&mut self) {
+        *self.a.lock().unwrap() = 0; // warning
+    }
+}
+
 trait Trace {
     fn trace(&self);
 }
@@ -299,8 +324,29 @@ def test_a_lock_something_may_panic_under_or_used_out_of_view_stays_a_warning():
     `fn` under the lock, or a trait's method (its impl here need not be the
     one called); a guard passed to a function (also once a condvar
     gave it back) or returned; the lock handed to a function; an `RwLock`
-    written under a panic."""
+    written under a panic; a `wait` under `a` on a guard of `b`, which a
+    panic may have poisoned."""
     assert severities(POISONABLE, "drop-unwrap") == annotated(POISONABLE)
+
+
+def test_a_field_of_another_files_struct_stays_a_warning():
+    """`self.conn.inner` is `Conn`'s field, declared elsewhere: this file's
+    private `inner` of the same name says nothing about it."""
+    source = b"""
+use std::sync::{Arc, Mutex};
+
+struct Local { inner: Mutex<Vec<u32>> }
+
+struct Handle { conn: Arc<crate::conn::Conn>, local: Arc<Local> }
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.conn.inner.lock().unwrap().clear(); // warning
+        self.local.inner.lock().unwrap().clear(); // notice
+    }
+}
+"""
+    assert severities(source, "drop-unwrap") == annotated(source)
 
 
 def test_a_lock_of_a_module_split_across_files_stays_a_warning():

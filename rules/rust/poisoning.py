@@ -7,10 +7,12 @@ and the unwrap cannot fail. This module answers that question where every
 critical section is in view, and says "unknown" (None) everywhere else.
 
 In view means: the lock is a field (`self.x`, `self.a.x`, or `m` after
-`let m = &self.x;`), every declaration of that field name in the file is a
-struct field of a std lock type with no `pub` of any kind, and the file hands
-none of its modules to another file (`mod x;`), so the field's every use is
-in this file. Each place the file names the field must then be bounded:
+`let m = &self.x;`) of a struct this file declares (the owner read off
+`self`'s impl and the declared types of fields and variables: `self.conn.inner`
+may be another file's struct's `inner`), every declaration of that field name
+in the file is a struct field of a std lock type with no `pub` of any kind,
+and the file hands none of its modules to another file (`mod x;`), so the
+field's every use is in this file. Each place the file names the field must then be bounded:
 
 1. Sites. A field name is a declaration, an initialiser (`x: Mutex::new(..)`),
    a poison-free access (`get_mut`, `into_inner`, `is_poisoned`), an alias
@@ -28,14 +30,18 @@ in this file. Each place the file names the field must then be bounded:
    or passed to a function is unbounded.
 3. Panics. A section can panic unless all of it is on an allow-list: paths,
    literals, field reads and assignments, comparisons and the operators that
-   cannot overflow, control flow, the methods `SAFE_METHODS` names (`Option`,
-   `Vec`, maps, atomics, `Condvar::notify_*`, `Sender::send`), `drop`,
-   `mem::replace/take/swap`, constructors (`Some(..)`, `Kind::Variant(..)`),
-   the unwrap of this lock's own acquisition or `wait` (it panics only when
-   the lock is already poisoned), and a call to a function of this file when
-   every `fn` of that name in the file passes the same test. Anything else can
-   panic: a closure, a waker's `wake()`, an index, arithmetic, a macro, `?`,
-   `.await`, FFI, a trait method.
+   cannot overflow (shifts and divisions by a constant too), control flow,
+   the methods `SAFE_METHODS` names (`Option`, `Vec`, maps, atomics,
+   `Condvar::notify_*`, `Sender::send`), `drop`, `mem::replace/take/swap`,
+   constructors (`Some(..)`, `Kind::Variant(..)`), the unwrap of this lock's
+   own acquisition or `wait` (it panics only when the lock is already
+   poisoned) or of another lock this module clears, and a call to a function
+   of this file (not a trait's) when every `fn` of that name in the file
+   passes the same test. Anything else can panic: a closure, a waker's
+   `wake()`, an index, arithmetic, a macro, `?`, `.await`, FFI, a trait
+   method. (Destructors that assignments and `drop` run are not followed.)
+   An `RwLock`'s read sections do not count: a reader's panic does not
+   poison it.
 
 Everything is found by searching the field's and the guards' names
 (`FileContext.occurrences`); each statement and each function is judged once
@@ -54,7 +60,14 @@ from rules.rust.bindings import origin
 from rules.rust.context import FileContext
 from rules.rust.guards import handed_value
 from rules.rust.locals import binding_of
-from rules.rust.parsing import bare_method_call, field_text, text, type_name, unparenthesized
+from rules.rust.parsing import (
+    bare_method_call,
+    enclosing,
+    field_text,
+    text,
+    type_name,
+    unparenthesized,
+)
 
 ACQUIRE = frozenset({"lock", "read", "write"})
 # Condvar's waits take the guard and give it back (the closure runs under the lock)
@@ -148,11 +161,12 @@ _PARTS: dict[str, tuple[str, ...] | None] = {
 }  # fmt: skip
 _STD_LOCK = re.compile(r"^(?:Arc<)?((?:(?:std|alloc)::)?(?:sync::)?(Mutex|RwLock))<")
 _HOPS = 8  # calls into the file's functions followed from a critical section
+_SMART_POINTER = re.compile(r"(?:(?:std|alloc)::)?(?:sync::|rc::|boxed::)?(?:Arc|Rc|Box)<")
 
 
 @dataclass(slots=True)
 class _Lock:
-    """One lock field being judged: its acquisitions and guards so far, and
+    """One lock field being judged: its acquisitions, and
     what has been read of its sections, each once (statement -> can panic; a
     block -> the index of the first statement from each one that can panic,
     its `drop(g);` statements; a block and a name -> the unsafe uses)."""
@@ -162,7 +176,6 @@ class _Lock:
     read_only: frozenset[str]  # acquisitions that cannot poison it (`read` of an RwLock)
     # its acquisition calls, and those of other locks that are never poisoned
     acquisitions: set[int] = field(default_factory=set)
-    guards: set[bytes] = field(default_factory=set)
     statements: dict[int, bool] = field(default_factory=dict)
     blocks: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)
     drops: dict[int, dict[str, list[Node]]] = field(default_factory=dict)
@@ -203,7 +216,56 @@ def _field_of(ctx: FileContext, receiver: Node) -> str | None:
     if access is None or access.type != "field_expression":
         return None
     name = access.child_by_field_name("field")
-    return text(name) if name is not None and name.type == "field_identifier" else None
+    if name is None or name.type != "field_identifier":
+        return None
+    owner = _type_of(ctx, access.child_by_field_name("value"))
+    fields = ctx.memo(_struct_fields).get(owner or "", {})
+    return text(name) if text(name) in fields else None
+
+
+def _type_of(ctx: FileContext, value: Node | None, depth: int = 4) -> str | None:
+    """The struct `value` is, when the file shows it: `self` in an `impl T`,
+    a field of such a struct declared with a type of this file (through `&`,
+    `Arc`, `Rc`, `Box`), a variable declared with one; None otherwise (then
+    `value.x` may be another file's struct's field of the same name)."""
+    value = unparenthesized(value)
+    if value is None or depth == 0:
+        return None
+    if value.type == "self":
+        impl = enclosing(value, ctx.root, {"impl_item"})
+        target = impl.child_by_field_name("type") if impl is not None else None
+        return type_name(target) if target is not None else None
+    if value.type == "field_expression":
+        owner = _type_of(ctx, value.child_by_field_name("value"), depth - 1)
+        declared = ctx.memo(_struct_fields).get(owner or "", {}).get(field_text(value, "field"))
+        return _named_type(declared) if declared is not None else None
+    if value.type == "identifier":
+        binding = binding_of(value, ctx.root)
+        written = binding.type if binding is not None else None
+        return _named_type(text(written)) if written is not None else None
+    return None
+
+
+def _named_type(declared: str) -> str:
+    """`&Arc<WorkerData>` -> `WorkerData`, `Box<a::Node<T>>` -> `Node`."""
+    rest = re.sub(r"\s+|&|'\w+|\bmut\b|\bdyn\b", "", declared)
+    while (wrapped := _SMART_POINTER.match(rest)) is not None:
+        rest = rest[wrapped.end() :]
+    path = re.match(r"[\w:]*", rest)
+    return path.group().rsplit("::", 1)[-1] if path is not None else ""
+
+
+def _struct_fields(ctx: FileContext) -> dict[str, dict[str, str]]:
+    """Struct name -> its named fields' declared types, for this file's structs."""
+    found: dict[str, dict[str, str]] = {}
+    for struct in ctx.holders(("struct",), ("struct",), {"struct_item"}):
+        fields = found.setdefault(field_text(struct, "name"), {})
+        body = struct.child_by_field_name("body")
+        for declaration in body.named_children if body is not None else []:
+            name, declared = (declaration.child_by_field_name(f) for f in ("name", "type"))
+            if declaration.type == "field_declaration" and name is not None:
+                fields[text(name)] = text(declared)
+    return found
 
 
 def _never_poisoned(ctx: FileContext, name: str) -> bool:
@@ -416,7 +478,6 @@ def _guard_is_safe(lock: _Lock, let: Node) -> bool:
     if pattern.type != "identifier":
         return False
     name = text(pattern)
-    lock.guards.add(name.encode())
     drops = _drops(lock, block).get(name, [])
     later = bisect.bisect_left(drops, let.end_byte, key=lambda statement: statement.start_byte)
     end = drops[later] if later < len(drops) else None
@@ -595,7 +656,7 @@ def _call_runs(lock: _Lock, call: Node, hops: int) -> list[Node] | None:
             return parts
         if method in _MAP_METHODS and receiver is not None:
             return parts if _is_map(lock, receiver) else None
-        if method in _WAITS and args and args[0].text in lock.guards:
+        if method in _WAITS and args and _is_guard(lock, args[0]):
             return [receiver, *args[1:]] if receiver is not None else args[1:]
         if method in _TRAIT_METHODS:
             return None
@@ -639,8 +700,30 @@ def _own(lock: _Lock, call: Node, method: str, receiver: Node | None) -> bool:
         and waited.type == "field_expression"
         and field_text(waited, "field") in _WAITS
         and first is not None
-        and first.text in lock.guards
+        and _is_guard(lock, first)
     )
+
+
+def _is_guard(lock: _Lock, name: Node, depth: int = 4) -> bool:
+    """`name` is bound by `let` to a guard of this lock: its acquisition, or
+    what a condvar's `wait*` gave back for such a guard (through unwraps)."""
+    binding = binding_of(name, lock.ctx.root) if name.type == "identifier" else None
+    value = binding.value if binding is not None and binding.pattern is not None else None
+    while value is not None and value.type == "call_expression" and depth > 0:
+        if value.id in lock.acquisitions:
+            return True
+        function = value.child_by_field_name("function")
+        if function is None or function.type != "field_expression":
+            return False
+        method = field_text(function, "field")
+        arguments = value.child_by_field_name("arguments")
+        if method in _WAITS and arguments is not None and arguments.named_children:
+            return _is_guard(lock, arguments.named_children[0], depth - 1)
+        if method not in _UNWRAPS:
+            return False
+        value = unparenthesized(function.child_by_field_name("value"))
+        depth -= 1
+    return False
 
 
 def _is_map(lock: _Lock, receiver: Node) -> bool:

@@ -69,7 +69,7 @@ def annotated(source: bytes) -> dict[int, str]:
 UNPOISONED = b"""
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, RwLock};
+use std::sync::{Condvar, Mutex, PoisonError, RwLock};
 
 const BITS: usize = 64;
 
@@ -80,6 +80,7 @@ struct Pool {
     ready: Condvar,
     count: AtomicUsize,
     table: RwLock<Vec<u32>>,
+    shared: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
 }
 
 impl Pool {
@@ -91,7 +92,13 @@ impl Pool {
             ready: Condvar::new(),
             count: AtomicUsize::new(0),
             table: RwLock::new(Vec::new()),
+            shared: std::sync::Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    fn share(&self, id: u32) {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner).push(id);
+        self.shared.lock().unwrap_or_else(|e| e.into_inner()).push(id);
     }
 
     fn put(&self, id: u32) {
@@ -137,6 +144,7 @@ impl Drop for Pool {
         *self.trigger.lock().unwrap() = (); // notice
         self.ready.notify_all();
         self.table.write().unwrap().truncate(0); // notice
+        self.shared.lock().unwrap().clear(); // notice
     }
 }
 """
@@ -145,7 +153,8 @@ impl Drop for Pool {
 def test_a_lock_nothing_that_can_panic_runs_under_is_a_notice():
     """threadpool's `empty_trigger`, rusty_pool's `join_notify_mutex`: a
     condvar's mutex, a stack pushed and popped, a map, a read guard's index
-    (a reader's panic does not poison an `RwLock`), a `log` after `drop(guard)`."""
+    (a reader's panic does not poison an `RwLock`), a `log` after `drop(guard)`,
+    a guard taken from the `PoisonError`, a lock behind `std::sync::Arc`."""
     assert severities(UNPOISONED, "drop-unwrap") == annotated(UNPOISONED)
     report = analyze(SourceFile("src/pool.rs", UNPOISONED))
     (trigger,) = [f for f in report.findings if "trigger" in f.message]
@@ -178,6 +187,7 @@ struct Shared {
     waited: Mutex<Vec<u32>>,
     ready: std::sync::Condvar,
     traced: Mutex<u32>,
+    printed: Mutex<u32>,
 }
 
 struct Waits {
@@ -281,6 +291,10 @@ impl Shared {
         other.trace();
     }
 
+    fn print(&self) {
+        println!("{:?}", self.printed);
+    }
+
     fn wait(&self) {
         let waited = self.waited.lock().unwrap();
         let waited = self.ready.wait(waited).unwrap();
@@ -313,6 +327,7 @@ impl Drop for Shared {
         *self.nested.lock().unwrap() = 0; // warning
         self.waited.lock().unwrap().clear(); // warning
         *self.traced.lock().unwrap() = 0; // warning
+        *self.printed.lock().unwrap() = 0; // warning
     }
 }
 """
@@ -323,7 +338,8 @@ def test_a_lock_something_may_panic_under_or_used_out_of_view_stays_a_warning():
     panicking or recursive helper, or a local closure named like a harmless
     `fn` under the lock, or a trait's method (its impl here need not be the
     one called); a guard passed to a function (also once a condvar
-    gave it back) or returned; the lock handed to a function; an `RwLock`
+    gave it back) or returned; the lock handed to a function or a macro
+    (`Debug` formats the value under the lock); an `RwLock`
     written under a panic; a `wait` under `a` on a guard of `b`, which a
     panic may have poisoned."""
     assert severities(POISONABLE, "drop-unwrap") == annotated(POISONABLE)

@@ -159,7 +159,10 @@ _PARTS: dict[str, tuple[str, ...] | None] = {
         None,  # every named child
     ),
 }  # fmt: skip
-_STD_LOCK = re.compile(r"^(?:Arc<)?((?:(?:std|alloc)::)?(?:sync::)?(Mutex|RwLock))<")
+_STD_LOCK = re.compile(
+    r"^(?:(?:(?:std|alloc)::)?(?:sync::)?Arc<)?((?:(?:std|alloc)::)?(?:sync::)?(Mutex|RwLock))<"
+)
+_INTO_INNER = re.compile(r"^\|(\w+)\|\1\.into_inner\(\)$")
 _HOPS = 8  # calls into the file's functions followed from a critical section
 _SMART_POINTER = re.compile(r"(?:(?:std|alloc)::)?(?:sync::|rc::|boxed::)?(?:Arc|Rc|Box)<")
 
@@ -275,8 +278,12 @@ def _never_poisoned(ctx: FileContext, name: str) -> bool:
     read_only = frozenset({"read"}) if kinds == {"RwLock"} else frozenset()
     lock = _Lock(ctx, name, read_only)
     sites: list[Node] = []
-    for node in ctx.occurrences((name,), {"field_identifier", "shorthand_field_identifier"}):
-        found = _sites_of(ctx, node)
+    namings = {"field_identifier", "shorthand_field_identifier", "identifier"}
+    for node in ctx.occurrences((name,), namings):
+        above = ctx.parent(node)
+        if node.type == "identifier" and above is not None and above.type != "token_tree":
+            continue  # a variable or a function of that name, not the field
+        found = _sites_of(ctx, node)  # a macro's tokens (`println!("{:?}", self.x)`): None
         if found is None:
             return False
         sites.extend(found)
@@ -652,7 +659,9 @@ def _call_runs(lock: _Lock, call: Node, hops: int) -> list[Node] | None:
         receiver = function.child_by_field_name("value")
         method = field_text(function, "field")
         parts = [receiver, *args] if receiver is not None else args
-        if method in SAFE_METHODS or _own(lock, call, method, receiver):
+        if _own(lock, call, method, receiver):
+            return [receiver] if method == "unwrap_or_else" and receiver is not None else parts
+        if method in SAFE_METHODS:
             return parts
         if method in _MAP_METHODS and receiver is not None:
             return parts if _is_map(lock, receiver) else None
@@ -680,11 +689,16 @@ def _call_runs(lock: _Lock, call: Node, hops: int) -> list[Node] | None:
 def _own(lock: _Lock, call: Node, method: str, receiver: Node | None) -> bool:
     """This lock's acquisition, or the unwrap of it or of a `wait*` on its
     guard (which panics only when the lock is already poisoned), or of
-    another lock that is never poisoned."""
+    another lock that is never poisoned; or taking its guard from the
+    `PoisonError` (which never panics)."""
     if call.id in lock.acquisitions:
         return True
     inner = unparenthesized(receiver)
-    if method not in _UNWRAPS or inner is None or inner.type != "call_expression":
+    if inner is None or inner.type != "call_expression":
+        return False
+    if method == "unwrap_or_else" and inner.id in lock.acquisitions:
+        return _recovers(call)
+    if method not in _UNWRAPS:
         return False
     if inner.id in lock.acquisitions:
         return True
@@ -702,6 +716,15 @@ def _own(lock: _Lock, call: Node, method: str, receiver: Node | None) -> bool:
         and first is not None
         and _is_guard(lock, first)
     )
+
+
+def _recovers(call: Node) -> bool:
+    """`.unwrap_or_else(PoisonError::into_inner)`, `.unwrap_or_else(|e| e.into_inner())`:
+    the guard of a poisoned lock, taken anyway."""
+    arguments = call.child_by_field_name("arguments")
+    handler = arguments.named_children if arguments is not None else []
+    written = re.sub(r"\s+", "", text(handler[0])) if len(handler) == 1 else ""
+    return written.endswith("PoisonError::into_inner") or _INTO_INNER.match(written) is not None
 
 
 def _is_guard(lock: _Lock, name: Node, depth: int = 4) -> bool:

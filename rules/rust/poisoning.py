@@ -169,13 +169,12 @@ _SMART_POINTER = re.compile(r"(?:(?:std|alloc)::)?(?:sync::|rc::|boxed::)?(?:Arc
 
 @dataclass(slots=True)
 class _Lock:
-    """One lock field being judged: its acquisitions, and
-    what has been read of its sections, each once (statement -> can panic; a
-    block -> the index of the first statement from each one that can panic,
-    its `drop(g);` statements; a block and a name -> the unsafe uses)."""
+    """One lock field being judged: its acquisitions, and what has been read
+    of its sections, each once (statement -> can panic; a block -> the index
+    of the first statement from each one that can panic, its `drop(g);`
+    statements; a block and a name -> the unsafe uses)."""
 
     ctx: FileContext
-    name: str
     read_only: frozenset[str]  # acquisitions that cannot poison it (`read` of an RwLock)
     # its acquisition calls, and those of other locks that are never poisoned
     acquisitions: set[int] = field(default_factory=set)
@@ -272,11 +271,13 @@ def _struct_fields(ctx: FileContext) -> dict[str, dict[str, str]]:
 
 
 def _never_poisoned(ctx: FileContext, name: str) -> bool:
+    """Every naming of the field `name` in the file is bounded (1.), and no
+    critical section of it can panic (2., 3.)."""
     kinds = _declared_locks(ctx, name)
     if not kinds or _hands_modules_out(ctx):
         return False
     read_only = frozenset({"read"}) if kinds == {"RwLock"} else frozenset()
-    lock = _Lock(ctx, name, read_only)
+    lock = _Lock(ctx, read_only)
     sites: list[Node] = []
     namings = {"field_identifier", "shorthand_field_identifier", "identifier"}
     for node in ctx.occurrences((name,), namings):
@@ -815,7 +816,7 @@ def _functions_are_safe(ctx: FileContext, name: str, hops: int) -> bool:
             if body is None or _implements_a_trait(ctx, item):
                 return False  # other impls of the trait, elsewhere, may be the one called
             bodies.append(body)
-    unlocked = _Lock(ctx, "", frozenset())  # a callee's own locks are not exempt
+    unlocked = _Lock(ctx, frozenset())  # a callee's own locks are not exempt
     return bool(bodies) and not any(_can_panic(unlocked, body, hops + 1) for body in bodies)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from tree_sitter import Node
@@ -9,6 +10,7 @@ from tree_sitter import Node
 from rules.docs import page
 from rules.fixes import SAFE_DROP
 from rules.model import NO_UNWRAP, UNWIND_SAFE, Hit, Rule, Severity
+from rules.rust.bindings import origin
 from rules.rust.context import FileContext
 from rules.rust.invariants import cannot_fail, unwraps_option
 from rules.rust.parsing import bare_method_call, text, unparenthesized
@@ -42,6 +44,7 @@ FROM_OUTSIDE = frozenset(
 
 
 WRITE_MACROS = frozenset({"write", "writeln", "std::write", "std::writeln"})
+_IN_MEMORY = re.compile(r"(?<![\w:])(?:std::string::|alloc::string::)?String\b|\bFormatter\b")
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
@@ -66,25 +69,38 @@ def check(ctx: FileContext) -> Iterator[Hit]:
             yield Hit(method, message, scope=scope, at_most="warning")
             continue
         message = f"`{ctx.text(method)}` in `Drop`: a panic while unwinding aborts the process"
-        outside = _fails_from_outside(call) and not unwraps_option(ctx, call)
+        outside = _fails_from_outside(ctx, call) and not unwraps_option(ctx, call)
         at_most: Severity | None = None if outside else "notice"
         yield Hit(method, message, scope=scope, at_most=at_most)
 
 
-def _fails_from_outside(call: Node) -> bool:
+def _fails_from_outside(ctx: FileContext, call: Node) -> bool:
     """`file.flush().unwrap()`, `handle.join().expect(..)`, `fs::remove_file(p).unwrap()`,
     `writeln!(out, ..).expect(..)` (a `write_fmt`): what is unwrapped is the result of a
-    call `FROM_OUTSIDE` names."""
+    call `FROM_OUTSIDE` names, writing to something other than a `String` or a
+    `fmt::Formatter` (`fmt::Write`: indicatif formats its bar into a `String`)."""
     function = call.child_by_field_name("function")
     receiver = unparenthesized(function.child_by_field_name("value") if function else None)
     if receiver is not None and receiver.type == "macro_invocation":
-        return text(receiver.child_by_field_name("macro") or receiver) in WRITE_MACROS
+        if text(receiver.child_by_field_name("macro") or receiver) not in WRITE_MACROS:
+            return False
+        arguments = next((c for c in receiver.named_children if c.type == "token_tree"), None)
+        target = arguments.named_children[0] if arguments and arguments.named_children else None
+        return target is None or not _in_memory(ctx, target)
     callee = receiver.child_by_field_name("function") if receiver is not None else None
     if receiver is None or receiver.type != "call_expression" or callee is None:
         return False
     name = callee.child_by_field_name("field" if callee.type == "field_expression" else "name")
     named = name if callee.type in {"field_expression", "scoped_identifier"} else callee
-    return named is not None and text(named) in FROM_OUTSIDE
+    if named is None or text(named) not in FROM_OUTSIDE:
+        return False
+    target = callee.child_by_field_name("value") if callee.type == "field_expression" else None
+    return text(named) != "write_fmt" or target is None or not _in_memory(ctx, target)
+
+
+def _in_memory(ctx: FileContext, target: Node) -> bool:
+    """What `write!`/`write_fmt` writes to is a `String` or a `fmt::Formatter`."""
+    return origin(ctx, target).type_matches(_IN_MEMORY)
 
 
 def _locked(call: Node) -> Node | None:

@@ -525,7 +525,7 @@ def test_an_unwrap_in_drop_is_an_error_only_where_the_world_makes_it_fail():
     channel send, a header parse or an encode fails only if the code's own
     invariants break (on real crates they almost never could): a notice."""
     source = b"""
-struct Conn { file: File, socket: TcpStream, worker: Option<JoinHandle<()>>, tx: Sender<u8> }
+struct Conn { file: File, socket: TcpStream, worker: Option<JoinHandle<()>>, tx: Sender<u8>, log: File }
 
 impl Drop for Conn {
     fn drop(&mut self) {
@@ -538,6 +538,10 @@ impl Drop for Conn {
         frontend::close(b'S', &self.name, &mut buf).unwrap();
         writeln!(io::stderr(), "closed {}", self.name).expect("stderr");
         format!("{}", self.name).parse::<u8>().unwrap();
+        let mut line = String::new();
+        line.write_fmt(format_args!("{}", self.name)).unwrap();
+        writeln!(line, "closed").unwrap();
+        self.log.write_fmt(format_args!("{}", self.name)).unwrap();
     }
 }
 """
@@ -551,6 +555,9 @@ impl Drop for Conn {
         12: "notice",
         13: "error",  # `writeln!` is a `write_fmt`: stderr may be a closed pipe (bindgen's Timer)
         14: "notice",
+        16: "notice",  # into a `String` (fmt::Write): it cannot fail (indicatif's style)
+        17: "notice",
+        18: "error",  # `log: File`, declared in the struct
     }
 
 

@@ -39,6 +39,7 @@ _CFG_NAME = re.compile(r"\((\w+)\)")  # `cfg!(name)`, spaces removed
 # the `cfg` names that select a platform rather than a checking build
 _PLATFORMS = frozenset({"unix", "windows"})
 _OOM = re.compile(r"\bOOM\b|out of memory", re.IGNORECASE)
+_CURRENT_THREAD = re.compile(r"(?:[\w:]+::)?(?:thread_id\(\)|current\(\)\.id\(\))")
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
@@ -50,9 +51,40 @@ def check(ctx: FileContext) -> Iterator[Hit]:
             or _impossible_arm(macro)
             or _debug_only(macro, ctx.root)
             or _reports_oom(macro)
+            or _wrong_thread(macro, ctx.root)
         )
         at_most: Severity | None = "notice" if asserts else None
         yield Hit(macro, message, scope=scope, at_most=at_most)
+
+
+def _wrong_thread(macro: Node, root: Node) -> bool:
+    """The panic's `if` compares the thread a value belongs to with the current
+    one (glib's `ThreadGuard`: `if self.thread_id != thread_id() { panic!(..) }`):
+    it reports a value moved to the wrong thread, which would be unsound, as
+    `assert!` would; not a cleanup that failed."""
+    for child, parent in lineage(macro, root):
+        if parent.type in {"function_item", "closure_expression"}:
+            return False
+        if parent.type == "if_expression":
+            condition = parent.child_by_field_name("condition")
+            return child == parent.child_by_field_name("consequence") and _compares_thread(
+                unparenthesized(condition)
+            )
+    return False
+
+
+def _compares_thread(condition: Node | None) -> bool:
+    """`a != thread_id()`, `thread::current().id() == b`: one side is the current thread."""
+    if condition is None or condition.type != "binary_expression":
+        return False
+    operator = condition.child_by_field_name("operator")
+    if operator is None or operator.type not in {"==", "!="}:
+        return False
+    sides = (condition.child_by_field_name("left"), condition.child_by_field_name("right"))
+    return any(
+        side is not None and _CURRENT_THREAD.fullmatch("".join(text(side).split()))
+        for side in sides
+    )
 
 
 def _impossible_arm(macro: Node) -> bool:
@@ -204,7 +236,9 @@ RULE = Rule(
             feature test such as `cfg!(unix)` or `cfg!(feature = "..")` does not count),
             and a panic whose message says the process ran out of memory (dbus's
             `panic!("Cannot disable watch tracking (OOM?)")`: Rust aborts on allocation
-            failure anyway). A panic `drop` reaches only through calls is at most a
+            failure anyway), and a panic on a value dropped on another thread than its
+            own (glib's `ThreadGuard`: `if self.thread_id != thread_id() { panic!(..) }`,
+            the unsoundness check `assert!` would make). A panic `drop` reaches only through calls is at most a
             warning: reach does not follow branches, and the called function may panic
             only on a path this `drop` never takes.
 

@@ -492,6 +492,36 @@ impl Drop for WatchMap {
     assert severities(source, "drop-panic") == {7: "notice", 10: "notice", 13: "error"}
 
 
+def test_a_panic_on_a_value_dropped_on_the_wrong_thread_is_a_notice():
+    # glib's ThreadGuard: moving the value to another thread is the bug it reports
+    source = b"""
+struct ThreadGuard { thread_id: usize, owner: std::thread::ThreadId, ok: bool }
+
+impl Drop for ThreadGuard {
+    fn drop(&mut self) {
+        if self.thread_id != thread_id() {
+            panic!("Value dropped on a different thread than where it was created");
+        }
+        if std::thread::current().id() != self.owner {
+            panic!("dropped on another thread");
+        }
+        if unsafe { make_current(thread_id()) } == 0 {
+            panic!("`make_current` failed");
+        }
+        if self.ok {
+            panic!("thread_id() failed");
+        }
+    }
+}
+"""
+    assert severities(source, "drop-panic") == {
+        7: "notice",
+        10: "notice",
+        13: "error",  # the `if` calls an FFI function: the test is of its failure
+        16: "error",
+    }
+
+
 def test_unwrapping_what_a_function_declared_returning_option_gives_is_a_notice():
     # h2's `Queue::pop`: `N::take_next(..)` is a trait's `fn take_next(..) -> Option<Key>`
     source = b"""

@@ -238,9 +238,9 @@ RULE = Rule(
             `panic!("Cannot disable watch tracking (OOM?)")`: Rust aborts on allocation
             failure anyway), and a panic on a value dropped on another thread than its
             own (glib's `ThreadGuard`: `if self.thread_id != thread_id() { panic!(..) }`,
-            the unsoundness check `assert!` would make). A panic `drop` reaches only through calls is at most a
-            warning: reach does not follow branches, and the called function may panic
-            only on a path this `drop` never takes.
+            the unsoundness check `assert!` would make). A panic `drop` reaches only
+            through calls is at most a warning: reach does not follow branches, and the
+            called function may panic only on a path this `drop` never takes.
 
             Not flagged: code that runs only while the thread is not already panicking
             (`if !std::thread::panicking() { .. }`, the `else` of

@@ -555,7 +555,7 @@ def test_an_unwrap_in_drop_is_an_error_only_where_the_world_makes_it_fail():
     channel send, a header parse or an encode fails only if the code's own
     invariants break (on real crates they almost never could): a notice."""
     source = b"""
-struct Conn { file: File, socket: TcpStream, worker: Option<JoinHandle<()>>, tx: Sender<u8>, log: File }
+struct Conn { file: File, socket: TcpStream, worker: Option<JoinHandle<()>>, tx: Sender<u8> }
 
 impl Drop for Conn {
     fn drop(&mut self) {
@@ -571,7 +571,7 @@ impl Drop for Conn {
         let mut line = String::new();
         line.write_fmt(format_args!("{}", self.name)).unwrap();
         writeln!(line, "closed").unwrap();
-        self.log.write_fmt(format_args!("{}", self.name)).unwrap();
+        self.file.write_fmt(format_args!("{}", self.name)).unwrap();
     }
 }
 """
@@ -587,7 +587,7 @@ impl Drop for Conn {
         14: "notice",
         16: "notice",  # into a `String` (fmt::Write): it cannot fail (indicatif's style)
         17: "notice",
-        18: "error",  # `log: File`, declared in the struct
+        18: "error",  # `file: File`, declared in the struct
     }
 
 

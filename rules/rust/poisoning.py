@@ -32,7 +32,8 @@ field's every use is in this file. Each place the file names the field must then
    literals, field reads and assignments, comparisons and the operators that
    cannot overflow (shifts and divisions by a constant too), control flow,
    the methods `SAFE_METHODS` names (`Option`, `Vec`, maps, atomics,
-   `Condvar::notify_*`, `Sender::send`), `drop`, `mem::replace/take/swap`,
+   `Condvar::notify_*`; not a channel `send`, which may wake a task), `drop`,
+   `mem::replace/take/swap`,
    constructors (`Some(..)`, `Kind::Variant(..)`), the unwrap of this lock's
    own acquisition or `wait` (it panics only when the lock is already
    poisoned) or of another lock this module clears, and a call to a function
@@ -92,8 +93,8 @@ SAFE_METHODS = frozenset(
         "wrapping_add", "wrapping_sub", "wrapping_mul", "saturating_add", "saturating_sub",
         "saturating_mul", "checked_add", "checked_sub", "checked_mul", "overflowing_add",
         "overflowing_sub",
-        # Condvar, Thread, channels (`send` returns the error as a `Result`)
-        "notify_one", "notify_all", "unpark", "send", "try_send", "try_recv",
+        # Condvar, Thread, a channel's `try_recv` (a `send` may wake a waker: not here)
+        "notify_one", "notify_all", "unpark", "try_recv",
     }
 )  # fmt: skip
 _MAP_METHODS = frozenset({"insert", "remove"})  # `Vec::insert(i, ..)` panics out of bounds

@@ -4,6 +4,11 @@ On a finding's line or the line above, an allow silences that finding; on the
 line above an item (`fn`, `impl`, `mod`, ...) it silences the rule in the whole
 item. Ids match exactly, and an unknown id is reported so a typo surfaces
 instead of silently allowing nothing.
+
+Clippy's own allows count too, for the lints a rule shares with clippy
+(`CLIPPY_LINTS`): `#[allow(clippy::await_holding_lock)]` on an item silences
+lock-across-await in it, `#![allow(..)]` in the module it opens (serial_test
+holds its lock across `.await` on purpose, and says so to clippy).
 """
 
 from __future__ import annotations
@@ -23,6 +28,15 @@ from rules.rust.parsing import Lines
 ALLOW_MARK = b"dropsafe:allow"
 _ALLOW = re.compile(rb"//[/!]?\s*" + ALLOW_MARK + rb"\(([^)\n]*)\)")
 _NO_LINE = sys.maxsize  # sorts after every line: `allows` bisects (line, _NO_LINE)
+CLIPPY_LINTS = {
+    b"await_holding_lock": "lock-across-await",
+    b"mem_forget": "mem-forget",
+    b"unwrap_used": "unwrap-in-production",
+    b"expect_used": "unwrap-in-production",
+    b"panic": "panic-in-production",
+}
+_CLIPPY_ALLOW = re.compile(rb"#(!?)\[\s*(?:allow|expect)\s*\(([^\]]*\bclippy\s*::[^\]]*)\)\s*\]")
+_CLIPPY_LINT = re.compile(rb"\bclippy\s*::\s*(\w+)")
 
 
 @pickled_as_call
@@ -56,11 +70,15 @@ def find_allowances(source: bytes, root: Node, known: Collection[str]) -> Allowa
     line, the next line of code, the item there) found in time that does not
     grow with the file: a generated file may hold thousands."""
     allowances = Allowances()
-    if ALLOW_MARK not in source:
+    has_clippy = b"clippy" in source
+    if ALLOW_MARK not in source and not has_clippy:
         return allowances
     lines = Lines(source)
     next_code = _NextCodeLine(lines)
     pending: list[tuple[str, int, int | None]] = []  # (rule id, line, next code line)
+    whole: list[tuple[str, int, int]] = []  # (rule id, first line, last line)
+    if has_clippy:
+        _clippy_allows(source, root, lines, pending, whole)
     previous = 0  # the line of the previous allow comment
     for match in _ALLOW.finditer(source):
         line = lines.number(match.start())
@@ -84,8 +102,34 @@ def find_allowances(source: bytes, root: Node, known: Collection[str]) -> Allowa
     for rule_id, line, target in pending:
         last = line if target is None else ends.get(target, target)
         found.setdefault(rule_id, []).append((line, last))
+    for rule_id, first, last in whole:
+        found.setdefault(rule_id, []).append((first, last))
     allowances.ranges = {rule_id: _merged(ranges) for rule_id, ranges in found.items()}
     return allowances
+
+
+def _clippy_allows(
+    source: bytes,
+    root: Node,
+    lines: Lines,
+    pending: list[tuple[str, int, int | None]],
+    whole: list[tuple[str, int, int]],
+) -> None:
+    """Clippy allows of the lints in `CLIPPY_LINTS`: an outer attribute applies
+    to its item (`pending`, as an allow comment above it), an inner one to what
+    encloses it (`whole`). A match inside a comment or a string is no attribute."""
+    for match in _CLIPPY_ALLOW.finditer(source):
+        node = root.descendant_for_byte_range(match.start(), match.start() + 1)
+        attribute = node.parent if node is not None else None
+        if attribute is None or attribute.type not in {"attribute_item", "inner_attribute_item"}:
+            continue
+        rules = {CLIPPY_LINTS[m] for m in _CLIPPY_LINT.findall(match[2]) if m in CLIPPY_LINTS}
+        line = lines.number(match.start())
+        if match[1]:  # `#![allow(..)]`: the rest of the enclosing module or file
+            owner = attribute.parent or root
+            whole.extend((rule, line, owner.end_point[0] + 1) for rule in rules)
+        else:
+            pending.extend((rule, line, line) for rule in rules)
 
 
 class _NextCodeLine:

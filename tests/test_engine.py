@@ -214,6 +214,41 @@ w.unwrap(); panic!(); // dropsafe:allow(panic-in-production) // dropsafe:allow(u
     assert report.suppressed == 5
 
 
+def test_clippy_allows_of_shared_lints_silence_their_rule():
+    source = b"""\
+#[allow(clippy::await_holding_lock)]
+#[inline]
+async fn serial(m: &std::sync::Mutex<u8>) {
+    let _g = m.lock().unwrap();
+    tick().await;
+}
+async fn other(m: &std::sync::Mutex<u8>) {
+    let _g = m.lock().unwrap();
+    tick().await;
+}
+#[allow(clippy::unwrap_used, clippy::too_many_lines)]
+fn a() { x.unwrap(); panic!(); }
+// #[allow(clippy::panic)]
+fn b() { let s = "#[allow(clippy::panic)]"; panic!(); }
+mod quiet {
+    #![expect(clippy::panic)]
+    fn c() { panic!(); }
+}
+fn d() { panic!(); }
+"""
+    report = analyze(SourceFile("src/lib.rs", source))
+    shared = {"lock-across-await", "unwrap-in-production", "panic-in-production"}
+    # the allowed lint's rule only, in the item (or the module of an inner attribute)
+    assert [f for f in found(report) if f[0] in shared] == [
+        ("unwrap-in-production", 4),
+        ("unwrap-in-production", 8),
+        ("lock-across-await", 9),
+        ("panic-in-production", 12),
+        ("panic-in-production", 14),
+        ("panic-in-production", 19),
+    ]
+
+
 def test_settings_turn_rules_off_and_change_severity():
     settings, errors = load_settings(
         '[rules]\nunwrap-in-production = "off"\ndrop-untested = "off"\ndrop-panic = "warning"\n',

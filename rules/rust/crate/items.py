@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from tree_sitter import Node
@@ -21,7 +21,7 @@ from rules.model import pickled_as_call
 from rules.rust import cfg
 from rules.rust.context import DROP_TRAITS, Excused, FileContext, attributed_item, is_drop_trait
 from rules.rust.locals import binding_of
-from rules.rust.parsing import field_text, matches, type_name
+from rules.rust.parsing import field_text, matches, text, type_name
 
 Module = tuple[str, ...]  # inline module names inside one file, outermost first
 # the callees that may land in the crate, by kind (see `Call`); a method call
@@ -33,6 +33,7 @@ _CALLS = """
   value: [
     (self) (identifier) (field_expression)
     (reference_expression) (parenthesized_expression) (unary_expression)
+    (call_expression)
   ] @receiver
   field: (field_identifier) @method))
 """
@@ -47,6 +48,12 @@ _CONSTRUCTORS = frozenset({"new", "default"})
 _UNWRAPS = frozenset({"unwrap", "expect"})
 _WORD = re.compile(r"\w+")
 SOME = "?"  # in `Receiver.fields`: the value inside the `Option` before it
+LOCKED = "&"  # in `Receiver.fields`: the value a guard of the lock or cell before it gives
+# what a lock or cell field is declared as: its guard's methods are its value's
+_LOCKS = frozenset({"Mutex", "RwLock", "RefCell", "ReentrantMutex"})
+# how a guard is taken (an `unwrap` or `expect` of a std lock's result may follow)
+_GUARDS = frozenset({"lock", "read", "write", "borrow", "borrow_mut"})
+_LOCK_CRATES = ("std::", "core::", "parking_lot::", "lock_api::", "spin::")
 # what `if let Some(c) = self.client.take()` may unwrap: the field's Option itself
 _SAME_OPTION = frozenset({"take", "as_ref", "as_mut", "as_deref", "as_deref_mut", "clone"})
 _PATH_NOISE = re.compile(r"\s+|::<.*?>|<.*?>")
@@ -87,7 +94,9 @@ class Receiver:
     a parameter `c: &Client`), then its fields `fields` in turn
     (`self.inner.conn` is `Receiver((), ("inner", "conn"))`); `SOME` after
     a field declared `Option<T>` is the `T` inside (`if let Some(c) =
-    self.client.take()`: `("client", SOME)`)."""
+    self.client.take()`: `("client", SOME)`), `LOCKED` after a field declared
+    `Mutex<T>`, `RwLock<T>` or `RefCell<T>` the `T` its guard gives
+    (`self.inner.lock().unwrap().close()`: `("inner", LOCKED)`)."""
 
     type: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()
@@ -179,6 +188,7 @@ class TypeDecl:
     fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
     options: tuple[str, ...] = ()
     cfg: str = ""
+    locks: tuple[str, ...] = ()  # fields declared `Mutex<T>` (`RwLock`, `RefCell`): `T`'s path
     methods: tuple[str, ...] = ()  # a trait's methods, with a body or without
 
 
@@ -367,10 +377,12 @@ class FileFunctions:
                 self.inline.append(((*frame.module, name), test))
                 stack.append(_Frame(body, (*frame.module, name), test, cfg=self._cfg(frame, node)))
         elif kind in {"struct_item", "enum_item", "union_item"}:
-            fields, options = _fields(ctx, node) if kind == "struct_item" else ((), ())
+            fields, options, locks = _fields(ctx, node) if kind == "struct_item" else ((), (), ())
             name = field_text(node, "name")
             within = self._cfg(frame, node)
-            self.types.append(TypeDecl(frame.module, name, kind, fields, options, within))
+            self.types.append(
+                TypeDecl(frame.module, name, kind, fields, options, within, locks=locks)
+            )
         elif kind == "macro_invocation" and self._expand:
             macro = field_text(node, "macro").rsplit("::", 1)[-1]
             self.macro_types.update((macro, word) for word in _TYPE_WORD.findall(ctx.text(node)))
@@ -585,6 +597,10 @@ def _receiver(
     temporary), whose type only a type checker knows."""
     fields: list[str] = []
     node = _inside(ctx, value)
+    guarded = _guarded(ctx, node)
+    if guarded is not None:
+        fields.append(LOCKED)
+        node = guarded
     while node.type == "field_expression":
         field, inner = node.child_by_field_name("field"), node.child_by_field_name("value")
         if field is None or inner is None or len(fields) == MAX_FIELDS:
@@ -593,13 +609,38 @@ def _receiver(
         node = _inside(ctx, inner)
     fields.reverse()
     if node.type == "self":
-        return Receiver((), tuple(fields)) if in_impl else None
+        return Receiver((), tuple(fields)) if in_impl and fields[:1] != [LOCKED] else None
     if node.type != "identifier" or depth >= _MAX_LOCALS or not _named_twice(ctx, node, function):
         return None  # a name the function does not bind (a static) is not a local
     base = _local(ctx, node, function, in_impl, depth + 1)
     if base is None or len(base.fields) + len(fields) > MAX_FIELDS:
         return None
-    return Receiver(base.type, (*base.fields, *fields))
+    combined = (*base.fields, *fields)
+    return Receiver(base.type, combined) if combined[:1] != (LOCKED,) else None
+
+
+def _guarded(ctx: FileContext, node: Node) -> Node | None:
+    """`x` of `x.lock().unwrap()`, `x.write().expect(..)`, `x.lock()` (parking_lot),
+    `x.borrow_mut()`: what the guard is taken from; None for anything else."""
+    method, inner = _method_call(ctx, node)
+    if method in _UNWRAPS and inner is not None:
+        method, inner = _method_call(ctx, inner)
+    return inner if method in _GUARDS else None
+
+
+def _method_call(ctx: FileContext, node: Node) -> tuple[str, Node | None]:
+    """The method and receiver of `x.m(..)` (`m` taking no argument unless it is
+    an `expect`); ("", None) for anything else."""
+    callee = node.child_by_field_name("function") if node.type == "call_expression" else None
+    method = callee.child_by_field_name("field") if callee is not None else None
+    inner = callee.child_by_field_name("value") if callee is not None else None
+    arguments = node.child_by_field_name("arguments")
+    if method is None or inner is None or arguments is None:
+        return "", None
+    name = ctx.text(method)
+    if arguments.named_child_count and name != "expect":
+        return "", None
+    return name, _inside(ctx, inner)
 
 
 def _local(
@@ -655,8 +696,9 @@ def _value(
 ) -> Receiver | None:
     """What a `let` binds: `Type::new(..)` or `Type::default()` (`?`,
     `.unwrap()` or `.expect(..)` after it), `Type { .. }`, `Arc::new(x)`,
-    or the same value as another receiver (`self.client.clone()`,
-    `Arc::clone(&self.client)`, `&self.inner`, another local)."""
+    a lock's guard (`self.inner.lock().unwrap()`), or the same value as
+    another receiver (`self.client.clone()`, `Arc::clone(&self.client)`,
+    `&self.inner`, another local)."""
     node = _inside(ctx, value)
     if node.type == "try_expression" and node.named_children:
         return _constructed(ctx, _inside(ctx, node.named_children[0]), function, in_impl, depth)
@@ -664,6 +706,8 @@ def _value(
         path = _named_type(ctx, node.child_by_field_name("name"))
         return Receiver(path) if path else None
     if node.type == "call_expression":
+        if _guarded(ctx, node) is not None:  # `let g = self.inner.lock().unwrap();`
+            return _receiver(ctx, node, function, in_impl, depth)
         callee = node.child_by_field_name("function")
         if callee is not None and callee.type == "field_expression":
             method, inner = callee.child_by_field_name("field"), callee.child_by_field_name("value")
@@ -839,11 +883,11 @@ def _path_attribute(ctx: FileContext, item: Node) -> str | None:
 
 def _fields(
     ctx: FileContext, struct: Node
-) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]:
-    """A struct's `TypeDecl.fields` and `options`."""
+) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...], tuple[str, ...]]:
+    """A struct's `TypeDecl.fields`, `options` and `locks`."""
     body = struct.child_by_field_name("body")
     if body is None:
-        return (), ()
+        return (), (), ()
     found: list[tuple[str, Node]] = []
     if body.type == "field_declaration_list":
         for field in body.named_children:
@@ -854,27 +898,51 @@ def _fields(
         found.extend((str(n), t) for n, t in enumerate(body.children_by_field_name("type")))
     fields: list[tuple[str, tuple[str, ...]]] = []
     options: list[str] = []
+    locks: list[str] = []
     for name, declared in found:
-        inside = _option_of(declared)
-        path = type_path(ctx, inside if inside is not None else declared)
+        inside = _argument_of(declared, {"Option"})
+        locked = _lock_of(ctx, _beneath_derefs(declared)) if inside is None else None
+        path = type_path(ctx, inside or locked or declared)
         if path:
             fields.append((name, path))
             if inside is not None:
                 options.append(name)
-    return tuple(fields), tuple(options)
+            elif locked is not None:
+                locks.append(name)
+    return tuple(fields), tuple(options), tuple(locks)
 
 
-def _option_of(declared: Node) -> Node | None:
-    """`T` of a type written `Option<T>`."""
-    if declared.type != "generic_type":
+def _argument_of(declared: Node | None, wrappers: Collection[str]) -> Node | None:
+    """`T` of a type written `W<T>` for one of the `wrappers` (`Option<T>`, `Mutex<T>`)."""
+    if declared is None or declared.type != "generic_type":
         return None
     base, arguments = (
         declared.child_by_field_name("type"),
         declared.child_by_field_name("type_arguments"),
     )
-    if base is None or base.text != b"Option" or arguments is None:
+    if base is None or text(base) not in wrappers or arguments is None:
         return None
     return next(iter(arguments.named_children), None)
+
+
+def _lock_of(ctx: FileContext, declared: Node | None) -> Node | None:
+    """`T` of `Mutex<T>` (`RwLock`, `RefCell`) as std, parking_lot or spin
+    spell them, not a crate's own `Mutex` (quinn's, whose `lock` is a method
+    of the crate)."""
+    locked = _argument_of(declared, _LOCKS)
+    base = declared.child_by_field_name("type") if declared is not None else None
+    if locked is None or base is None or not ctx.resolve(text(base)).startswith(_LOCK_CRATES):
+        return None
+    return locked
+
+
+def _beneath_derefs(declared: Node) -> Node | None:
+    """`Mutex<T>` of `Arc<Mutex<T>>` or `Rc<RefCell<T>>`: beneath what method calls see through."""
+    while True:
+        wrapped = _argument_of(declared, _DEREF)
+        if wrapped is None:
+            return declared
+        declared = wrapped
 
 
 def type_path(ctx: FileContext, node: Node) -> tuple[str, ...]:

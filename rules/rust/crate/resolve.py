@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from rules.rust import cfg
 from rules.rust.crate.crates import Crate, Placement
-from rules.rust.crate.items import SOME, Call, FileItems, Function, Receiver, TypeDecl
+from rules.rust.crate.items import LOCKED, SOME, Call, FileItems, Function, Receiver, TypeDecl
 
 FnRef = tuple[int, int]  # (file index, function index)
 ModuleKey = tuple[int, tuple[str, ...]]  # (crate index, module path)
@@ -375,22 +375,30 @@ class Resolver:
         for position, name in enumerate(fields):
             if owner is None:
                 return None
-            if name != SOME:
-                inside = fields[position + 1 : position + 2] == (SOME,)
-                owner = self._field_type(owner, name, inside)
+            if name not in (SOME, LOCKED):
+                via = fields[position + 1] if position + 1 < len(fields) else ""
+                owner = self._field_type(owner, name, via if via in (SOME, LOCKED) else "")
         return owner
 
-    def _field_type(self, owner: TypeKey, name: str, inside: bool) -> TypeKey | None:
+    def _field_type(self, owner: TypeKey, name: str, via: str) -> TypeKey | None:
         """The type of field `name` of `owner`; of the `T` inside when the
-        field is declared `Option<T>` (only when `inside`: an Option's own
-        methods are not `T`'s)."""
+        field is declared `Option<T>` (only `via` `SOME`: an Option's own
+        methods are not `T`'s), or `Mutex<T>`, `RwLock<T>`, `RefCell<T>` (only
+        `via` `LOCKED`, through a guard)."""
         for _ in range(_DEREFS + 1):
             declared = self.declared.get(owner, [])
             if len(declared) != 1 or owner[1] is None:
                 return None
             fields = dict(declared[0].fields)
             if name in fields:
-                if (name in declared[0].options) != inside:
+                wrapped = (
+                    SOME
+                    if name in declared[0].options
+                    else LOCKED
+                    if name in declared[0].locks
+                    else ""
+                )
+                if wrapped != via:
                     return None
                 found = self._lookup_path((owner[0], owner[1]), fields[name], "type")
                 return found[1] if found is not None and found[0] == "type" else None

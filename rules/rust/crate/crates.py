@@ -45,6 +45,7 @@ class Package:
     dependencies: Mapping[str, str] = field(default_factory=dict)
     dev_dependencies: frozenset[str] = frozenset()
     features: frozenset[str] = frozenset()
+    benchmarks: bool = False  # an unpublished package of benchmarks (isahc's `benchmarks/`)
 
 
 @dataclass(slots=True)
@@ -94,6 +95,7 @@ def read_packages(manifests: Mapping[str, str | bytes], files: Collection[str]) 
                     _dependencies(data, ("dev-dependencies",), local_only=True).values()
                 ),
                 features=default_features(data.get("features")),
+                benchmarks=_benchmarks(package, directory),
             )
         )
     return packages
@@ -177,6 +179,7 @@ def build_crates(
             if placements[by_path[root]] is not None:
                 continue
             test = kind in {"test", "bench", "example"} or package.name in dev_only
+            test = test or package.benchmarks
             crates.append(Crate(root, package, test))
             _place_modules(items, by_path, placements, len(crates) - 1, by_path[root], test)
     for index, file in enumerate(items):
@@ -184,6 +187,13 @@ def build_crates(
             crates.append(Crate(file.path, None, is_test_path(file.path)))
             _place_modules(items, by_path, placements, len(crates) - 1, index, crates[-1].test)
     return crates, [placement for placement in placements if placement is not None]
+
+
+def _benchmarks(package: dict[str, Any], directory: str) -> bool:
+    """`publish = false` and named for benchmarks (`isahc-benchmarks`, a `benches/`
+    folder): a workspace member that measures the crate, which is test code."""
+    named = f"{package['name']} {posixpath.basename(directory)}".lower()
+    return package.get("publish") is False and "bench" in named
 
 
 def _dev_only(packages: list[Package]) -> frozenset[str]:

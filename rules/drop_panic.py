@@ -39,6 +39,7 @@ _CFG_NAME = re.compile(r"\((\w+)\)")  # `cfg!(name)`, spaces removed
 # the `cfg` names that select a platform rather than a checking build
 _PLATFORMS = frozenset({"unix", "windows"})
 _OOM = re.compile(r"\bOOM\b|out of memory", re.IGNORECASE)
+_OS_ERROR = re.compile(r"\blast_os_error\s*\(|\bGetLastError\s*\(|\berrno\s*\(")
 _CURRENT_THREAD = re.compile(r"(?:[\w:]+::)?(?:thread_id\(\)|current\(\)\.id\(\))")
 
 
@@ -47,7 +48,7 @@ def check(ctx: FileContext) -> Iterator[Hit]:
         name = macro_name(macro)
         message = f"`{name}!` in `Drop`: a panic while unwinding aborts the process"
         asserts = (
-            name in ASSERTIONS
+            (name in ASSERTIONS and not _reports_os_error(macro))
             or _impossible_arm(macro)
             or _debug_only(macro, ctx.root)
             or _reports_oom(macro)
@@ -158,6 +159,13 @@ def _unless_debug_cfg(condition: Node | None) -> bool:
     return name is not None and name[1] not in _PLATFORMS
 
 
+def _reports_os_error(macro: Node) -> bool:
+    """The assertion's message names the OS's error (`assert!(libc::munmap(..) == 0,
+    "unmap failed: {}", io::Error::last_os_error())`, memmap's `MmapInner::drop`):
+    it checks a system call, which fails from outside, not the code's invariant."""
+    return _OS_ERROR.search(text(macro)) is not None
+
+
 def _reports_oom(macro: Node) -> bool:
     """The panic's message says the failure is running out of memory
     (`panic!("Cannot disable watch tracking (OOM?)")`): Rust aborts the
@@ -226,8 +234,11 @@ RULE = Rule(
             `impl Drop`, and in every function of the same file that `drop` reaches
             through calls. `assert!`, `assert_eq!`, `assert_ne!` and `unreachable!` are
             reported as notices only: they check the code's own invariants and fail only
-            when the program is already broken; so is a `panic!` that is the whole arm of a
-            `match` whose pattern binds nothing usable (tokio's broadcast `Receiver::drop`:
+            when the program is already broken (unless the message names the OS's error,
+            `io::Error::last_os_error()`: then the assertion checks a system call, as
+            memmap's `assert!(munmap(..) == 0, ..)` in `Drop` does, an error); so is a
+            `panic!` that is the whole arm of a `match` whose pattern binds nothing usable
+            (tokio's broadcast `Receiver::drop`:
             `Err(TryRecvError::Empty) => panic!("unexpected empty broadcast channel")`;
             futures-timer's heap: `SlabSlot::Empty { .. } => panic!()`,
             `(None, Some(_right)) => panic!("not possible")`), a panic that follows

@@ -492,6 +492,25 @@ impl Drop for WatchMap {
     assert severities(source, "drop-panic") == {7: "notice", 10: "notice", 13: "error"}
 
 
+def test_an_assertion_on_a_system_call_naming_the_os_error_is_an_error():
+    # memmap's MmapInner::drop; the invariant assertion beside it stays a notice
+    source = b"""
+struct MmapInner { ptr: *mut u8, len: usize }
+
+impl Drop for MmapInner {
+    fn drop(&mut self) {
+        assert!(
+            unsafe { libc::munmap(self.ptr, self.len) } == 0,
+            "unable to unmap mmap: {}",
+            std::io::Error::last_os_error()
+        );
+        assert!(self.len > 0, "empty map");
+    }
+}
+"""
+    assert severities(source, "drop-panic") == {6: "error", 11: "notice"}
+
+
 def test_a_panic_on_a_value_dropped_on_the_wrong_thread_is_a_notice():
     # glib's ThreadGuard: moving the value to another thread is the bug it reports
     source = b"""

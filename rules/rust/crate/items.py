@@ -81,6 +81,7 @@ _DEREF = frozenset({"Box", "Arc", "Rc", "ManuallyDrop", "Pin"})
 # every byte but the newline becomes a space (see `_macro_items`)
 _BLANK = bytes(10 if byte == 10 else 32 for byte in range(256))
 _TYPE_WORD = re.compile(r"\b[A-Z]\w*")
+_CFG_ATTRIBUTE = re.compile(rb"#\[\s*cfg\s*\(")
 _MACRO_FN = re.compile(r"\bfn\s+(\$?\w+)")
 _PATH_ATTR = re.compile(r'^#\[\s*path\s*=\s*"([^"]*)"\s*\]$')
 
@@ -822,12 +823,13 @@ def _merged(file: FileItems, part: FileItems, module: Module, test: bool) -> Fil
 
 def _item_cfgs(ctx: FileContext) -> dict[int, str]:
     """The `#[cfg(..)]` predicates written on the file's items, by the start
-    byte of the item they apply to (several joined). Found from the word
-    `cfg`, so a file that has none pays nothing."""
+    byte of the item they apply to (several joined). Found by searching the
+    bytes for the attribute (in a comment or a string it is no attribute), so
+    a file that has none pays nothing."""
     found: dict[int, str] = {}
-    for name in ctx.occurrences(("cfg",)):
-        meta = ctx.parent(name)
-        attribute = ctx.parent(meta) if meta is not None else None
+    for match in _CFG_ATTRIBUTE.finditer(ctx.source):
+        mark = ctx.root.descendant_for_byte_range(match.start(), match.start() + 1)
+        attribute = mark.parent if mark is not None else None
         if attribute is None or attribute.type != "attribute_item":
             continue
         asked = cfg.predicate(ctx.text(attribute))

@@ -49,11 +49,15 @@ _UNWRAPS = frozenset({"unwrap", "expect"})
 _WORD = re.compile(r"\w+")
 SOME = "?"  # in `Receiver.fields`: the value inside the `Option` before it
 LOCKED = "&"  # in `Receiver.fields`: the value a guard of the lock or cell before it gives
+ELEMENT = "[]"  # in `Receiver.fields`: an element of the `Vec` (`VecDeque`, array) before it
+# how a `for` loop takes the elements of a collection field: `&self.v`, `self.v.iter()`
+_ITERATES = frozenset({"iter", "iter_mut", "into_iter", "drain"})
 # what a lock or cell field is declared as: its guard's methods are its value's
 _LOCKS = frozenset({"Mutex", "RwLock", "RefCell", "ReentrantMutex"})
 # how a guard is taken (an `unwrap` or `expect` of a std lock's result may follow)
 _GUARDS = frozenset({"lock", "read", "write", "borrow", "borrow_mut"})
 _LOCK_CRATES = ("std::", "core::", "parking_lot::", "lock_api::", "spin::")
+_COLLECTIONS = frozenset({"Vec", "VecDeque"})
 # what `if let Some(c) = self.client.take()` may unwrap: the field's Option itself
 _SAME_OPTION = frozenset({"take", "as_ref", "as_mut", "as_deref", "as_deref_mut", "clone"})
 _PATH_NOISE = re.compile(r"\s+|::<.*?>|<.*?>")
@@ -97,7 +101,9 @@ class Receiver:
     a field declared `Option<T>` is the `T` inside (`if let Some(c) =
     self.client.take()`: `("client", SOME)`), `LOCKED` after a field declared
     `Mutex<T>`, `RwLock<T>` or `RefCell<T>` the `T` its guard gives
-    (`self.inner.lock().unwrap().close()`: `("inner", LOCKED)`)."""
+    (`self.inner.lock().unwrap().close()`: `("inner", LOCKED)`), `ELEMENT`
+    after a field declared `Vec<T>`, `VecDeque<T>` or `[T; N]` one of its
+    elements (`for c in &self.clients { c.close() }`: `("clients", ELEMENT)`)."""
 
     type: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()
@@ -190,6 +196,7 @@ class TypeDecl:
     options: tuple[str, ...] = ()
     cfg: str = ""
     locks: tuple[str, ...] = ()  # fields declared `Mutex<T>` (`RwLock`, `RefCell`): `T`'s path
+    elements: tuple[str, ...] = ()  # fields declared `Vec<T>` (`VecDeque`, `[T; N]`): `T`'s
     methods: tuple[str, ...] = ()  # a trait's methods, with a body or without
 
 
@@ -378,11 +385,20 @@ class FileFunctions:
                 self.inline.append(((*frame.module, name), test))
                 stack.append(_Frame(body, (*frame.module, name), test, cfg=self._cfg(frame, node)))
         elif kind in {"struct_item", "enum_item", "union_item"}:
-            fields, options, locks = _fields(ctx, node) if kind == "struct_item" else ((), (), ())
+            fields, wrapped = _fields(ctx, node) if kind == "struct_item" else ((), {})
             name = field_text(node, "name")
             within = self._cfg(frame, node)
             self.types.append(
-                TypeDecl(frame.module, name, kind, fields, options, within, locks=locks)
+                TypeDecl(
+                    frame.module,
+                    name,
+                    kind,
+                    fields,
+                    wrapped.get(SOME, ()),
+                    within,
+                    locks=wrapped.get(LOCKED, ()),
+                    elements=wrapped.get(ELEMENT, ()),
+                )
             )
         elif kind == "macro_invocation" and self._expand:
             macro = field_text(node, "macro").rsplit("::", 1)[-1]
@@ -639,7 +655,7 @@ def _method_call(ctx: FileContext, node: Node) -> tuple[str, Node | None]:
     if method is None or inner is None or arguments is None:
         return "", None
     name = ctx.text(method)
-    if arguments.named_child_count and name != "expect":
+    if arguments.named_child_count and name not in {"expect", "drain"}:
         return "", None
     return name, _inside(ctx, inner)
 
@@ -652,6 +668,8 @@ def _local(
     parameters), else what its value is (`_value`)."""
     binding = binding_of(name, function)
     pattern = binding.pattern if binding is not None else None
+    if binding is not None and pattern is None and binding.value is not None:
+        return _element(ctx, binding.value, function, in_impl, depth)  # a `for` loop's
     if binding is None or pattern is None:
         return None
     if pattern.type == "tuple_struct_pattern":  # `Some(c)`, from an `Option` field
@@ -666,6 +684,20 @@ def _local(
             return None
         return Receiver(path)
     return _value(ctx, binding.value, function, in_impl, depth) if binding.value else None
+
+
+def _element(
+    ctx: FileContext, iterated: Node, function: Node, in_impl: bool, depth: int
+) -> Receiver | None:
+    """An element of what a `for` loop iterates: a collection field (`&self.v`,
+    `&mut self.v`, `self.v.iter()`, `self.v.drain(..)`)."""
+    method, inner = _method_call(ctx, _inside(ctx, iterated))
+    if method and (method not in _ITERATES or inner is None):
+        return None
+    base = _receiver(ctx, inner if inner is not None else iterated, function, in_impl, depth)
+    if base is None or not base.fields or base.fields[-1] in (SOME, LOCKED, ELEMENT):
+        return None
+    return Receiver(base.type, (*base.fields, ELEMENT)) if len(base.fields) < MAX_FIELDS else None
 
 
 def _some(ctx: FileContext, pattern: Node) -> bool:
@@ -885,11 +917,13 @@ def _path_attribute(ctx: FileContext, item: Node) -> str | None:
 
 def _fields(
     ctx: FileContext, struct: Node
-) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...], tuple[str, ...]]:
-    """A struct's `TypeDecl.fields`, `options` and `locks`."""
+) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], dict[str, tuple[str, ...]]]:
+    """A struct's `TypeDecl.fields`, and the names of those that wrap their type,
+    by how a receiver reaches inside (`SOME`: `options`, `LOCKED`: `locks`,
+    `ELEMENT`: `elements`)."""
     body = struct.child_by_field_name("body")
     if body is None:
-        return (), (), ()
+        return (), {}
     found: list[tuple[str, Node]] = []
     if body.type == "field_declaration_list":
         for field in body.named_children:
@@ -899,19 +933,32 @@ def _fields(
     elif body.type == "ordered_field_declaration_list":
         found.extend((str(n), t) for n, t in enumerate(body.children_by_field_name("type")))
     fields: list[tuple[str, tuple[str, ...]]] = []
-    options: list[str] = []
-    locks: list[str] = []
+    wrapped: dict[str, list[str]] = {}
     for name, declared in found:
-        inside = _argument_of(declared, {"Option"})
-        locked = _lock_of(ctx, _beneath_derefs(declared)) if inside is None else None
-        path = type_path(ctx, inside or locked or declared)
+        how, inner = _wrapped(ctx, declared)
+        path = type_path(ctx, inner if inner is not None else declared)
         if path:
             fields.append((name, path))
-            if inside is not None:
-                options.append(name)
-            elif locked is not None:
-                locks.append(name)
-    return tuple(fields), tuple(options), tuple(locks)
+            if how:
+                wrapped.setdefault(how, []).append(name)
+    return tuple(fields), {how: tuple(names) for how, names in wrapped.items()}
+
+
+def _wrapped(ctx: FileContext, declared: Node) -> tuple[str, Node | None]:
+    """How a field's declared type wraps the type its methods are read from,
+    and that type: `Option<T>`, a lock or cell (`Arc<Mutex<T>>`), a collection
+    (`Vec<T>`, `[T; N]`); ("", None) for a plain type."""
+    inside = _argument_of(declared, {"Option"})
+    if inside is not None:
+        return SOME, inside
+    beneath = _beneath_derefs(declared)
+    locked = _lock_of(ctx, beneath)
+    if locked is not None:
+        return LOCKED, locked
+    element = _argument_of(beneath, _COLLECTIONS)
+    if element is None and beneath is not None and beneath.type == "array_type":
+        element = beneath.child_by_field_name("element")
+    return (ELEMENT, element) if element is not None else ("", None)
 
 
 def _argument_of(declared: Node | None, wrappers: Collection[str]) -> Node | None:
@@ -922,7 +969,7 @@ def _argument_of(declared: Node | None, wrappers: Collection[str]) -> Node | Non
         declared.child_by_field_name("type"),
         declared.child_by_field_name("type_arguments"),
     )
-    if base is None or text(base) not in wrappers or arguments is None:
+    if base is None or text(base).rsplit("::", 1)[-1] not in wrappers or arguments is None:
         return None
     return next(iter(arguments.named_children), None)
 

@@ -29,7 +29,16 @@ from typing import Any, TypeVar
 
 from rules.rust import cfg
 from rules.rust.crate.crates import Crate, Placement
-from rules.rust.crate.items import LOCKED, SOME, Call, FileItems, Function, Receiver, TypeDecl
+from rules.rust.crate.items import (
+    ELEMENT,
+    LOCKED,
+    SOME,
+    Call,
+    FileItems,
+    Function,
+    Receiver,
+    TypeDecl,
+)
 
 FnRef = tuple[int, int]  # (file index, function index)
 ModuleKey = tuple[int, tuple[str, ...]]  # (crate index, module path)
@@ -375,30 +384,23 @@ class Resolver:
         for position, name in enumerate(fields):
             if owner is None:
                 return None
-            if name not in (SOME, LOCKED):
+            if name not in _INSIDE:
                 via = fields[position + 1] if position + 1 < len(fields) else ""
-                owner = self._field_type(owner, name, via if via in (SOME, LOCKED) else "")
+                owner = self._field_type(owner, name, via if via in _INSIDE else "")
         return owner
 
     def _field_type(self, owner: TypeKey, name: str, via: str) -> TypeKey | None:
         """The type of field `name` of `owner`; of the `T` inside when the
         field is declared `Option<T>` (only `via` `SOME`: an Option's own
-        methods are not `T`'s), or `Mutex<T>`, `RwLock<T>`, `RefCell<T>` (only
-        `via` `LOCKED`, through a guard)."""
+        methods are not `T`'s), `Mutex<T>`, `RwLock<T>`, `RefCell<T>` (only
+        `via` `LOCKED`, through a guard), `Vec<T>` (only `via` `ELEMENT`)."""
         for _ in range(_DEREFS + 1):
             declared = self.declared.get(owner, [])
             if len(declared) != 1 or owner[1] is None:
                 return None
             fields = dict(declared[0].fields)
             if name in fields:
-                wrapped = (
-                    SOME
-                    if name in declared[0].options
-                    else LOCKED
-                    if name in declared[0].locks
-                    else ""
-                )
-                if wrapped != via:
+                if _wrapping(declared[0], name) != via:
                     return None
                 found = self._lookup_path((owner[0], owner[1]), fields[name], "type")
                 return found[1] if found is not None and found[0] == "type" else None
@@ -548,6 +550,18 @@ class Resolver:
             dependency = package.name  # a binary naming its own library
         target = self.lib_of.get(dependency) if dependency is not None else None
         return ("module", (target, ())) if target is not None else None
+
+
+_INSIDE = (SOME, LOCKED, ELEMENT)
+
+
+def _wrapping(declared: TypeDecl, name: str) -> str:
+    """How field `name` wraps its type (`items._wrapped`): what a receiver must say to reach it."""
+    if name in declared.options:
+        return SOME
+    if name in declared.locks:
+        return LOCKED
+    return ELEMENT if name in declared.elements else ""
 
 
 def _only(found: Sequence[FnRef]) -> FnRef | None:

@@ -30,20 +30,29 @@ from rules.engine import Analysis, SourceFile, link
 from rules.rust.parsing import parse
 
 REGISTRY = Path("/usr/share/cargo/registry")
+# pinned to the versions Debian 12 ships, so that installing other crates
+# (`precision.py --heldout`'s) leaves the corpus as it is
 CRATES = (
-    "hyper-0",
-    "h2-",
-    "tokio-1",
-    "tokio-util-",
-    "futures-util-",
-    "async-std-",
-    "tower-0",
-    "reqwest-",
-    "mio-",
-    "crossbeam-",
-    "parking_lot-",
-    "tempfile-",
-    "rayon-core-",
+    "async-std-1.12.0",
+    "crossbeam-0.8.1",
+    "crossbeam-channel-0.5.6",
+    "crossbeam-deque-0.8.1",
+    "crossbeam-epoch-0.9.13",
+    "crossbeam-queue-0.3.8",
+    "crossbeam-utils-0.8.12",
+    "futures-util-0.3.21",
+    "h2-0.3.13",
+    "hyper-0.14.19",
+    "mio-0.6.23",
+    "mio-0.8.4",
+    "mio-extras-2.0.5",
+    "parking_lot-0.12.1",
+    "rayon-core-1.10.1",
+    "reqwest-0.11.13",
+    "tempfile-3.3.0",
+    "tokio-1.24.2",
+    "tokio-util-0.7.3",
+    "tower-0.4.13",
 )
 TARGETS = {2: 1.1, 1: 1.8}
 
@@ -51,7 +60,7 @@ TARGETS = {2: 1.1, 1: 1.8}
 def default_corpus() -> list[Path]:
     if not REGISTRY.is_dir():
         return []
-    return sorted(p for p in REGISTRY.iterdir() if p.is_dir() and p.name.startswith(CRATES))
+    return sorted(REGISTRY / name for name in CRATES if (REGISTRY / name).is_dir())
 
 
 def median_seconds(run: Callable[[], object], repeats: int) -> float:

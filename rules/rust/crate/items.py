@@ -647,7 +647,7 @@ def _guarded(ctx: FileContext, node: Node) -> Node | None:
 
 def _method_call(ctx: FileContext, node: Node) -> tuple[str, Node | None]:
     """The method and receiver of `x.m(..)` (`m` taking no argument unless it is
-    an `expect`); ("", None) for anything else."""
+    `expect` or `drain`); ("", None) for anything else."""
     callee = node.child_by_field_name("function") if node.type == "call_expression" else None
     method = callee.child_by_field_name("field") if callee is not None else None
     inner = callee.child_by_field_name("value") if callee is not None else None
@@ -690,7 +690,14 @@ def _element(
     ctx: FileContext, iterated: Node, function: Node, in_impl: bool, depth: int
 ) -> Receiver | None:
     """An element of what a `for` loop iterates: a collection field (`&self.v`,
-    `&mut self.v`, `self.v.iter()`, `self.v.drain(..)`)."""
+    `&mut self.v`, `self.v.iter()`, `self.v.drain(..)`), bound whole to one
+    name (`for c in ..`, `for &c in ..`; not taken apart by a pattern)."""
+    loop = iterated.parent
+    pattern = loop.child_by_field_name("pattern") if loop is not None else None
+    while pattern is not None and pattern.type in {"reference_pattern", "mut_pattern"}:
+        pattern = pattern.named_children[-1] if pattern.named_children else None
+    if pattern is None or pattern.type != "identifier":
+        return None
     method, inner = _method_call(ctx, _inside(ctx, iterated))
     if method and (method not in _ITERATES or inner is None):
         return None

@@ -21,7 +21,7 @@ from rules.model import pickled_as_call
 from rules.rust import cfg
 from rules.rust.context import DROP_TRAITS, Excused, FileContext, attributed_item, is_drop_trait
 from rules.rust.locals import binding_of
-from rules.rust.parsing import field_text, matches, text, type_name
+from rules.rust.parsing import bare_method_call, field_text, matches, text, type_name
 
 Module = tuple[str, ...]  # inline module names inside one file, outermost first
 # the callees that may land in the crate, by kind (see `Call`); a method call
@@ -639,25 +639,20 @@ def _receiver(
 def _guarded(ctx: FileContext, node: Node) -> Node | None:
     """`x` of `x.lock().unwrap()`, `x.write().expect(..)`, `x.lock()` (parking_lot),
     `x.borrow_mut()`: what the guard is taken from; None for anything else."""
-    method, inner = _method_call(ctx, node)
-    if method in _UNWRAPS and inner is not None:
-        method, inner = _method_call(ctx, inner)
-    return inner if method in _GUARDS else None
+    unwrapped = _called_on(node, _UNWRAPS)
+    taken = bare_method_call(_inside(ctx, unwrapped) if unwrapped is not None else node)
+    return _inside(ctx, taken[0]) if taken is not None and taken[1] in _GUARDS else None
 
 
-def _method_call(ctx: FileContext, node: Node) -> tuple[str, Node | None]:
-    """The method and receiver of `x.m(..)` (`m` taking no argument unless it is
-    `expect` or `drain`); ("", None) for anything else."""
-    callee = node.child_by_field_name("function") if node.type == "call_expression" else None
-    method = callee.child_by_field_name("field") if callee is not None else None
-    inner = callee.child_by_field_name("value") if callee is not None else None
-    arguments = node.child_by_field_name("arguments")
-    if method is None or inner is None or arguments is None:
-        return "", None
-    name = ctx.text(method)
-    if arguments.named_child_count and name not in {"expect", "drain"}:
-        return "", None
-    return name, _inside(ctx, inner)
+def _called_on(node: Node, methods: Collection[str]) -> Node | None:
+    """`x` of `x.m(..)` for one of `methods`, whatever its arguments (`expect(..)`,
+    `drain(..)`); `bare_method_call` is the one for calls without."""
+    function = node.child_by_field_name("function") if node.type == "call_expression" else None
+    if function is None or function.type != "field_expression":
+        return None
+    return (
+        function.child_by_field_name("value") if field_text(function, "field") in methods else None
+    )
 
 
 def _local(
@@ -698,9 +693,7 @@ def _element(
         pattern = pattern.named_children[-1] if pattern.named_children else None
     if pattern is None or pattern.type != "identifier":
         return None
-    method, inner = _method_call(ctx, _inside(ctx, iterated))
-    if method and (method not in _ITERATES or inner is None):
-        return None
+    inner = _called_on(_inside(ctx, iterated), _ITERATES)
     base = _receiver(ctx, inner if inner is not None else iterated, function, in_impl, depth)
     if base is None or not base.fields or base.fields[-1] in (SOME, LOCKED, ELEMENT):
         return None

@@ -339,12 +339,18 @@ class Resolver:
         shared = self._shared(owner)
         traits = set()
         for module, trait_name in self.impls.get((crate, type_name), []):
-            impl = self._impl_type(module, type_name)
-            if impl == owner or (impl is None and not shared):
+            if self._impl_for(owner, module, shared):
                 found = self._named_in(module, trait_name)
                 if found is not None and found[0] == "trait":
                     traits.add(found[1])
         return traits
+
+    def _impl_for(self, owner: TypeKey, module: ModuleKey, shared: bool) -> bool:
+        """An `impl` of `owner`'s name written in `module` is `owner`'s: the module
+        names `owner` by it, or names no type by it and no other type of the crate
+        is called so (`shared`, `_shared(owner)`)."""
+        impl = self._impl_type(module, owner[2])
+        return impl == owner or (impl is None and not shared)
 
     def _impl_type(self, module: ModuleKey, type_name: str) -> TypeKey | None:
         """The type `impl type_name` in `module` is for, if the module names one."""
@@ -437,8 +443,7 @@ class Resolver:
         targets = {
             self._lookup_path(module, path, "type")
             for module, path in self.derefs.get((crate, type_name), [])
-            if self._impl_type(module, type_name) == owner
-            or (self._impl_type(module, type_name) is None and not shared)
+            if self._impl_for(owner, module, shared)
         }
         found = targets.pop() if len(targets) == 1 else None
         return found[1] if found is not None and found[0] == "type" else None

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from tree_sitter import Node
 
 from rules.model import pickled_as_call
-from rules.rust.context import ITEM_TYPES
+from rules.rust.context import ITEM_TYPES, attributes
 from rules.rust.parsing import Lines
 
 ALLOW_MARK = b"dropsafe:allow"
@@ -117,12 +117,8 @@ def _clippy_allows(
 ) -> None:
     """Clippy allows of the lints in `CLIPPY_LINTS`: an outer attribute applies
     to its item (`pending`, as an allow comment above it), an inner one to what
-    encloses it (`whole`). A match inside a comment or a string is no attribute."""
-    for match in _CLIPPY_ALLOW.finditer(source):
-        node = root.descendant_for_byte_range(match.start(), match.start() + 1)
-        attribute = node.parent if node is not None else None
-        if attribute is None or attribute.type not in {"attribute_item", "inner_attribute_item"}:
-            continue
+    encloses it (`whole`)."""
+    for match, attribute in attributes(root, source, _CLIPPY_ALLOW):
         rules = {CLIPPY_LINTS[m] for m in _CLIPPY_LINT.findall(match[2]) if m in CLIPPY_LINTS}
         line = lines.number(match.start())
         if match[1]:  # `#![allow(..)]`: the rest of the enclosing module or file

@@ -446,6 +446,20 @@ def _cfg_requires_test(attribute: str) -> bool:
     return asked is not None and cfg.compiled(asked, None) is False
 
 
+def attributes(
+    root: Node, source: bytes, pattern: re.Pattern[bytes]
+) -> Iterator[tuple[re.Match[bytes], Node]]:
+    """The attributes (`#[..]` or `#![..]`) that `pattern`, searched in the
+    bytes, finds where they start, each with its match: a search costs
+    nothing in a file without one, and a match in a comment or a string is
+    no attribute."""
+    for match in pattern.finditer(source):
+        mark = root.descendant_for_byte_range(match.start(), match.start() + 1)
+        attribute = mark.parent if mark is not None else None
+        if attribute is not None and attribute.type in {"attribute_item", "inner_attribute_item"}:
+            yield match, attribute
+
+
 def attributed_item(attr: Node) -> Node | None:
     """The item an outer attribute applies to: the next sibling that is not
     another attribute or a comment."""

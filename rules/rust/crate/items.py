@@ -19,7 +19,14 @@ from tree_sitter import Node
 
 from rules.model import pickled_as_call
 from rules.rust import cfg
-from rules.rust.context import DROP_TRAITS, Excused, FileContext, attributed_item, is_drop_trait
+from rules.rust.context import (
+    DROP_TRAITS,
+    Excused,
+    FileContext,
+    attributed_item,
+    attributes,
+    is_drop_trait,
+)
 from rules.rust.locals import binding_of
 from rules.rust.parsing import bare_method_call, field_text, matches, text, type_name
 
@@ -855,15 +862,9 @@ def _merged(file: FileItems, part: FileItems, module: Module, test: bool) -> Fil
 
 def _item_cfgs(ctx: FileContext) -> dict[int, str]:
     """The `#[cfg(..)]` predicates written on the file's items, by the start
-    byte of the item they apply to (several joined). Found by searching the
-    bytes for the attribute (in a comment or a string it is no attribute), so
-    a file that has none pays nothing."""
+    byte of the item they apply to (several joined)."""
     found: dict[int, str] = {}
-    for match in _CFG_ATTRIBUTE.finditer(ctx.source):
-        mark = ctx.root.descendant_for_byte_range(match.start(), match.start() + 1)
-        attribute = mark.parent if mark is not None else None
-        if attribute is None or attribute.type != "attribute_item":
-            continue
+    for _, attribute in attributes(ctx.root, ctx.source, _CFG_ATTRIBUTE):
         asked = cfg.predicate(ctx.text(attribute))
         item = attributed_item(attribute) if asked is not None else None
         if asked is not None and item is not None:

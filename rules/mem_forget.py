@@ -33,21 +33,26 @@ def _callees(ctx: FileContext) -> Iterator[Node]:
 
 
 def check(ctx: FileContext) -> Iterator[Hit]:
-    for function in _callees(ctx):
-        if _transfers_own_value(ctx, function) or _in_unsafe_code(ctx, function):
-            continue
-        path = ctx.resolve(ctx.text(function))
+    for callee in _callees(ctx):
+        path = ctx.resolve(ctx.text(callee))
         if path in FORGETTERS:
-            yield Hit(function, "`mem::forget`: the value's `Drop` never runs")
+            message = "`mem::forget`: the value's `Drop` never runs"
         elif (
             path.removesuffix("::new") in MANUALLY_DROP | {"ManuallyDrop"}
             and path.endswith("::new")
-            and not _released_by_own_drop(ctx, function)
+            and not _released_by_own_drop(ctx, callee)
         ):
-            yield Hit(function, "`ManuallyDrop::new`: the value's `Drop` never runs")
+            message = "`ManuallyDrop::new`: the value's `Drop` never runs"
+        else:
+            continue
+        function = enclosing(callee, ctx.root, {"function_item"})
+        if function is None or not (
+            _transfers_own_value(ctx, callee, function) or _in_unsafe_code(ctx, function)
+        ):
+            yield Hit(callee, message)
 
 
-def _transfers_own_value(ctx: FileContext, callee: Node) -> bool:
+def _transfers_own_value(ctx: FileContext, callee: Node, method: Node) -> bool:
     """`mem::forget(self)` / `ManuallyDrop::new(self)` (or of a field of it) in
     a method that consumes its value: `self` by value, or a first parameter
     `this: Self` (tokio's `MutexGuard::map`). Such a method hands what the
@@ -58,8 +63,7 @@ def _transfers_own_value(ctx: FileContext, callee: Node) -> bool:
     if arguments is None or arguments.named_child_count != 1:
         return False
     forgotten = "".join(ctx.text(arguments.named_children[0]).split()).split(".", 1)[0]
-    method = enclosing(callee, ctx.root, {"function_item"})
-    parameters = method.child_by_field_name("parameters") if method is not None else None
+    parameters = method.child_by_field_name("parameters")
     first = parameters.named_children[0] if parameters and parameters.named_child_count else None
     if first is None:
         return False
@@ -74,14 +78,11 @@ def _transfers_own_value(ctx: FileContext, callee: Node) -> bool:
     )
 
 
-def _in_unsafe_code(ctx: FileContext, callee: Node) -> bool:
-    """In a function with `unsafe` code (an `unsafe fn` or block): there the
+def _in_unsafe_code(ctx: FileContext, function: Node) -> bool:
+    """A function with `unsafe` code (an `unsafe fn` or block): there the
     value's ownership moves by hand, into a raw pointer, to C (OpenSSL's
     `set0` calls), or out through a `ptr::read` copy, and forgetting it is how
     that is written."""
-    function = enclosing(callee, ctx.root, {"function_item"})
-    if function is None:
-        return False
     within = [(function.start_byte, function.end_byte)]
     return bool(ctx.occurrences(("unsafe",), ("unsafe",), within))
 

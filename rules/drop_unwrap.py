@@ -143,28 +143,28 @@ RULE = Rule(
             panicked while holding the lock, yet in
             `Drop` that second panic aborts the process
             (`unwrap_or_else(PoisonError::into_inner)` keeps going; parking_lot locks do
-            not poison). It is a notice when the lock can never be poisoned because
-            nothing that can panic ever runs while it is held: the lock is a field
-            (`self.x`, `self.a.x`, `m` after `let m = &self.x;`) of a struct the file
-            declares (the owner is read off `self`'s impl and the declared types of
-            fields and variables), every struct of the file declaring a field of that
-            name gives it a std `Mutex`/`RwLock` type without any `pub`, the
-            file declares no `mod x;` (whose file would see the field), and every place
-            the file names the field is a critical section it can bound: a `let` guard
-            held to the end of its block or an unconditional `drop(guard)`, used only in
-            place or handed to a condvar's `wait*` (which gives it back), or a temporary
-            held to the end of its statement. Those sections may run only field reads and
-            assignments, literals, comparisons, bit operations, shifts and divisions by
-            constants, control flow, `Option`/`Vec`/`VecDeque`/map methods that do not
-            panic (`push`, `pop`, `take`, `replace`, `len`, `clear`, `get`, `insert` and
-            `remove` on a map, ...), atomics, `Condvar::notify_*`, a channel's `send`,
-            `drop`, `mem::replace`/`take`/`swap`, constructors, the unwrap of the lock's
-            own acquisition or `wait` (it fails only when already poisoned) or of another
-            lock that is never poisoned, and functions of the file whose every body passes
-            the same test. Anything else counts as a possible panic: a closure or a
-            waker's `wake()`, an index, arithmetic, a macro, `?`, `.await`, an FFI
-            call, a guard handed to a function or returned, the lock handed anywhere. A
-            read guard of an `RwLock` does not poison it, so only write sections count.
+            not poison). It is a notice when the lock can never be poisoned because nothing
+            that can panic ever runs while it is held: the lock is a field (`self.x`,
+            `self.a.x`, `m` after `let m = &self.x;`) of a struct the file declares (the
+            owner is read off `self`'s impl and the declared types of fields and variables),
+            every struct of the file declaring a field of that name gives it a std
+            `Mutex`/`RwLock` type without any `pub`, the file declares no `mod x;` (whose
+            file would see the field), and every place the file names the field is a
+            critical section it can bound: a `let` guard held to the end of its block or an
+            unconditional `drop(guard)`, used only in place or handed to a condvar's `wait*`
+            (which gives it back), or a temporary held to the end of its statement. Those
+            sections may run only field reads and assignments, literals, comparisons, bit
+            operations, shifts and divisions by constants, control flow,
+            `Option`/`Vec`/`VecDeque`/map methods that do not panic (`push`, `pop`, `take`,
+            `replace`, `len`, `clear`, `get`, `insert` and `remove` on a map, ...), atomics,
+            `Condvar::notify_*` (not a channel's `send`, which may wake a task), `drop`,
+            `mem::replace`/`take`/`swap`, constructors, the unwrap of the lock's own
+            acquisition or `wait` (it fails only when already poisoned) or of another lock
+            that is never poisoned, and functions of the file whose every body passes the
+            same test. Anything else counts as a possible panic: a closure or a waker's
+            `wake()`, an index, arithmetic, a macro, `?`, `.await`, an FFI call, a guard
+            handed to a function or returned, the lock handed anywhere. A read guard of an
+            `RwLock` does not poison it, so only write sections count.
 
             Not flagged: code that runs only while the thread is not already panicking
             (`if !std::thread::panicking() { .. }`, the `else` of

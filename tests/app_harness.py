@@ -42,6 +42,14 @@ OWNER, REPO, NUMBER = "Codertocat", "Hello-World", 2
 """The pull request GitHub's `pull_request` example payloads name."""
 
 
+def opened_payload(number: int, head: str) -> dict[str, Any]:
+    """`pull_request.opened` for PR `number` at commit `head`."""
+    payload = load_webhook("pull_request.opened")
+    payload["number"] = payload["pull_request"]["number"] = number
+    payload["pull_request"]["head"]["sha"] = head
+    return payload
+
+
 def seed_pull(fake: FakeGitHub, files: list[PullFile] | None = None) -> None:
     """That PR as `pull_request.opened` describes it, changing `files` (default: one Rust file
     that adds an `unwrap`)."""

@@ -18,8 +18,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from app_harness import FAST_RETRY, NUMBER, OWNER, REPO, AppUnderTest, logged, running_app
-from fakegithub import FakeGitHub, load_webhook, pull_file
+from app_harness import (
+    FAST_RETRY,
+    NUMBER,
+    OWNER,
+    REPO,
+    AppUnderTest,
+    logged,
+    opened_payload,
+    running_app,
+)
+from fakegithub import FakeGitHub, pull_file
 from redis_harness import fresh, push_deliveries, queue_idle, running_workers
 
 UNWRAP_IN_DROP = "impl Drop for G { fn drop(&mut self) { self.0.flush().unwrap(); } }\n"
@@ -32,13 +41,6 @@ LIMITS: dict[str, dict[str, Any]] = {
     "429": {"status": 429},
     "403 primary": {"status": 403, "primary": True},  # remaining 0: wait for the reset
 }
-
-
-def pull_payload(number: int, head: str) -> dict[str, Any]:
-    payload = load_webhook("pull_request.opened")
-    payload["number"] = payload["pull_request"]["number"] = number
-    payload["pull_request"]["head"]["sha"] = head
-    return payload
 
 
 @contextlib.asynccontextmanager
@@ -79,7 +81,7 @@ async def test_a_rate_limited_review_post_is_put_off_and_posted_in_the_same_run(
     queue: str,
     limit: str,
 ) -> None:
-    first, other = pull_payload(NUMBER, "a" * 40), pull_payload(OTHER, "b" * 40)
+    first, other = opened_payload(NUMBER, "a" * 40), opened_payload(OTHER, "b" * 40)
     for payload in (first, other):
         fake_github.add_pull_request_from_payload(
             payload, files=[pull_file("src/lib.rs", "", UNWRAP_IN_DROP)]
@@ -133,12 +135,12 @@ async def test_a_push_while_a_review_is_put_off_waits_with_it_and_the_newest_hea
     caplog.set_level(logging.INFO, logger="bot")
     first, pushed = "a" * 40, "c" * 40
     fake_github.add_pull_request_from_payload(
-        pull_payload(NUMBER, first), files=[pull_file("src/lib.rs", "", UNWRAP_IN_DROP)]
+        opened_payload(NUMBER, first), files=[pull_file("src/lib.rs", "", UNWRAP_IN_DROP)]
     )
     reviews = f"/repos/{OWNER}/{REPO}/pulls/{NUMBER}/reviews"
     fake_github.fail_next("POST", reviews, 429)
     async with serving(fake_github, redis_server, queue) as bot:
-        assert (await bot.deliver("pull_request", pull_payload(NUMBER, first))).status == 202
+        assert (await bot.deliver("pull_request", opened_payload(NUMBER, first))).status == 202
         await deferred(caplog)
         body = UNWRAP_IN_DROP.replace("G", "H")
         fake_github.set_head(OWNER, REPO, NUMBER, pushed, [pull_file("src/lib.rs", "", body)])
@@ -163,13 +165,13 @@ async def test_a_rate_limited_config_read_puts_the_review_off_instead_of_using_d
     The read of `.github/dropsafe.toml` meets a 429: the next try reads it and passes."""
     head = "a" * 40
     fake_github.add_pull_request_from_payload(
-        pull_payload(NUMBER, head), files=[pull_file("src/lib.rs", "", UNWRAP_IN_DROP)]
+        opened_payload(NUMBER, head), files=[pull_file("src/lib.rs", "", UNWRAP_IN_DROP)]
     )
     config = f"/repos/{OWNER}/{REPO}/contents/.github/dropsafe.toml"
     fake_github.set_content(OWNER, REPO, ".github/dropsafe.toml", '[rules]\ndrop-unwrap = "off"\n')
     fake_github.fail_next("GET", config, 429)
     async with serving(fake_github, redis_server, queue) as bot:
-        assert (await bot.deliver("pull_request", pull_payload(NUMBER, head))).status == 202
+        assert (await bot.deliver("pull_request", opened_payload(NUMBER, head))).status == 202
         await deferred(caplog)
 
     assert [r.status for r in fake_github.calls("GET", config)] == [429, 200]

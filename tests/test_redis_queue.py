@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from app_harness import NUMBER, OWNER, REPO, running_app, seed_pull
+from app_harness import NUMBER, OWNER, REPO, opened_payload, running_app, seed_pull
 from fakegithub import FakeGitHub, load_webhook, pr_comment_payload, pull_file
 from redis_harness import (
     FAST_TIMINGS,
@@ -250,9 +250,7 @@ async def test_a_worker_killed_after_submitting_a_rescan_does_not_ask_twice(
 
 def opened(fake: FakeGitHub, number: int) -> dict[str, Any]:
     """PR `number` opened at a head of its own, with a Drop that unwraps; its delivery."""
-    payload = load_webhook("pull_request.opened")
-    payload["number"] = payload["pull_request"]["number"] = number
-    payload["pull_request"]["head"]["sha"] = f"{number:040x}"
+    payload = opened_payload(number, f"{number:040x}")
     fake.add_pull_request_from_payload(payload, files=[pull_file("src/lib.rs", "", UNWRAP_IN_DROP)])
     return payload
 

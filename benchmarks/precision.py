@@ -39,6 +39,7 @@ import json
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,6 +171,20 @@ def debian_package(crate: str) -> str:
     return f"librust-{name.replace('_', '-').lower()}-dev"
 
 
+def absent(
+    registry: Path, crates: Iterable[str], packages: Callable[[list[str]], list[str]]
+) -> bool:
+    """Whether some of `crates` are not under `registry`; if so, says which and the
+    `apt-get` command that installs them (`packages` of the missing ones)."""
+    missing = [c for c in crates if not (registry / c).is_dir()]
+    if missing:
+        print(f"missing crate sources under {registry}: {', '.join(missing)}", file=sys.stderr)
+        print(
+            f"install them with: apt-get install -y {' '.join(packages(missing))}", file=sys.stderr
+        )
+    return bool(missing)
+
+
 def code_at(registry: Path, crate: str, path: str, line: int) -> str:
     lines = (registry / crate / path).read_text(errors="replace").split("\n")
     return " ".join(lines[line - 1].split()) if 0 < line <= len(lines) else ""
@@ -287,11 +302,7 @@ def tally(
 def heldout(registry: Path, list_unlabelled: bool) -> int:
     """Error and warning precision, and recall, on the crates outside the set."""
     crates = (HERE / "heldout_crates.txt").read_text().split()
-    missing = [c for c in crates if not (registry / c).is_dir()]
-    if missing:
-        print(f"{len(missing)} held-out crates missing under {registry}", file=sys.stderr)
-        packages = " ".join((HERE / "heldout_packages.txt").read_text().split())
-        print(f"install them with: apt-get install -y {packages}", file=sys.stderr)
+    if absent(registry, crates, lambda _: (HERE / "heldout_packages.txt").read_text().split()):
         return 2
     labels = load_labels("heldout.tsv")
     findings = [
@@ -351,11 +362,7 @@ def main() -> int:
     parser.add_argument("--unlabelled", action="store_true", help="list unlabelled findings")
     parser.add_argument("--heldout", action="store_true", help="score the crates outside the set")
     args = parser.parse_args()
-    missing = [c for c in CRATES if not (args.registry / c).is_dir()]
-    if missing:
-        print(f"missing crate sources under {args.registry}: {', '.join(missing)}", file=sys.stderr)
-        packages = " ".join(debian_package(crate) for crate in missing)
-        print(f"install them with: apt-get install -y {packages}", file=sys.stderr)
+    if absent(args.registry, CRATES, lambda missing: [debian_package(c) for c in missing]):
         return 2
     if args.heldout:
         return heldout(args.registry, args.unlabelled)
